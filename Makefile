@@ -1,0 +1,28 @@
+# Two commands do everything from a fresh clone: `make train` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: train test lint bench notebooks clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)  ## the book's chapter-1 network on the embedded MNIST (offline)
+	$(BIN)/jaxnn train $(ARGS)
+
+test: $(STAMP)  ## the whole suite, on CPU
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check jaxnn manual_grad tests benchmarks scripts
+
+bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
+	$(BIN)/python benchmarks/epoch_cpu.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis
