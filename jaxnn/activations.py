@@ -1,0 +1,135 @@
+"""Activation functions sigma(z), one pure function each, and a registry by name.
+
+Every function maps an array of weighted inputs ``z`` to activations elementwise, except
+``softmax`` (over the last axis) and ``maxout`` (a layer: the max over groups of units).
+``prelu`` takes its slope as an argument because it is a learned parameter; in the registry it
+appears with the slope as a second argument, ``prelu(z, alpha)``.
+
+Derivatives are not written here: ``jax.grad`` finds them, and ``manual_grad.activation_prime``
+derives them by hand so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks
+
+LEAKY_SLOPE = 0.01  # leaky ReLU: sigma(z) = z for z > 0, 0.01 z otherwise
+PRELU_INIT = 0.25  # initial slope of a parametric ReLU (He et al. 2015)
+ELU_ALPHA = 1.0
+
+
+def step(z):
+    """Perceptron step: 1 if z > 0 else 0 (the book's threshold rule with bias = -threshold)."""
+    return jnp.where(z > 0, 1.0, 0.0).astype(jnp.result_type(z, jnp.float32))
+
+
+def sigmoid(z):
+    """sigma(z) = 1 / (1 + e^{-z})."""
+    return jax.nn.sigmoid(z)
+
+
+def tanh(z):
+    """tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}) = 2 sigma(2z) - 1."""
+    return jnp.tanh(z)
+
+
+def hard_sigmoid(z):
+    """Piecewise-linear sigmoid: clip(0.2 z + 0.5, 0, 1) (slope 0.2, saturating at |z| >= 2.5)."""
+    return jnp.clip(0.2 * z + 0.5, 0.0, 1.0)
+
+
+def hard_tanh(z):
+    """clip(z, -1, 1)."""
+    return jnp.clip(z, -1.0, 1.0)
+
+
+def relu(z):
+    """max(0, z)."""
+    return jnp.maximum(z, 0.0)
+
+
+def leaky_relu(z):
+    """z for z > 0, 0.01 z otherwise."""
+    return jnp.where(z > 0, z, LEAKY_SLOPE * z)
+
+
+def prelu(z, alpha=PRELU_INIT):
+    """Parametric ReLU: z for z > 0, alpha z otherwise, with alpha learned."""
+    return jnp.where(z > 0, z, alpha * z)
+
+
+def elu(z):
+    """z for z > 0, alpha (e^z - 1) otherwise (alpha = 1)."""
+    return jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(jnp.minimum(z, 0.0)))
+
+
+def swish(z):
+    """z sigma(z) (also called SiLU)."""
+    return z * jax.nn.sigmoid(z)
+
+
+def softplus(z):
+    """ln(1 + e^z), the smooth ReLU; computed stably for large |z|."""
+    return jnp.logaddexp(z, 0.0)
+
+
+def gelu(z):
+    """z Phi(z), Phi the standard normal CDF (exact form, not the tanh approximation)."""
+    return jax.nn.gelu(z, approximate=False)
+
+
+def identity(z):
+    """sigma(z) = z (a linear unit)."""
+    return z
+
+
+def softmax(z):
+    """a_j = e^{z_j} / sum_k e^{z_k} over the last axis (max-shifted: never overflows)."""
+    return jax.nn.softmax(z, axis=-1)
+
+
+def maxout(z, pieces: int):
+    """Maxout layer: units come in groups of ``pieces``; each output is the max of its group.
+
+    ``z`` has shape (..., n * pieces); the result has shape (..., n). Group j holds units
+    ``j * pieces ... (j + 1) * pieces - 1``.
+    """
+    _checks.positive("pieces", pieces, integer=True)
+    if z.shape[-1] % pieces:
+        raise ValueError(
+            f"pieces: the last axis ({z.shape[-1]} units) must divide into groups of {pieces}"
+        )
+    return jnp.max(z.reshape(*z.shape[:-1], z.shape[-1] // pieces, pieces), axis=-1)
+
+
+ACTIVATIONS = {
+    "step": step,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "hard_sigmoid": hard_sigmoid,
+    "hard_tanh": hard_tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "prelu": prelu,
+    "elu": elu,
+    "swish": swish,
+    "softplus": softplus,
+    "gelu": gelu,
+    "identity": identity,
+    "softmax": softmax,
+}
+"""Every activation by name. ``prelu`` takes ``(z, alpha)``; the rest take ``z``."""
+
+HIDDEN = tuple(n for n in ACTIVATIONS if n not in ("softmax",))
+"""Activations usable in hidden layers (``step`` too, though it gives zero gradients)."""
+
+OUTPUTS = ("sigmoid", "softmax", "identity")
+"""Activations usable in the output layer."""
+
+
+def get(name: str):
+    """The activation called ``name``; ValueError listing the names otherwise."""
+    return _checks.lookup("activation", name, ACTIVATIONS)

@@ -1,0 +1,132 @@
+"""Cost functions C, averaged over the mini-batch, and the weight penalties.
+
+Two forms of each cost:
+
+- the textbook form ``cost(a, y)`` on output activations, exactly as the book writes it
+  (clipped away from log(0) so a saturated output gives a large finite cost, not inf);
+- the stable form ``from_logits(cost, output_activation)(z, y)`` on the output layer's weighted
+  input z, which training uses: softplus and logsumexp never overflow, and its gradient at
+  |z| = 1e4 is still finite.
+
+``y`` is one-hot (or any target in [0, 1]) with the same shape as ``a``; the leading axis is the
+mini-batch and every cost is averaged over it: C = (1/m) sum_x C_x.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks, activations
+
+
+def _clip(a):
+    eps = jnp.finfo(jnp.result_type(a, jnp.float32)).eps
+    return jnp.clip(a, eps, 1.0 - eps)
+
+
+def _batch_mean(per_example):
+    return jnp.mean(per_example)
+
+
+def quadratic(a, y):
+    """C = (1/2m) sum_x ||y(x) - a(x)||^2."""
+    return 0.5 * _batch_mean(jnp.sum((a - y) ** 2, axis=-1))
+
+
+def cross_entropy(a, y):
+    """The book's cross-entropy for sigmoid outputs:
+    C = -(1/m) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]."""
+    a = _clip(a)
+    return -_batch_mean(jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a), axis=-1))
+
+
+def log_likelihood(a, y):
+    """Log-likelihood for softmax outputs: C = -(1/m) sum_x ln a_{y(x)} = -(1/m) sum_x y . ln a."""
+    return -_batch_mean(jnp.sum(y * jnp.log(_clip(a)), axis=-1))
+
+
+COSTS = {"quadratic": quadratic, "cross_entropy": cross_entropy, "log_likelihood": log_likelihood}
+
+VALID_OUTPUTS = {
+    "quadratic": ("sigmoid", "softmax", "identity"),
+    "cross_entropy": ("sigmoid",),
+    "log_likelihood": ("softmax",),
+}
+"""Output activations each cost is defined for (cross-entropy needs a in (0, 1) per unit;
+log-likelihood needs a probability distribution)."""
+
+PAIRS = tuple((c, o) for c, outs in VALID_OUTPUTS.items() for o in outs)
+"""Every valid (cost, output activation) pair."""
+
+
+def get(name: str):
+    """The textbook cost ``cost(a, y)`` called ``name``."""
+    return _checks.lookup("cost", name, COSTS)
+
+
+def check_pair(cost: str, output_activation: str) -> None:
+    """ValueError unless ``cost`` is defined for ``output_activation``."""
+    _checks.choice("cost", cost, COSTS)
+    _checks.choice("output_activation", output_activation, activations.OUTPUTS)
+    if output_activation not in VALID_OUTPUTS[cost]:
+        raise ValueError(
+            f"cost: {cost!r} needs output_activation in {VALID_OUTPUTS[cost]}; "
+            f"got {output_activation!r}"
+        )
+
+
+def from_logits(cost: str, output_activation: str):
+    """``fn(z, y) -> C``: the cost of ``output_activation(z)``, in a numerically stable form.
+
+    - cross_entropy + sigmoid: C_x = sum_j [y_j softplus(-z_j) + (1 - y_j) softplus(z_j)]
+    - log_likelihood + softmax: C_x = -sum_j y_j log_softmax(z)_j
+    - quadratic: (1/2) ||sigma(z) - y||^2 directly (it has no logs to overflow).
+    """
+    check_pair(cost, output_activation)
+    if cost == "cross_entropy":
+
+        def ce(z, y):
+            per_unit = y * jnp.logaddexp(0.0, -z) + (1 - y) * jnp.logaddexp(0.0, z)
+            return _batch_mean(jnp.sum(per_unit, axis=-1))
+
+        return ce
+    if cost == "log_likelihood":
+
+        def ll(z, y):
+            return -_batch_mean(jnp.sum(y * jax.nn.log_softmax(z, axis=-1), axis=-1))
+
+        return ll
+    sigma = activations.get(output_activation)
+    return lambda z, y: quadratic(sigma(z), y)
+
+
+WEIGHT_NAMES = ("w", "kernel")
+"""Leaf names that hold weights (penalized); biases, slopes and norm scales are not."""
+
+
+def weight_mask(params):
+    """A pytree of bools, True at the weight leaves (``w`` in jaxnn.mlp, ``kernel`` in Flax)."""
+
+    def is_weight(path, _):
+        last = path[-1] if path else None
+        name = getattr(last, "key", getattr(last, "name", None))
+        return name in WEIGHT_NAMES
+
+    return jax.tree_util.tree_map_with_path(is_weight, params)
+
+
+def _weights(params):
+    leaves = jax.tree_util.tree_leaves(params)
+    mask = jax.tree_util.tree_leaves(weight_mask(params))
+    return [w for w, m in zip(leaves, mask) if m]
+
+
+def l2_penalty(params, scale=1.0):
+    """(scale / 2) sum_w w^2 over the weights only. The book's chapter 3 uses scale = lambda / n."""
+    return 0.5 * scale * sum(jnp.sum(w**2) for w in _weights(params))
+
+
+def l1_penalty(params, scale=1.0):
+    """scale * sum_w |w| over the weights only. The book's chapter 3 uses scale = lambda / n."""
+    return scale * sum(jnp.sum(jnp.abs(w)) for w in _weights(params))

@@ -1,0 +1,147 @@
+"""The data-set containers, loading by name, and the transforms every model shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jaxnn import _checks
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: ``images`` uint8 (N, H, W[, C]) and ``labels`` int32 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self):
+        if len(self.images) != len(self.labels):
+            raise ValueError(
+                f"labels: expected one label per image ({len(self.images)}); "
+                f"got {len(self.labels)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, n: int) -> Split:
+        """The first ``n`` examples (the book's 1,000-image overfitting runs use this)."""
+        _checks.positive("n", n, integer=True)
+        if n > len(self):
+            raise ValueError(f"n: expected at most {len(self)} examples; got {n}")
+        return Split(self.images[:n], self.labels[:n])
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A named data set: ``train``, ``test`` and optionally ``validation`` splits."""
+
+    name: str
+    train: Split
+    test: Split
+    validation: Split | None = None
+    num_classes: int = 10
+
+    def with_validation(self, size: int = 10_000) -> DataSet:
+        """Hold out the *last* ``size`` training examples as validation (the book's split)."""
+        if self.validation is not None:
+            return self
+        _checks.positive("validation_size", size, integer=True)
+        if size >= len(self.train):
+            raise ValueError(
+                f"validation_size: expected fewer than {len(self.train)} examples; got {size}"
+            )
+        cut = len(self.train) - size
+        return DataSet(
+            self.name,
+            Split(self.train.images[:cut], self.train.labels[:cut]),
+            self.test,
+            Split(self.train.images[cut:], self.train.labels[cut:]),
+            self.num_classes,
+        )
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.images.shape[1:])
+
+
+def to_inputs(images, *, flatten: bool = True, dtype=np.float32) -> np.ndarray:
+    """Scale uint8 pixels to [0, 1) as the book does (x / 256).
+
+    ``flatten=True`` gives (N, H*W*C) rows for fully connected networks; otherwise NHWC with a
+    channel axis added to grayscale images, for convolutional networks.
+    """
+    images = np.asarray(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images: expected shape (N, H, W) or (N, H, W, C); got {images.shape}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"images: expected uint8 pixels; got dtype {images.dtype}")
+    x = images.astype(dtype) / dtype(256.0)
+    if flatten:
+        return x.reshape(len(x), -1)
+    return x if x.ndim == 4 else x[..., None]
+
+
+def one_hot(labels, num_classes: int = 10, dtype=np.float32) -> np.ndarray:
+    """Labels (N,) to one-hot rows (N, num_classes); ValueError for labels out of range."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected a 1-D integer array; got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"labels: expected values in [0, {num_classes}); "
+            f"got range [{labels.min()}, {labels.max()}]"
+        )
+    return np.eye(num_classes, dtype=dtype)[labels]
+
+
+def expand(images, labels):
+    """The book's expanded training set: every image, then copies shifted one pixel
+    up, down, left and right (pixels shifted off the edge are dropped, the gap filled with 0;
+    nothing wraps around). Returns 5 N images: [originals, up, down, left, right]."""
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim not in (3, 4) or len(images) != len(labels):
+        raise ValueError(
+            f"images: expected (N, H, W[, C]) with one label each; "
+            f"got {images.shape} and {labels.shape} labels"
+        )
+    up = np.zeros_like(images)
+    up[:, :-1] = images[:, 1:]
+    down = np.zeros_like(images)
+    down[:, 1:] = images[:, :-1]
+    left = np.zeros_like(images)
+    left[:, :, :-1] = images[:, :, 1:]
+    right = np.zeros_like(images)
+    right[:, :, 1:] = images[:, :, :-1]
+    return np.concatenate([images, up, down, left, right]), np.tile(labels, 5)
+
+
+def load(
+    name: str = "mnist",
+    *,
+    validation_size: int | None = 10_000,
+    data_dir: str | Path | None = None,
+) -> DataSet:
+    """A data set by name, with the last ``validation_size`` training images held out
+    (``None`` keeps the original train/test split).
+
+    ``mnist`` is the embedded copy (no network). Any other name (``fashion_mnist``,
+    ``kmnist``, ``emnist``, ``cifar10``, ...) is read through tensorflow-datasets from
+    ``data_dir`` (tfds's default when None); it must already be prepared there, because this
+    machine may have no network. See :func:`jaxnn.data.tfds_source.load_tfds`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"dataset: expected a data-set name such as 'mnist'; got {name!r}")
+    if name == "mnist":
+        from jaxnn.data.mnist import load_mnist
+
+        ds = load_mnist()
+    else:
+        from jaxnn.data.tfds_source import load_tfds
+
+        ds = load_tfds(name, data_dir=data_dir)
+    return ds if validation_size is None else ds.with_validation(validation_size)

@@ -1,0 +1,79 @@
+"""Data sets from tensorflow-datasets, read offline into the same shape as MNIST.
+
+tensorflow-datasets is imported here only, when a data set other than the embedded MNIST is
+asked for: it is slow to import and may be absent (the GPU machine has none).
+
+Offline use: the data set must already be prepared in ``data_dir`` in tfds's ``array_record``
+format, which tfds reads without TensorFlow. Prepare it once on a machine with a network:
+
+    python -c "import tensorflow_datasets as tfds; \\
+        tfds.builder('fashion_mnist', data_dir='DIR', file_format='array_record') \\
+            .download_and_prepare()"
+
+Without a prepared copy the loader fails at once with a message saying so, instead of letting
+tfds retry a download for minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jaxnn.data.sets import DataSet, Split
+
+
+def _import_tfds():
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:  # pragma: no cover - depends on the machine
+        raise ImportError(
+            "dataset: data sets other than 'mnist' need tensorflow-datasets "
+            "(pip install tensorflow-datasets)"
+        ) from e
+    return tfds
+
+
+def _split_arrays(source) -> Split:
+    n = len(source)
+    if n == 0:
+        raise ValueError("dataset: the split is empty")
+    try:
+        records = source.__getitems__(list(range(n)))  # one batched read
+    except (AttributeError, TypeError):  # older sources, and tfds's mock data
+        records = [source[i] for i in range(n)]
+    images = np.stack([np.asarray(r["image"]) for r in records])
+    labels = np.asarray([r["label"] for r in records], np.int32)
+    if images.dtype != np.uint8:
+        raise ValueError(f"dataset: expected uint8 images; got {images.dtype}")
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return Split(images, labels)
+
+
+def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
+    """Train and test splits of tfds data set ``name`` as uint8 images and int32 labels."""
+    tfds = _import_tfds()
+    try:
+        builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
+    except Exception as e:  # tfds raises its own DatasetNotFoundError and friends
+        raise ValueError(f"dataset: tensorflow-datasets has no data set {name!r} ({e})") from None
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise ValueError(f"dataset: {name!r} has no 'image' and 'label' features")
+    try:
+        train = _split_arrays(builder.as_data_source(split="train"))
+        test = _split_arrays(builder.as_data_source(split="test"))
+    except Exception as e:
+        if not builder.is_prepared():
+            where = data_dir or tfds.core.constants.DATA_DIR
+            raise ValueError(
+                f"dataset: {name!r} is not prepared in {where} and this machine may be offline; "
+                "prepare it once where there is a network (see jaxnn/data/tfds_source.py) and "
+                "pass its directory as data_dir (--data-dir on the command line)"
+            ) from None
+        raise ValueError(
+            f"dataset: could not read {name!r} without TensorFlow ({type(e).__name__}: {e}); "
+            "prepare it with file_format='array_record'"
+        ) from None
+    return DataSet(name, train, test, None, int(features["label"].num_classes))

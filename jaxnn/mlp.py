@@ -1,0 +1,178 @@
+"""Fully connected networks in the book's layout, as pure ``init`` / ``apply`` functions.
+
+``params`` is a list with one dict per layer l = 1..L (the input layer has none):
+``w`` of shape (n_l, n_{l-1}) and ``b`` of shape (n_l,), plus ``alpha`` (a scalar slope) on the
+hidden layers of a ``prelu`` network. A mini-batch is rows, so layer l computes
+
+    z^l = a^{l-1} @ (w^l)^T + b^l,    a^l = sigma(z^l)
+
+and the code reads like the equations. A ``maxout`` network's hidden layer l has
+n_l * pieces units whose groups of ``pieces`` are reduced by max, so the next layer sees n_l.
+
+Names of activations are static (Python strings), so wrap these functions with
+``functools.partial`` before ``jax.jit``, or use :func:`make`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks, activations
+from jaxnn import init as init_schemes
+
+
+def init(
+    key,
+    sizes,
+    *,
+    scheme: str = "default",
+    activation: str = "sigmoid",
+    pieces: int = 2,
+    dtype=jnp.float32,
+):
+    """Parameters for a network with layer sizes ``sizes`` = [n_0, n_1, ..., n_L].
+
+    ``scheme`` names a :mod:`jaxnn.init` scheme. ``activation`` matters only for ``prelu``
+    (adds a slope ``alpha`` per hidden layer) and ``maxout`` (hidden layers get
+    ``n_l * pieces`` units).
+    """
+    sizes = _checks.sizes("sizes", sizes)
+    make_layer = init_schemes.get(scheme)
+    _check_hidden(activation)
+    if activation == "maxout":
+        _checks.positive("pieces", pieces, integer=True)
+    keys = jax.random.split(key, len(sizes) - 1)
+    params = []
+    for l, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:]), start=1):
+        hidden = l < len(sizes) - 1
+        units = n_out * pieces if hidden and activation == "maxout" else n_out
+        w, b = make_layer(k, units, n_in, dtype)
+        layer = {"w": w, "b": b}
+        if hidden and activation == "prelu":
+            layer["alpha"] = jnp.asarray(activations.PRELU_INIT, dtype)
+        params.append(layer)
+    return params
+
+
+def _check_hidden(activation):
+    _checks.choice("activation", activation, (*activations.HIDDEN, "maxout"))
+
+
+def hidden_activation(activation: str, layer, z, n_next_in: int | None = None):
+    """a = sigma(z) for a hidden layer, with the layer's own slope (prelu) or grouping (maxout)."""
+    if activation == "prelu":
+        return activations.prelu(z, layer["alpha"])
+    if activation == "maxout":
+        return activations.maxout(z, z.shape[-1] // n_next_in)
+    return activations.get(activation)(z)
+
+
+def sizes_of(params) -> tuple[int, ...]:
+    """Layer sizes [n_0, ..., n_L] as the network sees them (a maxout group counts once)."""
+    return (*(layer["w"].shape[1] for layer in params), params[-1]["w"].shape[0])
+
+
+def check_params(params, x=None) -> None:
+    """ValueError unless ``params`` is a list of {'w', 'b'} layers whose shapes chain (and fit
+    ``x``'s last axis, when given)."""
+    if not isinstance(params, list | tuple) or not params:
+        raise TypeError(f"params: expected a non-empty list of layer dicts; got {type(params)}")
+    for l, layer in enumerate(params, start=1):
+        if not isinstance(layer, dict) or "w" not in layer or "b" not in layer:
+            raise ValueError(
+                f"params[{l - 1}]: expected a dict with 'w' and 'b'; got {layer!r:.80}"
+            )
+        w, b = jnp.shape(layer["w"]), jnp.shape(layer["b"])
+        if len(w) != 2 or b != (w[0],):
+            raise ValueError(
+                f"params[{l - 1}]: expected w of shape (n_l, n_prev) and b of shape (n_l,); "
+                f"got w {w} and b {b}"
+            )
+    for l in range(1, len(params)):
+        units, n_in = params[l - 1]["w"].shape[0], params[l]["w"].shape[1]
+        if units != n_in and units % n_in:
+            raise ValueError(
+                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units"
+            )
+    if x is not None and jnp.shape(x)[-1] != params[0]["w"].shape[1]:
+        raise ValueError(
+            f"x: expected {params[0]['w'].shape[1]} features per example (the network's n_0); "
+            f"got shape {jnp.shape(x)}"
+        )
+
+
+def forward(params, x, *, activation: str = "sigmoid", output_activation: str = "sigmoid"):
+    """Feedforward keeping every layer: returns ``(zs, activations)``.
+
+    ``zs[l-1] = z^l`` for l = 1..L and ``activations[l] = a^l`` for l = 0..L, with
+    ``activations[0] = x`` (the book's ``network.py`` naming and index shift).
+    """
+    a = x
+    zs, acts = [], [x]
+    for l, layer in enumerate(params):
+        z = a @ layer["w"].T + layer["b"]
+        if l < len(params) - 1:
+            a = hidden_activation(activation, layer, z, params[l + 1]["w"].shape[1])
+        else:
+            a = activations.get(output_activation)(z)
+        zs.append(z)
+        acts.append(a)
+    return zs, acts
+
+
+def logits(params, x, *, activation: str = "sigmoid"):
+    """z^L, the output layer's weighted input (what the stable costs take)."""
+    a = x
+    for l, layer in enumerate(params[:-1]):
+        a = hidden_activation(activation, layer, a @ layer["w"].T + layer["b"],
+                              params[l + 1]["w"].shape[1])
+    return a @ params[-1]["w"].T + params[-1]["b"]
+
+
+def apply(params, x, *, activation: str = "sigmoid", output_activation: str = "sigmoid"):
+    """a^L = sigma_out(z^L): the network's output for inputs ``x`` of shape (m, n_0)."""
+    return activations.get(output_activation)(logits(params, x, activation=activation))
+
+
+class Network(NamedTuple):
+    """An MLP's pure functions with its static choices bound.
+
+    ``init(key) -> params``; ``logits(params, x) -> z^L``; ``apply(params, x) -> a^L``.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str
+    output_activation: str
+    init: object
+    logits: object
+    apply: object
+
+
+def make(
+    sizes,
+    *,
+    activation: str = "sigmoid",
+    output_activation: str = "sigmoid",
+    scheme: str = "default",
+    pieces: int = 2,
+    dtype=jnp.float32,
+) -> Network:
+    """Bind an architecture's static choices; every returned function is jit-friendly."""
+    sizes = _checks.sizes("sizes", sizes)
+    _check_hidden(activation)
+    _checks.choice("output_activation", output_activation, activations.OUTPUTS)
+    init_schemes.get(scheme)
+
+    def _init(key):
+        return init(key, sizes, scheme=scheme, activation=activation, pieces=pieces, dtype=dtype)
+
+    def _logits(params, x):
+        return logits(params, x, activation=activation)
+
+    def _apply(params, x):
+        return activations.get(output_activation)(_logits(params, x))
+
+    return Network(sizes, activation, output_activation, _init, _logits, _apply)

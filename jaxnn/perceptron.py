@@ -1,0 +1,78 @@
+"""Perceptrons (chapter 1): step-function neurons, logic gates, and XOR.
+
+A perceptron outputs 1 if w . x + b > 0 else 0, with the bias b = -threshold. The book's NAND
+gate is w = (-2, -2), b = 3; NAND is universal, so XOR is built from four NANDs, or from one
+hidden layer (OR and NAND) feeding an AND. No single perceptron computes XOR: its two classes
+are not linearly separable, and the perceptron learning rule never converges on it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn.activations import step
+
+
+class Perceptron(NamedTuple):
+    """Weights ``w`` (n_in,) and bias ``b`` (= -threshold)."""
+
+    w: jnp.ndarray
+    b: float
+
+
+def fire(p: Perceptron, x):
+    """output = step(w . x + b) for inputs ``x`` of shape (..., n_in)."""
+    return step(jnp.asarray(x, jnp.float32) @ jnp.asarray(p.w, jnp.float32) + p.b)
+
+
+NAND = Perceptron(jnp.array([-2.0, -2.0]), 3.0)
+AND = Perceptron(jnp.array([1.0, 1.0]), -1.5)
+OR = Perceptron(jnp.array([1.0, 1.0]), -0.5)
+NOT = Perceptron(jnp.array([-1.0]), 0.5)
+
+INPUTS = jnp.array([[0, 0], [0, 1], [1, 0], [1, 1]], jnp.float32)
+"""The four input pairs of a two-input gate, in truth-table order."""
+
+
+def gate(p: Perceptron):
+    """A function of two bit arrays: ``gate(NAND)(x1, x2)``."""
+    return lambda x1, x2: fire(p, jnp.stack([jnp.asarray(x1), jnp.asarray(x2)], axis=-1))
+
+
+def xor_from_nand(x1, x2):
+    """XOR from four NAND gates (the book's adder circuit)."""
+    nand = gate(NAND)
+    n = nand(x1, x2)
+    return nand(nand(x1, n), nand(x2, n))
+
+
+def xor_two_layer(x1, x2):
+    """XOR as a two-layer network: hidden units OR and NAND, output AND of the two."""
+    h = jnp.stack([gate(OR)(x1, x2), gate(NAND)(x1, x2)], axis=-1)
+    return fire(AND, h)
+
+
+def train(x, y, *, epochs: int = 100, eta: float = 1.0, seed: int = 0):
+    """Rosenblatt's learning rule: w <- w + eta (y - output) x, b <- b + eta (y - output).
+
+    Returns ``(perceptron, converged)``; ``converged`` is True once an epoch makes no mistake,
+    which happens exactly when the data are linearly separable (given enough epochs).
+    Runs on the host with NumPy: it is a teaching loop over a handful of points.
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    rng = np.random.default_rng(seed)
+    w, b = rng.normal(scale=0.1, size=x.shape[1]), 0.0
+    for _ in range(epochs):
+        mistakes = 0
+        for xi, yi in zip(x, y):
+            out = float(xi @ w + b > 0)
+            if out != yi:
+                w, b = w + eta * (yi - out) * xi, b + eta * (yi - out)
+                mistakes += 1
+        if mistakes == 0:
+            return Perceptron(jnp.asarray(w), float(b)), True
+    return Perceptron(jnp.asarray(w), float(b)), False

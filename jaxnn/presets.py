@@ -1,0 +1,71 @@
+"""The book's experiments as named presets (rows of the reference table).
+
+Each preset is a dict of :class:`jaxnn.experiment.TrainConfig` fields, with ``book`` holding the
+figure the book reports: ``{"metric": ..., "value": percent, "note": ...}``, where ``metric`` is
+a key of :func:`jaxnn.train.summarize`'s summary.
+"""
+
+from __future__ import annotations
+
+from jaxnn import _checks
+
+_CH1 = dict(activation="sigmoid", output_activation="sigmoid", cost="quadratic", init="large",
+            eta=3.0, epochs=30, mini_batch_size=10)
+_CH3 = dict(activation="sigmoid", output_activation="sigmoid", cost="cross_entropy",
+            init="large", eta=0.5, epochs=30, mini_batch_size=10)
+_CH5 = dict(_CH3, init="default", eta=0.1, l2=5.0)
+
+
+def _book(metric, value, note=""):
+    return {"metric": metric, "value": value, "note": note}
+
+
+PRESETS: dict[str, dict] = {
+    "ch1-30": dict(_CH1, sizes=(784, 30, 10),
+                   book=_book("peak_test_accuracy", 95.42, "91.29% after the first epoch")),
+    "ch1-100": dict(_CH1, sizes=(784, 100, 10), book=_book("peak_test_accuracy", 96.59)),
+    "ch1-eta-small": dict(_CH1, sizes=(784, 100, 10), eta=0.001,
+                          book=_book("peak_test_accuracy", 21.42, "a learning rate too small")),
+    "ch3-ce-30": dict(_CH3, sizes=(784, 30, 10), book=_book("peak_test_accuracy", 95.49)),
+    "ch3-l2-30": dict(_CH3, sizes=(784, 30, 10), l2=5.0,
+                      book=_book("peak_test_accuracy", 96.49)),
+    "ch3-overfit-1k": dict(_CH3, sizes=(784, 30, 10), epochs=400, train_size=1000,
+                           book=_book("peak_test_accuracy", 82.27,
+                                      "test accuracy stalls near epoch 280")),
+    "ch3-l2-1k": dict(_CH3, sizes=(784, 30, 10), epochs=400, train_size=1000, l2=0.1,
+                      book=_book("peak_test_accuracy", 87.10)),
+    "ch3-l2-100": dict(_CH3, sizes=(784, 100, 10), l2=5.0,
+                       book=_book("best_validation_accuracy", 97.92)),
+    "ch3-l2-100-60": dict(_CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, epochs=60,
+                          book=_book("best_validation_accuracy", 98.04)),
+    "ch3-init-30-default": dict(_CH3, sizes=(784, 30, 10), eta=0.1, l2=5.0, init="default",
+                                book=_book("best_validation_accuracy", 96.5,
+                                           "92.70% after epoch 1; 'near 96.5%' at the end")),
+    "ch3-init-30-large": dict(_CH3, sizes=(784, 30, 10), eta=0.1, l2=5.0, init="large",
+                              book=_book("best_validation_accuracy", 96.5,
+                                         "86.43% after epoch 1; 'near 96.5%' at the end")),
+    "ch3-init-100-default": dict(_CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, init="default",
+                                 book=_book("best_validation_accuracy", 97.81)),
+    "ch3-init-100-large": dict(_CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, init="large",
+                               book=_book("best_validation_accuracy", 97.55)),
+    "ch5-2hidden": dict(_CH5, sizes=(784, 30, 30, 10),
+                        book=_book("best_validation_accuracy", 96.90)),
+    "ch5-3hidden": dict(_CH5, sizes=(784, 30, 30, 30, 10),
+                        book=_book("best_validation_accuracy", 96.57)),
+    "ch5-4hidden": dict(_CH5, sizes=(784, 30, 30, 30, 30, 10),
+                        book=_book("best_validation_accuracy", 96.53)),
+}
+
+DEFAULT = "ch1-30"
+
+
+def get(name: str) -> dict:
+    """A copy of preset ``name`` (without its ``book`` entry)."""
+    preset = dict(_checks.lookup("preset", name, PRESETS))
+    preset.pop("book", None)
+    return preset
+
+
+def book(name: str) -> dict:
+    """The book's reported figure for preset ``name``."""
+    return dict(_checks.lookup("preset", name, PRESETS)["book"])

@@ -1,0 +1,74 @@
+"""Run directories and plots: what a training run leaves behind.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one line per epoch), ``summary.json``
+and ``curves.png`` (accuracy and training cost per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def new_run_dir(base: str | Path = "runs", label: str = "run") -> Path:
+    """``runs/<YYYYmmdd-HHMMSS>-<label>/``, created (with a suffix if the name is taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(base) / f"{stamp}-{label}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(base) / f"{stamp}-{label}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+class MetricsWriter:
+    """A training callback that appends each epoch's record to ``metrics.jsonl`` as it ends."""
+
+    FIELDS = ("epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy",
+              "seconds")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __call__(self, record: dict, state=None) -> None:
+        row = {k: record[k] for k in self.FIELDS if k in record}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path:
+    """Accuracy (validation, test, train) and training cost per epoch, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (acc_ax, cost_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in (("train_accuracy", "training"), ("validation_accuracy", "validation"),
+                       ("test_accuracy", "test")):
+        if key in history[0]:
+            acc_ax.plot(epochs, [100 * r[key] for r in history], label=label)
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Classification accuracy")
+    acc_ax.grid(alpha=0.3)
+    acc_ax.legend()
+    costs = [r["train_cost"] for r in history]
+    cost_ax.plot(epochs, costs, color="tab:red")
+    if all(c > 0 and math.isfinite(c) for c in costs):
+        cost_ax.set_yscale("log")
+    cost_ax.set(xlabel="epoch", ylabel="cost", title="Training cost")
+    cost_ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

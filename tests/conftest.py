@@ -1,0 +1,36 @@
+"""Shared test set-up: hypothesis profiles and a pytree comparison helper.
+
+Profiles: ``ci`` (quick, used by .ci/run), ``dev`` (the default), ``thorough`` (long local runs).
+Select with HYPOTHESIS_PROFILE=thorough.
+"""
+
+import os
+
+import jax
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def assert_trees_close(actual, expected, *, rtol=1e-7, atol=0.0, name="tree"):
+    """Same tree structure, then ``assert_allclose`` leaf by leaf; a failure names the leaf."""
+    s_actual = jax.tree_util.tree_structure(actual)
+    s_expected = jax.tree_util.tree_structure(expected)
+    assert s_actual == s_expected, f"{name}: structure {s_actual} != {s_expected}"
+    paths = jax.tree_util.tree_flatten_with_path(expected)[0]
+    for (path, e), a in zip(paths, jax.tree_util.tree_leaves(actual)):
+        where = name + jax.tree_util.keystr(path)
+        assert np.shape(a) == np.shape(e), f"{where}: shape {np.shape(a)} != {np.shape(e)}"
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol,
+                                   err_msg=where)

@@ -1,0 +1,3 @@
+"""Importable test helpers (conftest's fixtures are not importable by name)."""
+
+from conftest import assert_trees_close  # noqa: F401

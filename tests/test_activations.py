@@ -1,0 +1,116 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jaxnn import activations as act
+
+Z = jnp.array([-3.0, -1.0, -0.25, 0.0, 0.5, 2.0, 4.0])
+
+
+def test_sigmoid_values():
+    np.testing.assert_allclose(act.sigmoid(jnp.array([0.0, 1.0, -1.0])),
+                               [0.5, 1 / (1 + np.e**-1), 1 / (1 + np.e)], rtol=1e-6)
+
+
+def test_sigmoid_prime_is_s_times_one_minus_s():
+    s = act.sigmoid(Z)
+    np.testing.assert_allclose(jax.vmap(jax.grad(act.sigmoid))(Z), s * (1 - s), rtol=1e-5)
+
+
+def test_sigmoid_symmetry_and_saturation():
+    np.testing.assert_allclose(act.sigmoid(-Z), 1 - act.sigmoid(Z), atol=1e-7)
+    assert float(act.sigmoid(jnp.float32(100.0))) == 1.0
+    assert float(act.sigmoid(jnp.float32(-100.0))) >= 0.0
+
+
+def test_tanh_is_rescaled_sigmoid():
+    np.testing.assert_allclose(act.tanh(Z), 2 * act.sigmoid(2 * Z) - 1, atol=1e-6)
+
+
+def test_step_values():
+    np.testing.assert_array_equal(act.step(Z), [0, 0, 0, 0, 1, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("hard_sigmoid", [0.0, 0.3, 0.45, 0.5, 0.6, 0.9, 1.0]),
+        ("hard_tanh", [-1.0, -1.0, -0.25, 0.0, 0.5, 1.0, 1.0]),
+        ("relu", [0.0, 0.0, 0.0, 0.0, 0.5, 2.0, 4.0]),
+        ("leaky_relu", [-0.03, -0.01, -0.0025, 0.0, 0.5, 2.0, 4.0]),
+        ("elu", [np.expm1(-3.0), np.expm1(-1.0), np.expm1(-0.25), 0.0, 0.5, 2.0, 4.0]),
+        ("identity", [-3.0, -1.0, -0.25, 0.0, 0.5, 2.0, 4.0]),
+    ],
+)
+def test_piecewise_values(name, expected):
+    np.testing.assert_allclose(act.get(name)(Z), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_prelu_uses_its_slope():
+    np.testing.assert_allclose(act.prelu(Z, 0.5), jnp.where(Z > 0, Z, 0.5 * Z))
+    np.testing.assert_allclose(act.prelu(Z), act.prelu(Z, act.PRELU_INIT))
+
+
+def test_swish_softplus_gelu_values():
+    z = np.array([-2.0, 0.0, 1.5])
+    np.testing.assert_allclose(act.swish(z), z / (1 + np.exp(-z)), rtol=1e-6)
+    np.testing.assert_allclose(act.softplus(z), np.log1p(np.exp(z)), rtol=1e-6)
+    from math import erf, sqrt
+
+    np.testing.assert_allclose(act.gelu(z), [x * 0.5 * (1 + erf(x / sqrt(2))) for x in z],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_softplus_is_stable_and_its_derivative_is_sigmoid():
+    assert float(act.softplus(jnp.float32(1000.0))) == 1000.0
+    assert float(act.softplus(jnp.float32(-1000.0))) == 0.0
+    np.testing.assert_allclose(jax.vmap(jax.grad(act.softplus))(Z), act.sigmoid(Z), rtol=1e-6)
+
+
+@given(st.lists(st.floats(-50, 50), min_size=1, max_size=12))
+def test_softmax_is_a_distribution(zs):
+    a = act.softmax(jnp.array(zs, jnp.float32))
+    assert np.all(np.asarray(a) >= 0)
+    np.testing.assert_allclose(float(jnp.sum(a)), 1.0, rtol=1e-5)
+
+
+def test_softmax_shift_invariant_and_no_overflow():
+    z = jnp.array([1000.0, 1001.0, 999.0])
+    a = act.softmax(z)
+    assert np.isfinite(np.asarray(a)).all()
+    np.testing.assert_allclose(a, act.softmax(z - 1000.0), rtol=1e-6)
+
+
+def test_maxout_groups():
+    z = jnp.array([[1.0, 5.0, -2.0, -1.0, 3.0, 3.5]])
+    np.testing.assert_array_equal(act.maxout(z, 2), [[5.0, -1.0, 3.5]])
+    np.testing.assert_array_equal(act.maxout(z, 3), [[5.0, 3.5]])
+    with pytest.raises(ValueError, match="pieces"):
+        act.maxout(z, 4)
+
+
+@pytest.mark.parametrize("name", act.HIDDEN)
+def test_every_hidden_activation_is_elementwise_and_finite(name):
+    f = act.get(name)
+    z = jnp.linspace(-30, 30, 61)
+    a = f(z)
+    assert a.shape == z.shape and np.isfinite(np.asarray(a)).all()
+    np.testing.assert_allclose(f(z[::-1]), a[::-1])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "hard_sigmoid", "hard_tanh", "relu",
+                                  "leaky_relu", "prelu", "elu", "swish", "softplus", "gelu"])
+def test_monotone_where_expected(name):
+    z = jnp.linspace(-5, 5, 101)
+    a = np.asarray(act.get(name)(z))
+    if name == "swish" or name == "gelu":
+        a = a[z > 0]  # non-monotone dip for z < 0
+    assert np.all(np.diff(a) >= -1e-7)
+
+
+def test_unknown_activation_names_the_argument():
+    with pytest.raises(ValueError, match="activation: expected one of .*got 'sigmod'"):
+        act.get("sigmod")

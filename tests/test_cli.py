@@ -1,0 +1,54 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jaxnn.cli import main
+
+
+def test_train_writes_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--epochs", "2", "--train-size", "3000", "--out", str(out),
+                 "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Epoch 0: " in printed and "/ 10000" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["sizes"] == [784, 30, 10] and config["eta"] == 3.0
+    assert config["preset"] == "ch1-30"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert {"train_cost", "validation_accuracy", "test_accuracy", "seconds"} <= set(rows[0])
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("peak_test_accuracy", "final_test_accuracy", "best_validation_accuracy",
+                "test_at_best_validation", "seconds_per_epoch"):
+        assert key in summary
+    assert (out / "curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "--activation", "sigmod"], "activation: expected one of"),
+        (["train", "--cost", "hinge"], "cost: expected one of"),
+        (["train", "--optimizer", "sgdd"], "optimizer: expected one of"),
+        (["train", "--eta", "0"], "eta: expected a positive number"),
+        (["train", "--mini-batch-size", "0"], "mini_batch_size"),
+        (["train", "--sizes", "784,30,9"], "sizes: the last layer"),
+        (["train", "--preset", "nope"], "preset: expected one of"),
+    ],
+)
+def test_user_errors_are_one_line(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err and "Traceback" not in err
+
+
+def test_console_script_exit_code_and_debug():
+    cmd = [sys.executable, "-m", "jaxnn", "train", "--eta", "-1"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "eta" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "jaxnn", "--debug", "train", "--eta", "-1"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "Traceback" in out.stderr

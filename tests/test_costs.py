@@ -1,0 +1,79 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import activations, costs
+
+jax.config.update("jax_enable_x64", True)
+
+A = jnp.array([[0.8, 0.1, 0.3], [0.2, 0.6, 0.9]], jnp.float64)
+Y = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], jnp.float64)
+
+
+def test_quadratic_by_hand():
+    per = [0.5 * (0.2**2 + 0.1**2 + 0.3**2), 0.5 * (0.2**2 + 0.6**2 + 0.1**2)]
+    np.testing.assert_allclose(costs.quadratic(A, Y), np.mean(per), rtol=1e-12)
+
+
+def test_cross_entropy_by_hand():
+    a, y = np.asarray(A), np.asarray(Y)
+    per = -(y * np.log(a) + (1 - y) * np.log(1 - a)).sum(axis=1)
+    np.testing.assert_allclose(costs.cross_entropy(A, Y), per.mean(), rtol=1e-12)
+
+
+def test_log_likelihood_is_minus_log_of_the_true_class():
+    a = activations.softmax(jnp.array([[2.0, 1.0, 0.1], [0.0, 0.5, 3.0]]))
+    expected = -(np.log(a[0, 0]) + np.log(a[1, 2])) / 2
+    np.testing.assert_allclose(costs.log_likelihood(a, Y), expected, rtol=1e-12)
+
+
+def test_costs_are_zero_at_the_target_and_positive_elsewhere():
+    assert float(costs.quadratic(Y, Y)) == 0.0
+    assert float(costs.cross_entropy(A, Y)) > 0
+    assert float(costs.quadratic(A, Y)) > 0
+
+
+@pytest.mark.parametrize("cost, output", costs.PAIRS)
+def test_from_logits_equals_textbook_form(cost, output):
+    z = jnp.array([[1.5, -0.3, 0.2], [-2.0, 0.7, 1.1]], jnp.float64)
+    a = activations.get(output)(z)
+    np.testing.assert_allclose(costs.from_logits(cost, output)(z, Y), costs.get(cost)(a, Y),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("cost, output", [("cross_entropy", "sigmoid"),
+                                          ("log_likelihood", "softmax")])
+def test_stable_costs_finite_when_saturated(cost, output):
+    z = jnp.array([[1e4, -1e4, 1e4], [-1e4, 1e4, -1e4]], jnp.float32)
+    fn = costs.from_logits(cost, output)
+    value = fn(z, Y.astype(jnp.float32))
+    grads = jax.grad(fn)(z, Y.astype(jnp.float32))
+    assert np.isfinite(float(value)) and np.isfinite(np.asarray(grads)).all()
+    a = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], jnp.float32)  # exactly 0 and 1
+    assert np.isfinite(float(costs.get(cost)(a, Y.astype(jnp.float32))))
+
+
+def test_cross_entropy_gradient_has_no_sigma_prime():
+    # dC/dz = (a - y) / m for sigmoid + cross-entropy: the book's cure for the learning slowdown
+    z = jnp.array([[3.0, -2.0]], jnp.float64)
+    y = jnp.array([[0.0, 1.0]], jnp.float64)
+    g = jax.grad(costs.from_logits("cross_entropy", "sigmoid"))(z, y)
+    np.testing.assert_allclose(g, activations.sigmoid(z) - y, rtol=1e-12)
+
+
+def test_bad_pairs_and_names():
+    with pytest.raises(ValueError, match="cost: 'log_likelihood' needs output_activation"):
+        costs.check_pair("log_likelihood", "sigmoid")
+    with pytest.raises(ValueError, match="cost: expected one of"):
+        costs.get("hinge")
+
+
+def test_penalties_count_weights_only():
+    params = [{"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([10.0])},
+              {"w": jnp.array([[3.0]]), "b": jnp.array([-7.0]), "alpha": jnp.array(5.0)}]
+    np.testing.assert_allclose(costs.l2_penalty(params), 0.5 * (1 + 4 + 9))
+    np.testing.assert_allclose(costs.l2_penalty(params, scale=0.1), 0.05 * 14)
+    np.testing.assert_allclose(costs.l1_penalty(params, scale=2.0), 2 * 6)
+    mask = costs.weight_mask(params)
+    assert mask == [{"w": True, "b": False}, {"w": True, "b": False, "alpha": False}]

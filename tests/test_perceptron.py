@@ -1,0 +1,43 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from jaxnn import perceptron as pc
+
+X1, X2 = pc.INPUTS[:, 0], pc.INPUTS[:, 1]
+
+
+@pytest.mark.parametrize(
+    "gate, table",
+    [(pc.NAND, [1, 1, 1, 0]), (pc.AND, [0, 0, 0, 1]), (pc.OR, [0, 1, 1, 1])],
+)
+def test_truth_tables(gate, table):
+    np.testing.assert_array_equal(pc.gate(gate)(X1, X2), table)
+
+
+def test_not():
+    np.testing.assert_array_equal(pc.fire(pc.NOT, np.array([[0.0], [1.0]])), [1, 0])
+
+
+def test_xor_from_nand_and_two_layers():
+    for xor in (pc.xor_from_nand, pc.xor_two_layer):
+        np.testing.assert_array_equal(xor(X1, X2), [0, 1, 1, 0])
+
+
+def test_no_single_perceptron_computes_xor():
+    # exhaustive search over a grid of weights and biases: none separates XOR
+    grid = np.linspace(-3, 3, 25)
+    x = np.asarray(pc.INPUTS)
+    for w1, w2, b in itertools.product(grid, grid, grid):
+        out = (x @ np.array([w1, w2]) + b > 0).astype(int)
+        assert not np.array_equal(out, [0, 1, 1, 0])
+
+
+def test_learning_rule_converges_on_and_or_but_not_xor():
+    for table in ([0, 0, 0, 1], [0, 1, 1, 1], [1, 1, 1, 0]):
+        p, converged = pc.train(pc.INPUTS, table, epochs=100)
+        assert converged
+        np.testing.assert_array_equal(pc.fire(p, pc.INPUTS), table)
+    _, converged = pc.train(pc.INPUTS, [0, 1, 1, 0], epochs=1000)
+    assert not converged

@@ -1,0 +1,44 @@
+"""The tensorflow-datasets path, offline: tfds's mock data, and a data set that is not there."""
+
+import time
+
+import numpy as np
+import pytest
+
+from jaxnn import data
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+
+@pytest.mark.parametrize("name, shape", [("fashion_mnist", (28, 28)), ("kmnist", (28, 28)),
+                                         ("cifar10", (32, 32, 3))])
+def test_mock_tfds_has_the_mnist_shape(name, shape):
+    with tfds.testing.mock_data(num_examples=30):
+        ds = data.load(name, validation_size=10)
+    assert ds.name == name and ds.num_classes == 10
+    assert ds.train.images.shape == (20, *shape) and ds.train.images.dtype == np.uint8
+    assert ds.validation.images.shape == (10, *shape)
+    assert ds.test.labels.dtype == np.int32 and len(ds.test) == 30
+    assert ds.train.labels.min() >= 0 and ds.train.labels.max() < 10
+
+
+def test_missing_dataset_fails_fast(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="not prepared"):
+        data.load("fashion_mnist", data_dir=tmp_path)
+    assert time.perf_counter() - start < 10
+
+
+def test_unknown_tfds_name(tmp_path):
+    with pytest.raises(ValueError, match="dataset: .*no data set 'not_a_dataset'"):
+        data.load("not_a_dataset", data_dir=tmp_path)
+
+
+def test_import_jaxnn_does_not_import_tfds():
+    import subprocess
+    import sys
+
+    code = ("import jaxnn, jaxnn.data, jaxnn.experiment, sys; "
+            "print('tensorflow_datasets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,158 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnn import costs, data, experiment, mlp, optim, train
+
+
+@pytest.fixture(scope="module")
+def small():
+    ds = data.load_mnist("book")
+    x = data.to_inputs(ds.train.images[:1000])
+    tr = train.DeviceData.put(x, ds.train.labels[:1000])
+    te = train.DeviceData.put(data.to_inputs(ds.test.images[:500]), ds.test.labels[:500])
+    return tr, te
+
+
+def _setup(mini_batch_size, n, eta=0.5, cost="cross_entropy"):
+    net = mlp.make([784, 30, 10], activation="sigmoid", output_activation="sigmoid")
+    params = net.init(jax.random.PRNGKey(0))
+    opt = optim.make("sgd", eta)
+    epoch = train.make_epoch(experiment.autodiff_grad_fn(net, cost), opt,
+                             mini_batch_size=mini_batch_size, n_train=n)
+    evaluate = train.make_evaluate(net.logits, costs.from_logits(cost, "sigmoid"))
+    return net, params, opt, epoch, evaluate
+
+
+def test_one_epoch_on_a_subset_learns(small):
+    tr, te = small
+    net, params, opt, epoch, evaluate = _setup(10, len(tr))
+    cost0, correct0 = evaluate(params, te)
+    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    state, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te,
+                               epochs=1, progress=False)
+    assert state.epoch == 1 and len(history) == 1
+    assert history[0]["train_cost"] < float(cost0)
+    assert history[0]["test_correct"] > int(correct0) + 100
+
+
+def test_epoch_equals_the_loop_of_steps_it_replaces(small):
+    tr, _ = small
+    n, m = 100, 7  # 14 full mini-batches and a remainder of 2, as network.py slices them
+    sub = train.DeviceData(tr.x[:n], tr.labels[:n])
+    net, params, opt, epoch, _ = _setup(m, n)
+    step = train.make_step(experiment.autodiff_grad_fn(net, "cross_entropy"), opt, 10)
+    key = jax.random.PRNGKey(5)
+    perm = np.asarray(jax.random.permutation(key, n))
+    p, s = params, opt.init(params)
+    for k in range(0, n, m):
+        idx = perm[k:k + m]
+        p, s = step(p, s, sub.x[idx], sub.labels[idx])
+    q, _ = epoch(params, opt.init(params), key, sub)
+    for a, b in zip(jax.tree_util.tree_leaves(q), jax.tree_util.tree_leaves(p)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 1000])
+def test_online_and_full_batch(small, m):
+    tr, _ = small
+    net, params, opt, epoch, evaluate = _setup(m, len(tr), eta=0.1 if m == 1 else 0.02)
+    cost0, _ = evaluate(params, tr)
+    new, _ = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+    assert float(evaluate(new, tr)[0]) < float(cost0)
+
+
+def test_sgd_update_is_the_books_rule():
+    # w <- (1 - eta lambda / n) w - eta * mean grad, biases without decay
+    params = {"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([0.5])}
+    grads = {"w": jnp.array([[0.1, 0.2]]), "b": jnp.array([0.3])}
+    eta, lmbda, n = 0.5, 5.0, 100
+    opt = optim.make("sgd", eta, l2=lmbda, n_train=n)
+    updates, _ = opt.update(grads, opt.init(params), params)
+    new = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(new["w"], (1 - eta * lmbda / n) * params["w"] - eta * grads["w"],
+                               rtol=1e-6)
+    np.testing.assert_allclose(new["b"], params["b"] - eta * grads["b"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+def test_every_optimizer_builds_and_steps(name):
+    params = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
+    opt = optim.make(name, 0.1, l2=1.0, n_train=10)
+    updates, _ = opt.update(jax.tree_util.tree_map(jnp.ones_like, params), opt.init(params),
+                            params)
+    assert float(jnp.sum(optax.apply_updates(params, updates)["w"])) < 4.0
+
+
+def test_evaluate_chunks_agree(small):
+    tr, _ = small
+    net, params, *_ = _setup(10, len(tr))
+    cost_fn = costs.from_logits("cross_entropy", "sigmoid")
+    whole = train.make_evaluate(net.logits, cost_fn)(params, tr)
+    chunked = train.make_evaluate(net.logits, cost_fn, chunk=300)(params, tr)
+    np.testing.assert_allclose(whole[0], chunked[0], rtol=1e-5)
+    assert int(whole[1]) == int(chunked[1])
+
+
+def test_summary_uses_test_at_best_validation():
+    history = [
+        {"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.90, "test_accuracy": 0.91,
+         "seconds": 2.0},
+        {"epoch": 1, "train_cost": 0.5, "validation_accuracy": 0.95, "test_accuracy": 0.93,
+         "seconds": 1.0},
+        {"epoch": 2, "train_cost": 0.4, "validation_accuracy": 0.94, "test_accuracy": 0.96,
+         "seconds": 1.0},
+    ]
+    s = train.summarize(history)
+    assert s["best_validation_epoch"] == 1 and s["test_at_best_validation"] == 0.93
+    assert s["peak_test_accuracy"] == 0.96 and s["final_test_accuracy"] == 0.96
+    assert s["seconds_per_epoch"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(activation="sigmod"), "activation"),
+        (dict(cost="hinge"), "cost"),
+        (dict(optimizer="sgdd"), "optimizer"),
+        (dict(eta=0.0), "eta"),
+        (dict(eta=-1.0), "eta"),
+        (dict(mini_batch_size=0), "mini_batch_size"),
+        (dict(l2=-1.0), "l2"),
+        (dict(sizes=(784, 30)), None),
+        (dict(epochs=0), "epochs"),
+    ],
+)
+def test_bad_config_fails_early(overrides, match):
+    if match is None:  # sizes that validate but do not fit the data
+        with pytest.raises(ValueError, match="sizes: the last layer"):
+            experiment.prepare(experiment.TrainConfig.from_preset("ch1-30", **overrides))
+        return
+    with pytest.raises(ValueError, match=match):
+        experiment.TrainConfig.from_preset("ch1-30", **overrides)
+
+
+def test_sizes_must_fit_the_images_and_batch_the_data():
+    with pytest.raises(ValueError, match="sizes: the first layer must match the 784 pixels"):
+        experiment.prepare(experiment.TrainConfig(sizes=(100, 30, 10)))
+    with pytest.raises(ValueError, match="mini_batch_size: expected at most the 50 training"):
+        experiment.prepare(experiment.TrainConfig(train_size=50, mini_batch_size=51))
+    with pytest.raises(ValueError, match="preset"):
+        experiment.TrainConfig.from_preset("ch9-99")
+
+
+def test_nan_in_inputs_is_rejected():
+    x = np.zeros((4, 3), np.float32)
+    x[1, 2] = np.nan
+    with pytest.raises(ValueError, match="train: expected finite values; got 1 NaN"):
+        train.DeviceData.put(x, np.zeros(4, np.int32), arg="train")
+
+
+def test_run_end_to_end_on_a_subset():
+    cfg = experiment.TrainConfig.from_preset("ch3-ce-30", epochs=2, train_size=2000)
+    result = experiment.run(cfg, progress=False)
+    assert len(result.history) == 2
+    assert result.summary["peak_test_accuracy"] > 0.6
+    assert result.history[1]["train_cost"] < result.history[0]["train_cost"]
