@@ -1,0 +1,202 @@
+"""A convolutional network as data: layer specs and a pure forward pass over plain arrays.
+
+Both the Flax modules of :mod:`jaxnn.cnn` and the hand-derived gradients of
+:mod:`manual_grad` are built from the same :class:`CNNSpec`, and both use the same pure
+parameter layout, so their gradients can be compared leaf by leaf:
+
+    params = {"layers": {i: {"kernel": ..., "bias": ...}}}
+
+for every *parametric* layer i (its index in ``spec.layers``): ``Conv`` kernels are HWIO
+(kh, kw, c_in, c_out) and ``Dense`` kernels are (n_in, n_out) (Flax's layouts). Images are NHWC.
+
+The network is ``layers`` in order; every Conv and every Dense except the last is followed by
+``spec.activation``; the last Dense gives the logits z^L of the softmax output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks, activations
+
+
+def _pair(arg, v) -> tuple[int, int]:
+    v = (v, v) if isinstance(v, int) else tuple(v)
+    if len(v) != 2 or any(not isinstance(i, int) or i <= 0 for i in v):
+        raise ValueError(f"{arg}: expected a positive int or a pair of them; got {v!r}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """``features`` filters of size ``kernel``, ``stride``, padding "VALID" or "SAME"
+    (jax.lax's meaning: SAME gives ceil(in / stride), extra padding at the end)."""
+
+    features: int
+    kernel: tuple[int, int] = (5, 5)
+    stride: tuple[int, int] = (1, 1)
+    padding: Literal["VALID", "SAME"] = "VALID"
+
+    def __post_init__(self):
+        _checks.positive("features", self.features, integer=True)
+        object.__setattr__(self, "kernel", _pair("kernel", self.kernel))
+        object.__setattr__(self, "stride", _pair("stride", self.stride))
+        _checks.choice("padding", self.padding, ("VALID", "SAME"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """Max or average pooling over ``window`` with ``stride`` (default: the window), VALID."""
+
+    kind: Literal["max", "avg"] = "max"
+    window: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        _checks.choice("pool", self.kind, ("max", "avg"))
+        object.__setattr__(self, "window", _pair("window", self.window))
+        stride = self.window if self.stride is None else self.stride
+        object.__setattr__(self, "stride", _pair("stride", stride))
+
+
+@dataclasses.dataclass(frozen=True)
+class Flatten:
+    """(N, H, W, C) -> (N, H*W*C), row-major."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dense:
+    """A fully connected layer of ``features`` units."""
+
+    features: int
+
+    def __post_init__(self):
+        _checks.positive("features", self.features, integer=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropout:
+    """Dropout with drop probability ``rate`` in [0, 1): kept units are scaled by 1/(1-rate)
+    in training (inverted dropout), so evaluation is the identity."""
+
+    rate: float = 0.5
+
+    def __post_init__(self):
+        _checks.in_unit_interval("dropout", self.rate)
+
+
+Layer = Conv | Pool | Flatten | Dense | Dropout
+PARAMETRIC = (Conv, Dense)
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNSpec:
+    """A whole network: ``input_shape`` (H, W, C), ``layers``, hidden ``activation``."""
+
+    input_shape: tuple[int, int, int]
+    layers: tuple
+    activation: str = "relu"
+
+    def __post_init__(self):
+        _checks.choice("activation", self.activation, activations.HIDDEN)
+        if not self.layers or not isinstance(self.layers[-1], Dense):
+            raise ValueError("layers: expected the last layer to be Dense (the logits)")
+        shapes(self)  # validates that every layer fits its input
+
+
+def conv_output_size(n: int, k: int, s: int, padding: str) -> int:
+    """VALID: floor((n - k) / s) + 1; SAME: ceil(n / s)."""
+    return (n - k) // s + 1 if padding == "VALID" else -(-n // s)
+
+
+def shapes(spec: CNNSpec) -> list[tuple[int, ...]]:
+    """The per-example shape after each layer; ValueError when a layer does not fit."""
+    shape: tuple[int, ...] = tuple(spec.input_shape)
+    out = []
+    for i, layer in enumerate(spec.layers):
+        if isinstance(layer, Conv | Pool):
+            if len(shape) != 3:
+                raise ValueError(f"layers[{i}]: {type(layer).__name__} needs an image input")
+            (h, w, c) = shape
+            k = layer.kernel if isinstance(layer, Conv) else layer.window
+            padding = layer.padding if isinstance(layer, Conv) else "VALID"
+            if padding == "VALID" and (k[0] > h or k[1] > w):
+                raise ValueError(
+                    f"layers[{i}]: kernel {k} is larger than its {h}x{w} input"
+                )
+            shape = (conv_output_size(h, k[0], layer.stride[0], padding),
+                     conv_output_size(w, k[1], layer.stride[1], padding),
+                     layer.features if isinstance(layer, Conv) else c)
+        elif isinstance(layer, Flatten):
+            shape = (int(jnp.prod(jnp.asarray(shape))),)
+        elif isinstance(layer, Dense):
+            if len(shape) != 1:
+                raise ValueError(f"layers[{i}]: Dense needs a flat input; add Flatten() first")
+            shape = (layer.features,)
+        out.append(shape)
+    return out
+
+
+def init(spec: CNNSpec, key, dtype=jnp.float32) -> dict:
+    """He-normal kernels and zero biases in the pure layout (for tests and manual_grad;
+    jaxnn.cnn's Flax modules use their own initializers)."""
+    params = {}
+    shape = tuple(spec.input_shape)
+    for i, (layer, out_shape) in enumerate(zip(spec.layers, shapes(spec))):
+        key, sub = jax.random.split(key)
+        if isinstance(layer, Conv):
+            kshape = (*layer.kernel, shape[-1], layer.features)
+        elif isinstance(layer, Dense):
+            kshape = (shape[0], layer.features)
+        else:
+            shape = out_shape
+            continue
+        fan_in = int(jnp.prod(jnp.asarray(kshape[:-1])))
+        params[i] = {"kernel": jax.random.normal(sub, kshape, dtype) * (2.0 / fan_in) ** 0.5,
+                     "bias": jnp.zeros((kshape[-1],), dtype)}
+        shape = out_shape
+    return {"layers": params}
+
+
+def conv(x, kernel, bias, *, stride, padding):
+    """z = x * kernel + bias (cross-correlation, as every framework's "convolution")."""
+    y = jax.lax.conv_general_dilated(x, kernel, tuple(stride), padding,
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
+
+
+def pool(x, *, kind, window, stride):
+    """Max or average pooling, VALID."""
+    dims, strides = (1, *window, 1), (1, *stride, 1)
+    if kind == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, "VALID")
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID")
+    return total / (window[0] * window[1])
+
+
+def forward(spec: CNNSpec, params: dict, x, *, key=None):
+    """Logits z^L for NHWC images ``x``. ``key`` enables dropout (training); None = evaluation."""
+    sigma = activations.get(spec.activation)
+    last = len(spec.layers) - 1
+    a = x
+    for i, layer in enumerate(spec.layers):
+        if isinstance(layer, Conv):
+            p = params["layers"][i]
+            a = sigma(conv(a, p["kernel"], p["bias"], stride=layer.stride, padding=layer.padding))
+        elif isinstance(layer, Pool):
+            a = pool(a, kind=layer.kind, window=layer.window, stride=layer.stride)
+        elif isinstance(layer, Flatten):
+            a = a.reshape(a.shape[0], -1)
+        elif isinstance(layer, Dense):
+            p = params["layers"][i]
+            z = a @ p["kernel"] + p["bias"]
+            a = z if i == last else sigma(z)
+        elif isinstance(layer, Dropout) and key is not None and layer.rate > 0:
+            key, sub = jax.random.split(key)
+            keep = jax.random.bernoulli(sub, 1.0 - layer.rate, a.shape)
+            a = jnp.where(keep, a / (1.0 - layer.rate), 0.0)
+    return a
