@@ -189,6 +189,12 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.close()
 
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def restore_latest(run_dir: str | Path, template: TrainState, *, warn: bool = True) -> Restored:
     """:meth:`Checkpointer.restore` for ``run_dir``."""

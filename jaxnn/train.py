@@ -106,7 +106,7 @@ class Diverged(ValueError):
         hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
         super().__init__(
             f"training diverged: NaN or inf in the cost or gradients at {where}; the learning "
-            f"rate ({hint}) is likely too large: try a smaller --eta (or --on-nan skip)"
+            f"rate ({hint}) is likely too large: try a smaller --eta"
         )
 
 
