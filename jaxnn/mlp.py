@@ -87,9 +87,8 @@ def check_params(params, x=None, *, sizes=None) -> None:
         raise TypeError(f"params: expected a non-empty list of layer dicts; got {type(params)}")
     for l, layer in enumerate(params, start=1):
         if not isinstance(layer, dict) or "w" not in layer or "b" not in layer:
-            raise ValueError(
-                f"params[{l - 1}]: expected a dict with 'w' and 'b'; got {layer!r:.80}"
-            )
+            got = f"keys {sorted(layer)}" if isinstance(layer, dict) else type(layer).__name__
+            raise ValueError(f"params[{l - 1}]: expected a dict with 'w' and 'b'; got {got}")
         for name in ("w", "b"):
             dtype = jnp.result_type(layer[name])
             if not jnp.issubdtype(dtype, jnp.floating):
@@ -106,7 +105,8 @@ def check_params(params, x=None, *, sizes=None) -> None:
         units, n_in = params[l - 1]["w"].shape[0], params[l]["w"].shape[1]
         if units != n_in and units % n_in:
             raise ValueError(
-                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units"
+                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units: "
+                f"expected w of shape (n, {units}); got {tuple(params[l]['w'].shape)}"
             )
     if sizes is not None and tuple(sizes_of(params)) != tuple(sizes):
         raise ValueError(
