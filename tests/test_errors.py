@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import manual_grad
-from jaxnn import checkpoint, data, experiment, layers, mlp, optim, presets, train
+from jaxnn import checkpoint, costs, data, experiment, layers, mlp, optim, presets, train
 from jaxnn.data import mnist as mnist_mod
 
 X = np.zeros((4, 784), np.float32)
@@ -216,3 +216,40 @@ def test_corrupted_embedded_data_file(tmp_path, how):
     msg = str(info.value)
     assert str(bad) in msg and "checksum mismatch" in msg
     assert f"expected sha256 {data.MNIST_SHA256}" in msg and "got " in msg
+
+
+# Numerical robustness: saturated outputs keep costs and gradients finite.
+
+SATURATED_Z = np.array([[1e4, -1e4, 1e4], [-1e4, 1e4, -1e4], [3e4, 0.0, -3e4]], np.float32)
+ONE_HOT = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 1]], np.float32)
+
+
+@pytest.mark.parametrize("cost, output", costs.PAIRS)
+def test_costs_and_gradients_finite_for_saturated_logits(cost, output):
+    fn = costs.from_logits(cost, output)
+    z = jnp.asarray(SATURATED_Z)
+    value, grads = jax.value_and_grad(fn)(z, jnp.asarray(ONE_HOT))
+    assert np.isfinite(float(value)) and np.isfinite(np.asarray(grads)).all()
+    if cost != "quadratic":  # a confidently wrong output costs a lot, but finitely
+        assert float(value) > 1e3
+
+
+@pytest.mark.parametrize("cost", ["cross_entropy", "log_likelihood", "quadratic"])
+def test_textbook_costs_finite_at_exactly_0_and_1(cost):
+    a = jnp.asarray([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], jnp.float32)
+    value, grads = jax.value_and_grad(costs.get(cost))(a, jnp.asarray(ONE_HOT))
+    assert np.isfinite(float(value)) and np.isfinite(np.asarray(grads)).all()
+
+
+@pytest.mark.parametrize("cost, output", [("cross_entropy", "sigmoid"),
+                                          ("log_likelihood", "softmax")])
+def test_network_gradients_finite_when_the_output_layer_saturates(cost, output):
+    net = mlp.make([784, 30, 10], output_activation=output)
+    params = net.init(jax.random.PRNGKey(0))
+    params[-1]["w"] = params[-1]["w"] * 1e4  # |z^L| ~ 1e4: sigma(z) is exactly 0 or 1
+    x = jnp.asarray(np.random.default_rng(0).random((8, 784), np.float32))
+    z = net.logits(params, x)
+    assert float(jnp.max(jnp.abs(z))) > 1e3
+    y = jax.nn.one_hot(jnp.arange(8) % 10, 10)
+    grads = experiment.autodiff_grad_fn(net, cost)(params, x, y)
+    assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
