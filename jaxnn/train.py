@@ -10,7 +10,7 @@ When the training-set size n is not a multiple of the mini-batch size m, the las
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
 Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` records the first step of the
-epoch whose gradient or updated parameters are not finite, and :func:`fit` raises
+epoch whose gradient is not finite, and :func:`fit` raises
 :class:`Diverged` naming the epoch and step; ``"skip"`` leaves params and optimizer state
 unchanged on such a step (inside the compiled step, a ``jnp.where``) and counts it.
 
@@ -130,8 +130,7 @@ def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_clas
 
 
 def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan):
-    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient and the new params are
-    finite (always True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step
+    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient is finite (always True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step
     that is not ok returns the old params and optimizer state."""
 
     def step(params, opt_state, x, labels):
@@ -141,7 +140,8 @@ def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan):
         new_params = optax.apply_updates(params, updates)
         if on_nan is None:
             return new_params, new_opt_state, jnp.array(True)
-        ok = _all_finite(grads) & _all_finite(new_params)
+        ok = _all_finite(grads)  # a finite cost has finite gradients; overflow of the
+        # params themselves shows in the next step's gradient or in fit's check of the cost
         if on_nan == "skip":
             keep = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(ok, n, o))
             new_params, new_opt_state = keep(new_params, params), keep(new_opt_state, opt_state)
