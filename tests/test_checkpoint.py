@@ -134,7 +134,7 @@ def _final_params(run_dir):
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-    epochs = "12"
+    epochs = "6"
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = _train(["--epochs", epochs, "--checkpoint-every", "1", "--out", str(killed)])
     first = killed / "checkpoints" / "1" / "commit_success.txt"

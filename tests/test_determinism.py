@@ -1,15 +1,18 @@
 """Determinism: the same seed on the same device gives identical metrics and parameters."""
 
+import functools
+
 import jax
 import numpy as np
 
 from jaxnn import experiment
 
 
-def _run(seed, optimizer="sgd"):
+@functools.lru_cache(maxsize=None)
+def _run(seed, attempt):
+    """A short Adam run (Adam has a non-trivial optimizer state to compare)."""
     config = experiment.TrainConfig.from_preset(
-        "ch3-ce-30", epochs=2, train_size=1000, seed=seed, optimizer=optimizer,
-        eta=0.5 if optimizer == "sgd" else 0.01)
+        "ch3-ce-30", epochs=2, train_size=1000, seed=seed, optimizer="adam", eta=0.01)
     return experiment.run(config, progress=False)
 
 
@@ -17,25 +20,22 @@ def _metrics(history):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
 
+def _leaves(state):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(
+        (state.params, state.opt_state, state.key, state.epoch))]
+
+
 def test_same_seed_same_metrics_and_params():
-    a, b = _run(seed=3), _run(seed=3)
+    a, b = _run(3, attempt=0), _run(3, attempt=1)
     assert _metrics(a.history) == _metrics(b.history)
-    leaves_a = jax.tree_util.tree_leaves((a.state.params, a.state.opt_state, a.state.key))
-    leaves_b = jax.tree_util.tree_leaves((b.state.params, b.state.opt_state, b.state.key))
-    assert len(leaves_a) == len(leaves_b)
+    leaves_a, leaves_b = _leaves(a.state), _leaves(b.state)
+    assert len(leaves_a) == len(leaves_b) > 6
     for x, y in zip(leaves_a, leaves_b):
-        assert np.array_equal(np.asarray(x), np.asarray(y))  # bit for bit
+        assert x.dtype == y.dtype and np.array_equal(x, y)  # bit for bit
 
 
 def test_different_seed_differs():
-    a, c = _run(seed=3), _run(seed=4)
+    a, c = _run(3, attempt=0), _run(4, attempt=0)
     assert not np.array_equal(np.asarray(a.state.params[0]["w"]),
                               np.asarray(c.state.params[0]["w"]))
     assert _metrics(a.history) != _metrics(c.history)
-
-
-def test_adam_is_deterministic_too():
-    a, b = _run(seed=1, optimizer="adam"), _run(seed=1, optimizer="adam")
-    assert _metrics(a.history) == _metrics(b.history)
-    for x, y in zip(jax.tree_util.tree_leaves(a.state), jax.tree_util.tree_leaves(b.state)):
-        assert np.array_equal(np.asarray(x), np.asarray(y))
