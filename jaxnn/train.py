@@ -130,8 +130,9 @@ def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_clas
 
 
 def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan):
-    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient is finite (always True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step
-    that is not ok returns the old params and optimizer state."""
+    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient is finite (always
+    True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step that is not ok
+    returns the old params and optimizer state."""
 
     def step(params, opt_state, x, labels):
         y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)

@@ -8,7 +8,7 @@ import numpy as np
 from jaxnn import experiment
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(seed, attempt):
     """A short Adam run (Adam has a non-trivial optimizer state to compare)."""
     config = experiment.TrainConfig.from_preset(
