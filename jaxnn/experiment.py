@@ -108,7 +108,7 @@ def prepare(config: TrainConfig) -> Prepared:
 
     def put(split, arg):
         return None if split is None else train.DeviceData.put(
-            data.to_inputs(split.images), split.labels, arg=arg)
+            data.to_inputs(split.images), split.labels, arg=arg, num_classes=ds.num_classes)
 
     network = mlp.make(config.sizes, activation=config.activation,
                        output_activation=config.output_activation, scheme=config.init)
@@ -135,9 +135,16 @@ def run(
     grad_fn=None,
     callbacks: Sequence[train.Callback] = (),
     progress: bool = True,
+    resume=None,
+    on_nan: str | None = "stop",
 ) -> Result:
     """Train ``config``'s network; ``grad_fn`` replaces ``jax.grad`` of the cost (for
-    ``--grads manual`` the command line passes ``manual_grad.backprop``)."""
+    ``--grads manual`` the command line passes ``manual_grad.backprop``).
+
+    ``resume(fresh_state) -> (state, history)`` starts from a saved state instead of the
+    seed's initial one (``fresh_state`` is the template: same network and optimizer), e.g.
+    ``lambda s: jaxnn.checkpoint.restore_latest(run_dir, s)[:2]``. ``on_nan`` ("stop", "skip"
+    or None) is the divergence guard of :func:`jaxnn.train.make_epoch`."""
     config = config.validated()
     prepared = prepare(config)
     network = prepared.network
@@ -148,15 +155,19 @@ def run(
     init_key, train_key = jax.random.split(key)
     params = network.init(init_key)
     state = train.TrainState(params, optimizer.init(params), train_key, 0)
+    history = None
+    if resume is not None:
+        state, history = resume(state)
     epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                n_train=n, num_classes=prepared.num_classes)
+                                n_train=n, num_classes=prepared.num_classes, on_nan=on_nan)
     cost_fn = costs.from_logits(config.cost, network.output_activation)
     evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     penalty = functools.partial(costs.l2_penalty, scale=config.l2 / n) if config.l2 else None
     state, history = train.fit(
         state, epoch_fn=epoch_fn, evaluate=evaluate, train=prepared.train,
         validation=prepared.validation, test=prepared.test, epochs=config.epochs,
-        penalty=penalty, callbacks=callbacks, progress=progress,
+        penalty=penalty, callbacks=callbacks, progress=progress, history=history,
+        eta=config.eta,
     )
     summary = {"preset": config.preset, **train.summarize(history)}
     return Result(config, state, history, summary)

@@ -75,16 +75,26 @@ def sizes_of(params) -> tuple[int, ...]:
     return (*(layer["w"].shape[1] for layer in params), params[-1]["w"].shape[0])
 
 
-def check_params(params, x=None) -> None:
+def check_params(params, x=None, *, sizes=None) -> None:
     """ValueError unless ``params`` is a list of {'w', 'b'} layers whose shapes chain (and fit
-    ``x``'s last axis, when given)."""
+    ``x``'s last axis, when given, and the network's layer ``sizes``, when given).
+
+    Shared by every entry point that takes a params pytree (:func:`forward`, :func:`logits`,
+    :func:`apply`, :func:`make`'s functions, and ``manual_grad.backprop``). Shapes are static,
+    so under ``jax.jit`` this runs once, at trace time, and costs nothing per step.
+    """
     if not isinstance(params, list | tuple) or not params:
         raise TypeError(f"params: expected a non-empty list of layer dicts; got {type(params)}")
     for l, layer in enumerate(params, start=1):
         if not isinstance(layer, dict) or "w" not in layer or "b" not in layer:
-            raise ValueError(
-                f"params[{l - 1}]: expected a dict with 'w' and 'b'; got {layer!r:.80}"
-            )
+            got = f"keys {sorted(layer)}" if isinstance(layer, dict) else type(layer).__name__
+            raise ValueError(f"params[{l - 1}]: expected a dict with 'w' and 'b'; got {got}")
+        for name in ("w", "b"):
+            dtype = jnp.result_type(layer[name])
+            if not jnp.issubdtype(dtype, jnp.floating):
+                raise TypeError(
+                    f"params[{l - 1}]['{name}']: expected a floating-point array; got {dtype}"
+                )
         w, b = jnp.shape(layer["w"]), jnp.shape(layer["b"])
         if len(w) != 2 or b != (w[0],):
             raise ValueError(
@@ -95,9 +105,15 @@ def check_params(params, x=None) -> None:
         units, n_in = params[l - 1]["w"].shape[0], params[l]["w"].shape[1]
         if units != n_in and units % n_in:
             raise ValueError(
-                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units"
+                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units: "
+                f"expected w of shape (n, {units}); got {tuple(params[l]['w'].shape)}"
             )
-    if x is not None and jnp.shape(x)[-1] != params[0]["w"].shape[1]:
+    if sizes is not None and tuple(sizes_of(params)) != tuple(sizes):
+        raise ValueError(
+            f"params: expected a network of sizes {list(sizes)}; got layers of sizes "
+            f"{list(sizes_of(params))}"
+        )
+    if x is not None and (jnp.ndim(x) < 1 or jnp.shape(x)[-1] != params[0]["w"].shape[1]):
         raise ValueError(
             f"x: expected {params[0]['w'].shape[1]} features per example (the network's n_0); "
             f"got shape {jnp.shape(x)}"
@@ -110,6 +126,7 @@ def forward(params, x, *, activation: str = "sigmoid", output_activation: str = 
     ``zs[l-1] = z^l`` for l = 1..L and ``activations[l] = a^l`` for l = 0..L, with
     ``activations[0] = x`` (the book's ``network.py`` naming and index shift).
     """
+    check_params(params, x)
     a = x
     zs, acts = [], [x]
     for l, layer in enumerate(params):
@@ -125,6 +142,7 @@ def forward(params, x, *, activation: str = "sigmoid", output_activation: str = 
 
 def logits(params, x, *, activation: str = "sigmoid"):
     """z^L, the output layer's weighted input (what the stable costs take)."""
+    check_params(params, x)
     a = x
     for l, layer in enumerate(params[:-1]):
         a = hidden_activation(activation, layer, a @ layer["w"].T + layer["b"],
@@ -170,6 +188,7 @@ def make(
         return init(key, sizes, scheme=scheme, activation=activation, pieces=pieces, dtype=dtype)
 
     def _logits(params, x):
+        check_params(params, x, sizes=sizes)
         return logits(params, x, activation=activation)
 
     def _apply(params, x):

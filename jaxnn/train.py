@@ -8,10 +8,20 @@ metrics that :func:`fit` collects between epochs. Any gradient function works:
 
 When the training-set size n is not a multiple of the mini-batch size m, the last
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
+
+Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` records the first step of the
+epoch whose gradient is not finite, and :func:`fit` raises
+:class:`Diverged` naming the epoch and step; ``"skip"`` leaves params and optimizer state
+unchanged on such a step (inside the compiled step, a ``jnp.where``) and counts it.
+
+Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
+is split from ``TrainState.key``; the same seed on the same device and software gives the same
+parameters and metrics, bit for bit (XLA's CPU kernels are deterministic).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -43,16 +53,31 @@ class DeviceData(NamedTuple):
     labels: jax.Array
 
     @staticmethod
-    def put(x, labels, *, arg: str = "data") -> DeviceData:
-        """Check host arrays once and copy them to the default device."""
+    def put(x, labels, *, arg: str = "data", num_classes: int | None = None) -> DeviceData:
+        """Check host arrays once and copy them to the default device: ``x`` floating point
+        with a batch axis, ``labels`` 1-D integers (in [0, num_classes) when given), one per
+        example, and no NaN or inf in ``x``."""
         x = np.asarray(x)
         labels = np.asarray(labels)
+        if x.ndim < 2:
+            raise ValueError(f"{arg}: expected inputs of shape (N, features...); got {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(
+                f"{arg}: expected floating-point inputs (see jaxnn.data.to_inputs); got {x.dtype}"
+            )
+        if labels.ndim != 1:
+            raise ValueError(f"{arg}: expected labels of shape (N,); got {labels.shape}")
         if len(x) != len(labels):
             raise ValueError(
                 f"{arg}: expected one label per example; got {len(x)} and {len(labels)}"
             )
         if not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"{arg}: expected integer labels; got {labels.dtype}")
+        if labels.size and (labels.min() < 0 or (num_classes and labels.max() >= num_classes)):
+            top = num_classes if num_classes else "num_classes"
+            raise ValueError(
+                f"{arg}: expected labels in [0, {top}); got range [{labels.min()}, {labels.max()}]"
+            )
         _checks.finite_array(arg, x)
         return DeviceData(jnp.asarray(x), jnp.asarray(labels, jnp.int32))
 
@@ -60,15 +85,68 @@ class DeviceData(NamedTuple):
         return int(self.labels.shape[0])
 
 
+ON_NAN = ("stop", "skip")
+
+
+class EpochHealth(NamedTuple):
+    """What a guarded epoch reports next to (params, opt_state): ``first_bad_step`` (the index
+    in the epoch of the first step with a non-finite gradient or update, -1 if none) and
+    ``skipped`` (steps whose update was skipped, with ``on_nan="skip"``)."""
+
+    first_bad_step: jax.Array
+    skipped: jax.Array
+
+
+class Diverged(ValueError):
+    """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step."""
+
+    def __init__(self, epoch: int, step: int | None, eta=None):
+        self.epoch, self.step = epoch, step
+        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
+        super().__init__(
+            f"training diverged: NaN or inf in the cost or gradients at {where}; the learning "
+            f"rate ({hint}) is likely too large: try a smaller --eta"
+        )
+
+
+def _all_finite(tree) -> jax.Array:
+    """One bool: every leaf of ``tree`` is finite (a sum per leaf is NaN/inf iff one entry is)."""
+    leaves = [jnp.sum(x) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.isfinite(jnp.sum(jnp.stack(leaves))) if leaves else jnp.array(True)
+
+
 def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_classes: int):
     """``step(params, opt_state, x, labels) -> (params, opt_state)``: one optimizer update on
     the mini-batch-averaged gradient."""
+    guarded = _make_guarded_step(grad_fn, optimizer, num_classes, None)
+
+    def step(params, opt_state, x, labels):
+        params, opt_state, _ = guarded(params, opt_state, x, labels)
+        return params, opt_state
+
+    return step
+
+
+def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan):
+    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient is finite (always
+    True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step that is not ok
+    returns the old params and optimizer state."""
 
     def step(params, opt_state, x, labels):
         y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
         grads = grad_fn(params, x, y)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if on_nan is None:
+            return new_params, new_opt_state, jnp.array(True)
+        ok = _all_finite(grads)  # a finite cost has finite gradients; overflow of the
+        # params themselves shows in the next step's gradient or in fit's check of the cost
+        if on_nan == "skip":
+            keep = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(ok, n, o))
+            new_params, new_opt_state = keep(new_params, params), keep(new_opt_state, opt_state)
+        return new_params, new_opt_state, ok
 
     return step
 
@@ -80,32 +158,49 @@ def make_epoch(
     mini_batch_size: int,
     n_train: int,
     num_classes: int = 10,
+    on_nan: str | None = None,
 ):
     """``epoch(params, opt_state, key, data) -> (params, opt_state)``, jit-compiled.
 
     Shuffles with ``jax.random.permutation(key, n)`` and scans the step over the
     ``n // m`` full mini-batches (then one step on the remainder, if any).
+
+    With ``on_nan`` ("stop" or "skip") the epoch returns ``(params, opt_state, health)``, an
+    :class:`EpochHealth` that :func:`fit` turns into :class:`Diverged` or a skipped count.
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
     if m > n:
         raise ValueError(f"mini_batch_size: expected at most the {n} training examples; got {m}")
-    step = make_step(grad_fn, optimizer, num_classes)
+    if on_nan is not None:
+        _checks.choice("on_nan", on_nan, ON_NAN)
+    step = _make_guarded_step(grad_fn, optimizer, num_classes, on_nan)
     full, rest = divmod(n, m)
 
     def epoch(params, opt_state, key, data: DeviceData):
         perm = jax.random.permutation(key, n)
 
-        def body(carry, idx):
-            return step(*carry, data.x[idx], data.labels[idx]), None
+        def body(carry, i_idx):
+            i, idx = i_idx
+            params, opt_state, first_bad, skipped = carry
+            params, opt_state, ok = step(params, opt_state, data.x[idx], data.labels[idx])
+            first_bad = jnp.where((first_bad < 0) & ~ok, i, first_bad)
+            return (params, opt_state, first_bad, skipped + (~ok).astype(jnp.int32)), None
 
-        (params, opt_state), _ = jax.lax.scan(
-            body, (params, opt_state), perm[: full * m].reshape(full, m)
+        carry = (params, opt_state, jnp.int32(-1), jnp.int32(0))
+        (params, opt_state, first_bad, skipped), _ = jax.lax.scan(
+            body, carry, (jnp.arange(full, dtype=jnp.int32), perm[: full * m].reshape(full, m))
         )
         if rest:
             tail = perm[full * m :]
-            params, opt_state = step(params, opt_state, data.x[tail], data.labels[tail])
-        return params, opt_state
+            params, opt_state, ok = step(params, opt_state, data.x[tail], data.labels[tail])
+            first_bad = jnp.where((first_bad < 0) & ~ok, full, first_bad)
+            skipped = skipped + (~ok).astype(jnp.int32)
+        if on_nan is None:
+            return params, opt_state
+        if on_nan == "skip":
+            first_bad = jnp.int32(-1)  # skipped steps left params finite: nothing diverged
+        return params, opt_state, EpochHealth(first_bad, skipped)
 
     return jax.jit(epoch, donate_argnums=(0, 1))
 
@@ -161,6 +256,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     history: list[dict] | None = None,
+    eta=None,
 ) -> tuple[TrainState, list[dict]]:
     """Train from ``state.epoch`` up to ``epochs`` epochs; returns the final state and the
     history, one record per epoch:
@@ -170,6 +266,11 @@ def fit(
 
     ``penalty(params)`` is added to the reported training cost (the book reports
     C = C_0 + (lambda / 2n) sum w^2). A callback returning True stops training after its epoch.
+
+    Divergence: when ``epoch_fn`` is guarded (``make_epoch(on_nan=...)``) and reports a bad
+    step, or when the epoch's training cost is NaN or inf, :class:`Diverged` is raised *before*
+    the callbacks run, so no checkpoint or metrics line holds the diverged state (``eta`` only
+    words the message). Records of a guarded ``"skip"`` epoch carry ``skipped_steps``.
     """
     _checks.positive("epochs", epochs, integer=True)
     history = list(history or [])
@@ -182,11 +283,17 @@ def fit(
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
             start = time.perf_counter()
-            params, opt_state = epoch_fn(state.params, state.opt_state, epoch_key, train)
+            params, opt_state, *health = epoch_fn(state.params, state.opt_state, epoch_key, train)
             jax.block_until_ready(params)
             seconds = time.perf_counter() - start
+            if health and int(health[0].first_bad_step) >= 0:
+                raise Diverged(state.epoch, int(health[0].first_bad_step), eta)
             state = TrainState(params, opt_state, key, state.epoch + 1)
             record = _record(state, evaluate, train, validation, test, penalty, seconds)
+            if not np.isfinite(record["train_cost"]):
+                raise Diverged(record["epoch"], None, eta)
+            if health:
+                record["skipped_steps"] = int(health[0].skipped)
             history.append(record)
             if bar is not None:
                 bar.update(1)

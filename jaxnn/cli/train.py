@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -51,7 +52,21 @@ def add_parser(sub) -> None:
                    help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
     p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_reliability_flags(p)
     p.set_defaults(func=run)
+
+
+def add_reliability_flags(p: argparse.ArgumentParser) -> None:
+    """Checkpoints, resuming and the divergence guard (see jaxnn.checkpoint)."""
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="save params, optimizer state, RNG key and history every N epochs "
+                        "into RUN_DIR/checkpoints/ (and after the last epoch)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue RUN_DIR from its last complete checkpoint, with its "
+                        "config.json (only --epochs may be raised)")
+    p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
+                   help="NaN or inf in training: stop with a message (default) or skip the "
+                        "updates whose gradients are not finite")
 
 
 def manual_grad_fn(config):
@@ -71,12 +86,17 @@ def run(args) -> int:
     from tqdm.auto import tqdm
 
     from jaxnn import experiment, report
+    from jaxnn.train import Diverged
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
-    config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
-    out = Path(args.out) if args.out else report.new_run_dir("runs", config.preset or "custom")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
+    if getattr(args, "resume", None) is not None:
+        config, out = _resumed_config(args, overrides)
+    else:
+        config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
+        out = Path(args.out) if args.out else report.new_run_dir("runs",
+                                                                  config.preset or "custom")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.jsonl").unlink(missing_ok=True)
     report.write_json(out / "config.json", config.to_json())
     print(f"jaxnn train: {config.preset} {list(config.sizes)} {config.activation}/"
           f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
@@ -87,10 +107,23 @@ def run(args) -> int:
             tqdm.write(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
-    result = experiment.run(
-        config, grad_fn=grad_fn, progress=not args.no_progress,
-        callbacks=[report.MetricsWriter(out / "metrics.jsonl"), book_line],
-    )
+    guard = _Reliability(args, out, config)
+    try:
+        result = experiment.run(
+            config, grad_fn=grad_fn, progress=not args.no_progress,
+            callbacks=[report.MetricsWriter(out / "metrics.jsonl"), *guard.callbacks, book_line],
+            resume=guard.resume, on_nan=guard.on_nan,
+        )
+    except Diverged as e:
+        if getattr(args, "debug", False):
+            raise
+        print(f"jaxnn train: error: {e}{guard.last_good()}", file=sys.stderr)
+        return 3
+    finally:
+        guard.close()
+    skipped = sum(r.get("skipped_steps", 0) for r in result.history)
+    if guard.on_nan == "skip":
+        print(f"skipped {skipped} updates whose gradients or parameters were NaN or inf")
     report.write_json(out / "summary.json", result.summary)
     report.plot_history(result.history, out / "curves.png", title=f"jaxnn {config.preset}")
     s = result.summary
@@ -98,3 +131,103 @@ def run(args) -> int:
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")
     return 0
+
+
+def _resumed_config(args, overrides):
+    """The configuration saved in RUN_DIR/config.json; only ``--epochs`` may change it."""
+    import dataclasses
+    import json
+
+    from jaxnn import experiment
+
+    out = Path(args.resume)
+    path = out / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: expected a run directory with config.json; "
+                                f"{path} does not exist")
+    given = [f"--{k.replace('_', '-')}" for k, v in overrides.items()
+             if v is not None and k != "epochs"]
+    given += [f"--{k}" for k in ("preset", "grads", "out") if getattr(args, k) is not None]
+    if given:
+        raise ValueError(f"--resume: takes the configuration from {path}; expected no "
+                         f"configuration flags except --epochs; got {' '.join(given)}")
+    try:
+        saved = json.loads(path.read_text())
+        fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
+        config = experiment.TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"--resume: {path} is not a jaxnn configuration ({e})") from None
+    if isinstance(config.sizes, list):
+        config = dataclasses.replace(config, sizes=tuple(config.sizes))
+    if args.epochs is not None:
+        config = dataclasses.replace(config, epochs=args.epochs)
+    return config.validated(), out
+
+
+class _Reliability:
+    """The checkpoint callback, the resume hook and the NaN policy of one ``jaxnn train``."""
+
+    def __init__(self, args, out: Path, config):
+        import json
+
+        from jaxnn import report
+
+        self.args, self.out, self.config = args, out, config
+        self.on_nan = getattr(args, "on_nan", None)
+        self.every = getattr(args, "checkpoint_every", None)
+        resuming = getattr(args, "resume", None) is not None
+        if self.every is not None:
+            from jaxnn import _checks
+
+            _checks.positive("checkpoint_every", self.every, integer=True)
+        options = out / "options.json"  # the run's own settings, reused by --resume
+        if resuming and options.is_file():
+            saved = json.loads(options.read_text())
+            self.on_nan = self.on_nan or saved.get("on_nan")
+            self.every = self.every or saved.get("checkpoint_every")
+        report.write_json(options, {"on_nan": self.on_nan or "stop",
+                                    "checkpoint_every": self.every})
+        self.checkpointer = self.saver = None
+        if self.every is not None or resuming:
+            from jaxnn import checkpoint
+
+            self.checkpointer = checkpoint.Checkpointer(out)
+            self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1,
+                                              last_epoch=config.epochs)
+        self.resume = self._resume if resuming else None
+        if self.saver is not None:
+            self.saver.extra["on_nan"] = self.on_nan or "stop"
+        self.on_nan = self.on_nan or "stop"
+
+    @property
+    def callbacks(self):
+        return [self.saver] if self.saver is not None else []
+
+    def _resume(self, fresh_state):
+        from jaxnn import report
+
+        restored = self.checkpointer.restore(fresh_state, warn=False)
+        for problem in restored.problems:
+            print(f"jaxnn train: warning: {problem}", file=sys.stderr)
+        self.saver.history = list(restored.history)
+        metrics = self.out / "metrics.jsonl"  # one line per epoch: rewrite from the checkpoint
+        metrics.unlink(missing_ok=True)
+        writer = report.MetricsWriter(metrics)
+        for record in restored.history:
+            writer(record)
+        print(f"resuming {self.out} after epoch {restored.epoch} "
+              f"(checkpoint {self.checkpointer.directory / str(restored.epoch)})")
+        return restored.state, restored.history
+
+    def last_good(self) -> str:
+        if self.checkpointer is None:
+            return ""
+        steps = self.checkpointer.steps()
+        if not steps:
+            return "; no checkpoint was written yet"
+        return (f"; the last good checkpoint is after epoch {steps[-1]}: "
+                f"{self.checkpointer.directory / str(steps[-1])}")
+
+    def close(self):
+        if self.checkpointer is not None:
+            self.checkpointer.close()

@@ -1,0 +1,297 @@
+"""Checkpoints (jaxnn.checkpoint), --resume after SIGKILL, and the divergence guard."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import checkpoint, costs, data, experiment, mlp, optim, train
+from jaxnn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _state(seed=0, epoch=3, optimizer="adam"):
+    net = mlp.make([6, 4, 3])
+    params = net.init(jax.random.PRNGKey(seed))
+    opt = optim.make(optimizer, 0.1, l2=1.0, n_train=20)
+    return train.TrainState(params, opt.init(params), jax.random.PRNGKey(seed + 1), epoch)
+
+
+def _assert_states_equal(a, b):
+    assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        assert np.asarray(x).dtype == np.asarray(y).dtype
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture
+def closing():
+    opened = []
+    yield opened.append
+    for c in opened:
+        c.close()
+
+
+def _save_steps(tmp_path, epochs=(1, 2, 3), closing=None):
+    ckpt = checkpoint.Checkpointer(tmp_path)
+    if closing is not None:
+        closing(ckpt)
+    states = {}
+    for e in epochs:
+        states[e] = _state(seed=e, epoch=e)
+        ckpt.save(states[e], [{"epoch": i} for i in range(e)], extra={"checkpoint_every": 1})
+    return ckpt, states
+
+
+def test_save_restore_round_trip_is_exact(tmp_path, closing):
+    ckpt, states = _save_steps(tmp_path, (1, 2), closing=closing)
+    assert ckpt.steps() == [1, 2]
+    restored = ckpt.restore(_state(seed=9, epoch=0))
+    _assert_states_equal(restored.state, states[2])
+    assert restored.epoch == 2 and restored.history == [{"epoch": 0}, {"epoch": 1}]
+    assert restored.extra == {"checkpoint_every": 1} and restored.problems == []
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path, closing):
+    ckpt, states = _save_steps(tmp_path, closing=closing)
+    chunks = [p for p in (ckpt.directory / "3" / "state").rglob("*")
+              if p.is_file() and p.parent.name == "d"]
+    assert chunks
+    for p in chunks:  # flip bytes in every data file of step 3
+        raw = bytearray(p.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        p.write_bytes(bytes(raw))
+    with pytest.warns(checkpoint.CheckpointWarning, match="3 is incomplete or corrupt"):
+        restored = ckpt.restore(_state(seed=9, epoch=0))
+    assert restored.epoch == 2
+    _assert_states_equal(restored.state, states[2])
+
+
+def test_partial_checkpoint_is_ignored_and_missing_files_are_detected(tmp_path, closing):
+    ckpt, states = _save_steps(tmp_path, closing=closing)
+    # a write killed mid-way leaves only orbax's temporary directory: not a step
+    tmp = ckpt.directory / "4.orbax-checkpoint-tmp-1234"
+    (tmp / "state").mkdir(parents=True)
+    (tmp / "state" / "junk").write_bytes(b"\0" * 10)
+    assert ckpt.steps() == [1, 2, 3]
+    # a finished step that lost its metadata is detected, with a message naming it
+    (ckpt.directory / "3" / "meta" / "metadata").unlink()
+    restored = ckpt.restore(_state(seed=9, epoch=0), warn=False)
+    assert restored.epoch == 2 and len(restored.problems) == 1
+    assert "checkpoints/3 is incomplete or corrupt" in restored.problems[0]
+    _assert_states_equal(restored.state, states[2])
+
+
+def test_no_intact_checkpoint_and_no_checkpoint_at_all(tmp_path, closing):
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        checkpoint.restore_latest(tmp_path / "empty", _state())
+    ckpt, _ = _save_steps(tmp_path / "run", (1,), closing=closing)
+    (ckpt.directory / "1" / "meta" / "metadata").write_text("{not json")
+    with pytest.raises(ValueError, match="no intact checkpoint"):
+        ckpt.restore(_state(), warn=False)
+
+
+def test_checkpoint_of_another_network_is_refused(tmp_path, closing):
+    ckpt, _ = _save_steps(tmp_path, (1,), closing=closing)
+    other = train.TrainState(mlp.make([6, 5, 3]).init(jax.random.PRNGKey(0)), (),
+                             jax.random.PRNGKey(0), 0)
+    with pytest.raises(ValueError, match="different network or optimizer"):
+        ckpt.restore(other)
+
+
+def _train(args, **kw):
+    if "--resume" not in args:
+        args = ["--train-size", "2000", "--mini-batch-size", "10", *args]
+    cmd = [sys.executable, "-m", "jaxnn", "train", "--no-progress", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def _final_params(run_dir):
+    ckpt = checkpoint.Checkpointer(run_dir)
+    try:
+        steps = ckpt.steps()
+        meta_dir = ckpt.directory / str(steps[-1])
+        assert meta_dir.is_dir()
+        config = experiment.TrainConfig(**{**json.loads((run_dir / "config.json").read_text()),
+                                           "sizes": (784, 30, 10)})
+        net = mlp.make(config.sizes)
+        p = net.init(jax.random.PRNGKey(0))
+        template = train.TrainState(p, optim.make(config.optimizer, config.eta).init(p),
+                                    jax.random.PRNGKey(0), 0)
+        return ckpt.restore(template, warn=False)
+    finally:
+        ckpt.close()
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    epochs = "6"
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = _train(["--epochs", epochs, "--checkpoint-every", "1", "--out", str(killed)])
+    first = killed / "checkpoints" / "1" / "commit_success.txt"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = sorted(int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit())
+    assert done and done[-1] < int(epochs)
+
+    resumed = _train(["--resume", str(killed)])
+    uninterrupted = _train(["--epochs", epochs, "--checkpoint-every", "4", "--out", str(clean)])
+    out_r, err_r = resumed.communicate(timeout=300)
+    out_c, err_c = uninterrupted.communicate(timeout=300)
+    assert resumed.returncode == 0, err_r
+    assert uninterrupted.returncode == 0, err_c
+    assert "resuming" in out_r
+
+    a, b = _final_params(killed), _final_params(clean)
+    assert a.epoch == b.epoch == int(epochs)
+    _assert_states_equal(a.state, b.state)  # bit for bit: params, optimizer state, key
+    rows_k = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    rows_c = [json.loads(x) for x in (clean / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows_k] == list(range(int(epochs)))  # no duplicates
+    for rk, rc in zip(rows_k, rows_c):
+        assert {k: v for k, v in rk.items() if k != "seconds"} == \
+               {k: v for k, v in rc.items() if k != "seconds"}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ds = data.load_mnist()
+    x = data.to_inputs(ds.train.images[:200])
+    return train.DeviceData.put(x, ds.train.labels[:200])
+
+
+POISON = 7  # the example whose gradient is made NaN
+
+
+def _poisoned(net, poison_from_epoch):
+    """jax.grad of the cost, NaN on any mini-batch holding example POISON (marked by x = 5)."""
+    grad = experiment.autodiff_grad_fn(net, "cross_entropy")
+
+    def grad_fn(params, x, y):
+        g = grad(params, x, y)
+        bad = jnp.any(x[:, 0] == 5.0)
+        return jax.tree_util.tree_map(lambda t: jnp.where(bad, jnp.nan, t), g)
+
+    return grad_fn
+
+
+def _guarded_setup(tiny, on_nan, m=10):
+    x = np.asarray(tiny.x).copy()
+    x[POISON, 0] = 5.0
+    tr = train.DeviceData(jnp.asarray(x), tiny.labels)
+    net = mlp.make([784, 30, 10])
+    params = net.init(jax.random.PRNGKey(0))
+    opt = optim.make("sgd", 0.5)
+    epoch = train.make_epoch(_poisoned(net, 0), opt, mini_batch_size=m, n_train=len(tr),
+                             on_nan=on_nan)
+    evaluate = train.make_evaluate(net.logits, costs.from_logits("cross_entropy", "sigmoid"))
+    return tr, params, opt, epoch, evaluate
+
+
+def test_divergence_names_epoch_and_step_and_keeps_the_last_checkpoint(tiny, tmp_path, closing):
+    tr, params, opt, epoch, evaluate = _guarded_setup(tiny, "stop", m=10)
+    ckpt = checkpoint.Checkpointer(tmp_path)
+    closing(ckpt)
+    saver = checkpoint.SaveEvery(ckpt, 1)
+
+    def fresh():  # epochs donate their inputs: every fit gets its own copy
+        p = jax.tree_util.tree_map(jnp.copy, params)
+        return train.TrainState(p, opt.init(p), jax.random.PRNGKey(3), 0)
+
+    state = fresh()
+    key0, epoch_key = jax.random.split(state.key)
+    perm = np.asarray(jax.random.permutation(epoch_key, len(tr)))
+    expected_step = int(np.flatnonzero(perm == POISON)[0]) // 10
+    with pytest.raises(train.Diverged) as info:
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, epochs=3,
+                  callbacks=[saver], progress=False, eta=0.5)
+    assert info.value.epoch == 0 and info.value.step == expected_step
+    assert f"epoch 0, step {expected_step}" in str(info.value)
+    assert "eta=0.5" in str(info.value) and "too large" in str(info.value)
+    assert ckpt.steps() == []  # nothing diverged was saved
+
+    # diverging later keeps the checkpoint of the last good epoch
+    clean_epoch = train.make_epoch(experiment.autodiff_grad_fn(mlp.make([784, 30, 10]),
+                                                               "cross_entropy"),
+                                   opt, mini_batch_size=10, n_train=len(tr), on_nan="stop")
+    good, _ = train.fit(fresh(), epoch_fn=clean_epoch, evaluate=evaluate, train=tr, epochs=1,
+                        callbacks=[saver], progress=False)
+    good_copy = jax.tree_util.tree_map(jnp.copy, good)
+    with pytest.raises(train.Diverged, match="epoch 1, step"):
+        train.fit(good_copy, epoch_fn=epoch, evaluate=evaluate, train=tr, epochs=3,
+                  callbacks=[saver], progress=False)
+    assert ckpt.steps() == [1]
+    restored = ckpt.restore(fresh())
+    _assert_states_equal(restored.state, good)
+
+
+def test_on_nan_skip_skips_only_the_bad_updates(tiny):
+    tr, params, opt, epoch, evaluate = _guarded_setup(tiny, "skip", m=10)
+    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(3), 0)
+    final, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, epochs=2,
+                               progress=False)
+    assert [r["skipped_steps"] for r in history] == [1, 1]  # one poisoned mini-batch a epoch
+    assert all(np.isfinite(np.asarray(leaf)).all()
+               for leaf in jax.tree_util.tree_leaves(final.params))
+    assert history[-1]["train_cost"] < history[0]["train_cost"]
+
+
+def test_unguarded_epoch_is_unchanged_by_the_guard(tiny):
+    net = mlp.make([784, 30, 10])
+    params = net.init(jax.random.PRNGKey(0))
+    opt = optim.make("sgd", 0.5)
+    grad = experiment.autodiff_grad_fn(net, "cross_entropy")
+    key = jax.random.PRNGKey(4)
+    outs = []
+    for on_nan in (None, "stop", "skip"):
+        epoch = train.make_epoch(grad, opt, mini_batch_size=7, n_train=len(tiny), on_nan=on_nan)
+        p, *rest = epoch(jax.tree_util.tree_map(jnp.copy, params), opt.init(params), key, tiny)
+        outs.append(p)
+        if on_nan:
+            assert int(rest[1].first_bad_step) == -1 and int(rest[1].skipped) == 0
+    for p in outs[1:]:
+        _assert_states_equal(p, outs[0])
+
+
+def test_cli_divergence_is_one_line_and_exits_3(tmp_path, capsys):
+    code = main(["train", "--train-size", "500", "--epochs", "2", "--activation", "relu",
+                 "--output", "identity", "--init", "he", "--eta", "10", "--no-progress",
+                 "--out", str(tmp_path / "run"), "--checkpoint-every", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    line = [x for x in err if x.startswith("jaxnn train: error:")]
+    assert len(line) == 1 and "Traceback" not in "\n".join(err)
+    assert "training diverged" in line[0] and "epoch 0, step" in line[0]
+    assert "smaller --eta" in line[0]
+
+
+def test_cli_skip_reports_the_count(tmp_path, capsys):
+    # the skipping itself is tested above; here the flag's wiring and report
+    code = main(["train", "--train-size", "500", "--epochs", "1", "--no-progress",
+                 "--out", str(tmp_path / "run"), "--on-nan", "skip"])
+    assert code == 0
+    assert "skipped 0 updates" in capsys.readouterr().out
+    assert json.loads((tmp_path / "run" / "options.json").read_text())["on_nan"] == "skip"
+
+
+def test_cli_resume_refuses_config_flags(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--eta", "0.1"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    os.makedirs(tmp_path / "r", exist_ok=True)
+    (tmp_path / "r" / "config.json").write_text(json.dumps(
+        experiment.TrainConfig.from_preset("ch1-30", train_size=500, epochs=1).to_json()))
+    assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "no complete checkpoint" in capsys.readouterr().err

@@ -1,0 +1,41 @@
+"""Determinism: the same seed on the same device gives identical metrics and parameters."""
+
+import functools
+
+import jax
+import numpy as np
+
+from jaxnn import experiment
+
+
+@functools.cache
+def _run(seed, attempt):
+    """A short Adam run (Adam has a non-trivial optimizer state to compare)."""
+    config = experiment.TrainConfig.from_preset(
+        "ch3-ce-30", epochs=2, train_size=1000, seed=seed, optimizer="adam", eta=0.01)
+    return experiment.run(config, progress=False)
+
+
+def _metrics(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+def _leaves(state):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(
+        (state.params, state.opt_state, state.key, state.epoch))]
+
+
+def test_same_seed_same_metrics_and_params():
+    a, b = _run(3, attempt=0), _run(3, attempt=1)
+    assert _metrics(a.history) == _metrics(b.history)
+    leaves_a, leaves_b = _leaves(a.state), _leaves(b.state)
+    assert len(leaves_a) == len(leaves_b) > 6
+    for x, y in zip(leaves_a, leaves_b):
+        assert x.dtype == y.dtype and np.array_equal(x, y)  # bit for bit
+
+
+def test_different_seed_differs():
+    a, c = _run(3, attempt=0), _run(4, attempt=0)
+    assert not np.array_equal(np.asarray(a.state.params[0]["w"]),
+                              np.asarray(c.state.params[0]["w"]))
+    assert _metrics(a.history) != _metrics(c.history)
