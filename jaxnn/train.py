@@ -80,11 +80,13 @@ def make_epoch(
     mini_batch_size: int,
     n_train: int,
     num_classes: int = 10,
+    batch_sharding: jax.sharding.Sharding | None = None,
 ):
     """``epoch(params, opt_state, key, data) -> (params, opt_state)``, jit-compiled.
 
     Shuffles with ``jax.random.permutation(key, n)`` and scans the step over the
     ``n // m`` full mini-batches (then one step on the remainder, if any).
+    ``batch_sharding`` (from :mod:`jaxnn.parallel`) splits every full mini-batch over devices.
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
@@ -92,12 +94,13 @@ def make_epoch(
         raise ValueError(f"mini_batch_size: expected at most the {n} training examples; got {m}")
     step = make_step(grad_fn, optimizer, num_classes)
     full, rest = divmod(n, m)
+    split = _constrain(batch_sharding)
 
     def epoch(params, opt_state, key, data: DeviceData):
         perm = jax.random.permutation(key, n)
 
         def body(carry, idx):
-            return step(*carry, data.x[idx], data.labels[idx]), None
+            return step(*carry, split(data.x[split(idx)]), split(data.labels[split(idx)])), None
 
         (params, opt_state), _ = jax.lax.scan(
             body, (params, opt_state), perm[: full * m].reshape(full, m)
@@ -108,6 +111,13 @@ def make_epoch(
         return params, opt_state
 
     return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+def _constrain(sharding):
+    """``x -> with_sharding_constraint(x, sharding)``, or the identity when ``sharding`` is None."""
+    if sharding is None:
+        return lambda x: x
+    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
 
 
 def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_000):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxnn.cli import runtime
+
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -51,6 +53,10 @@ def add_parser(sub) -> None:
                    help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
     p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--devices", default="1",
+                   help="data-parallel over N devices, or 'all' (default 1: one device); "
+                        "the mini-batch size must divide by N")
+    runtime.add_flags(p)
     p.set_defaults(func=run)
 
 
@@ -74,6 +80,13 @@ def run(args) -> int:
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
     config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
+    devices = getattr(args, "devices", "1")
+    devices = 1 if devices in ("1", 1) else devices
+    if devices != 1:  # check before the run directory is made
+        from jaxnn import parallel
+
+        devices = parallel.device_count(devices)
+        parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
     out = Path(args.out) if args.out else report.new_run_dir("runs", config.preset or "custom")
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -88,9 +101,11 @@ def run(args) -> int:
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     result = experiment.run(
-        config, grad_fn=grad_fn, progress=not args.no_progress,
+        config, grad_fn=grad_fn, progress=not args.no_progress, devices=devices,
         callbacks=[report.MetricsWriter(out / "metrics.jsonl"), book_line],
     )
+    if devices != 1:
+        result.summary["devices"] = devices
     report.write_json(out / "summary.json", result.summary)
     report.plot_history(result.history, out / "curves.png", title=f"jaxnn {config.preset}")
     s = result.summary
