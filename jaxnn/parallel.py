@@ -107,17 +107,19 @@ def _largest_divisor(value: int, limit: int) -> int:
     return max(k for k in range(1, limit + 1) if value % k == 0)
 
 
-def _put(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    """A global array from a host array that every process holds in full (works with one or
-    many processes: each process fills only the shards of its own devices)."""
-    host = np.asarray(host)
+def _put(value, sharding: NamedSharding) -> jax.Array:
+    """``value`` laid out as ``sharding``. With several processes, every process holds the
+    same full value and fills only the shards of its own devices."""
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    host = np.asarray(value)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Every array leaf of ``tree`` copied to all devices of ``mesh``."""
     sharding = replicated(mesh)
-    return jax.tree.map(lambda leaf: _put(np.asarray(leaf), sharding), tree)
+    return jax.tree.map(lambda leaf: _put(leaf, sharding), tree)
 
 
 def replicate_state(state: train.TrainState, mesh: Mesh) -> train.TrainState:
