@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 CACHE_ENV = "JAXNN_CACHE_DIR"
@@ -53,7 +54,11 @@ def enable_compilation_cache(path: Path | None) -> Path | None:
         return None
     import jax
 
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a read-only home must not stop training
+        print(f"jaxnn: compilation cache off, cannot create {path}: {e}", file=sys.stderr)
+        return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
