@@ -16,6 +16,7 @@ __all__ = [
     "init",
     "mlp",
     "optim",
+    "parallel",
     "perceptron",
     "presets",
     "report",

@@ -137,6 +137,7 @@ def run(
     progress: bool = True,
     resume=None,
     on_nan: str | None = "stop",
+    devices: int | str = 1,
 ) -> Result:
     """Train ``config``'s network; ``grad_fn`` replaces ``jax.grad`` of the cost (for
     ``--grads manual`` the command line passes ``manual_grad.backprop``).
@@ -144,9 +145,18 @@ def run(
     ``resume(fresh_state) -> (state, history)`` starts from a saved state instead of the
     seed's initial one (``fresh_state`` is the template: same network and optimizer), e.g.
     ``lambda s: jaxnn.checkpoint.restore_latest(run_dir, s)[:2]``. ``on_nan`` ("stop", "skip"
-    or None) is the divergence guard of :func:`jaxnn.train.make_epoch`."""
+    or None) is the divergence guard of :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or
+    ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`)."""
     config = config.validated()
+    mesh = None
+    if devices != 1:
+        from jaxnn import parallel
+
+        mesh = parallel.make_mesh(devices)
+        parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
     prepared = prepare(config)
+    if mesh is not None:
+        prepared = parallel.place(prepared, mesh)
     network = prepared.network
     n = len(prepared.train)
     grad_fn = grad_fn or autodiff_grad_fn(network, config.cost)
@@ -160,6 +170,11 @@ def run(
         state, history = resume(state)
     epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                 n_train=n, num_classes=prepared.num_classes, on_nan=on_nan)
+    if mesh is not None:
+        state = parallel.replicate_state(state, mesh)
+        epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
+                                       mini_batch_size=config.mini_batch_size,
+                                       num_classes=prepared.num_classes, on_nan=on_nan)
     cost_fn = costs.from_logits(config.cost, network.output_activation)
     evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     penalty = functools.partial(costs.l2_penalty, scale=config.l2 / n) if config.l2 else None

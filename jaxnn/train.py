@@ -159,6 +159,7 @@ def make_epoch(
     n_train: int,
     num_classes: int = 10,
     on_nan: str | None = None,
+    batch_sharding: jax.sharding.Sharding | None = None,
 ):
     """``epoch(params, opt_state, key, data) -> (params, opt_state)``, jit-compiled.
 
@@ -167,6 +168,7 @@ def make_epoch(
 
     With ``on_nan`` ("stop" or "skip") the epoch returns ``(params, opt_state, health)``, an
     :class:`EpochHealth` that :func:`fit` turns into :class:`Diverged` or a skipped count.
+    ``batch_sharding`` (from :mod:`jaxnn.parallel`) splits every full mini-batch over devices.
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
@@ -176,6 +178,7 @@ def make_epoch(
         _checks.choice("on_nan", on_nan, ON_NAN)
     step = _make_guarded_step(grad_fn, optimizer, num_classes, on_nan)
     full, rest = divmod(n, m)
+    split = _constrain(batch_sharding)
 
     def epoch(params, opt_state, key, data: DeviceData):
         perm = jax.random.permutation(key, n)
@@ -183,7 +186,9 @@ def make_epoch(
         def body(carry, i_idx):
             i, idx = i_idx
             params, opt_state, first_bad, skipped = carry
-            params, opt_state, ok = step(params, opt_state, data.x[idx], data.labels[idx])
+            idx = split(idx)
+            params, opt_state, ok = step(params, opt_state, split(data.x[idx]),
+                                         split(data.labels[idx]))
             first_bad = jnp.where((first_bad < 0) & ~ok, i, first_bad)
             return (params, opt_state, first_bad, skipped + (~ok).astype(jnp.int32)), None
 
@@ -203,6 +208,13 @@ def make_epoch(
         return params, opt_state, EpochHealth(first_bad, skipped)
 
     return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+def _constrain(sharding):
+    """``x -> with_sharding_constraint(x, sharding)``, or the identity when ``sharding`` is None."""
+    if sharding is None:
+        return lambda x: x
+    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
 
 
 def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_000):

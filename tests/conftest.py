@@ -10,6 +10,10 @@ import jax
 import numpy as np
 from hypothesis import HealthCheck, settings
 
+# The command line turns on JAX's persistent compilation cache (~/.cache/jaxnn by default);
+# the test suite must not write to the user's home, so it runs with the cache off.
+os.environ["JAXNN_CACHE_DIR"] = ""
+
 settings.register_profile(
     "ci", max_examples=25, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug or "--debug" in argv
     try:
+        from jaxnn.cli import runtime
+
+        runtime.configure(args)  # multi-host start and the persistent compilation cache
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("jaxnn: interrupted", file=sys.stderr)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jaxnn.cli import runtime
+
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -53,6 +55,10 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_reliability_flags(p)
+    p.add_argument("--devices", default="1",
+                   help="data-parallel over N devices, or 'all' (default 1: one device); "
+                        "the mini-batch size must divide by N")
+    runtime.add_flags(p)
     p.set_defaults(func=run)
 
 
@@ -93,6 +99,15 @@ def run(args) -> int:
         config, out = _resumed_config(args, overrides)
     else:
         config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
+        out = None
+    devices = getattr(args, "devices", "1")
+    devices = 1 if devices in ("1", 1) else devices
+    if devices != 1:  # check before the run directory is made
+        from jaxnn import parallel
+
+        devices = parallel.device_count(devices)
+        parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
+    if out is None:
         out = Path(args.out) if args.out else report.new_run_dir("runs",
                                                                   config.preset or "custom")
         out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +127,7 @@ def run(args) -> int:
         result = experiment.run(
             config, grad_fn=grad_fn, progress=not args.no_progress,
             callbacks=[report.MetricsWriter(out / "metrics.jsonl"), *guard.callbacks, book_line],
-            resume=guard.resume, on_nan=guard.on_nan,
+            resume=guard.resume, on_nan=guard.on_nan, devices=devices,
         )
     except Diverged as e:
         if getattr(args, "debug", False):
@@ -124,6 +139,8 @@ def run(args) -> int:
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
     if guard.on_nan == "skip":
         print(f"skipped {skipped} updates whose gradients or parameters were NaN or inf")
+    if devices != 1:
+        result.summary["devices"] = devices
     report.write_json(out / "summary.json", result.summary)
     report.plot_history(result.history, out / "curves.png", title=f"jaxnn {config.preset}")
     s = result.summary

@@ -1,0 +1,77 @@
+"""Process-wide JAX set-up for the command line: multi-host start and the persistent
+compilation cache. Not a subcommand: a subcommand opts in with ``runtime.add_flags(p)``, and
+:func:`jaxnn.cli.main` calls :func:`configure` before the subcommand runs.
+
+Compilation cache: compiled programs are written to a directory and read back by later runs
+with the same program, JAX version and device, so a second ``jaxnn train`` skips XLA
+compilation. The directory is, first match wins: ``--no-cache`` (off), ``--cache-dir DIR``
+(``""`` is off), the environment variable ``JAXNN_CACHE_DIR`` (``""`` is off),
+``$XDG_CACHE_HOME/jaxnn/jax-cache`` (default ``~/.cache/jaxnn/jax-cache``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+CACHE_ENV = "JAXNN_CACHE_DIR"
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    """``--cache-dir``, ``--no-cache`` and ``--distributed``."""
+    p.add_argument("--cache-dir", default=None,
+                   help=f"JAX persistent compilation cache directory (default ${CACHE_ENV} or "
+                        "~/.cache/jaxnn/jax-cache; '' disables)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the persistent compilation cache")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (cluster "
+                        "auto-detection, or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+                        "JAX_PROCESS_ID)")
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "jaxnn" / "jax-cache"
+
+
+def cache_dir(flag: str | None = None, *, disabled: bool = False) -> Path | None:
+    """The cache directory the flags and environment ask for, or None when it is off."""
+    if disabled:
+        return None
+    value = flag if flag is not None else os.environ.get(CACHE_ENV)
+    if value is None:
+        return default_cache_dir()
+    return Path(value).expanduser() if value.strip() else None
+
+
+def enable_compilation_cache(path: Path | None) -> Path | None:
+    """Point JAX's persistent compilation cache at ``path`` (None: leave it off). Every
+    compiled program is cached (minimum compile time 0 s), so the one-call epoch is too."""
+    if path is None:
+        return None
+    import jax
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a read-only home must not stop training
+        print(f"jaxnn: compilation cache off, cannot create {path}: {e}", file=sys.stderr)
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Run before the subcommand: ``jax.distributed.initialize`` when ``--distributed`` (it
+    must come before anything touches a device), then the compilation cache (on by default,
+    also for subcommands without the flags)."""
+    if getattr(args, "distributed", False):
+        from jaxnn import parallel
+
+        parallel.initialize_distributed()
+    enable_compilation_cache(cache_dir(getattr(args, "cache_dir", None),
+                                       disabled=getattr(args, "no_cache", False)))

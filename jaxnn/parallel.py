@@ -1,0 +1,180 @@
+"""Data-parallel training over a 1-D device mesh, with the same step and epoch as one device.
+
+Data parallelism splits each mini-batch of m examples into d equal slices, one per device; every
+device holds a full copy of the parameters and optimizer state. Because the gradient is the
+mini-batch average,
+
+    nabla C = (1/m) sum_x nabla C_x = (1/d) sum_k [ (d/m) sum_{x in slice k} nabla C_x ],
+
+the sharded step computes the same update as the single-device step (the all-reduce that sums
+the slices is inserted by the compiler; only the order of the floating-point additions changes).
+
+Nothing here rewrites the step. :func:`make_epoch` calls :func:`jaxnn.train.make_epoch` with a
+``batch_sharding``, which constrains the permuted indices and each gathered mini-batch to be
+split over the mesh axis ``"batch"``; jit's sharding propagation does the rest:
+
+>>> mesh = parallel.make_mesh("all")                        # doctest: +SKIP
+>>> train_data = parallel.replicate(train_data, mesh)       # doctest: +SKIP
+>>> state = parallel.replicate_state(state, mesh)           # doctest: +SKIP
+>>> epoch_fn = parallel.make_epoch(grad_fn, opt, mesh=mesh, mini_batch_size=16, n_train=n)
+
+Where the training set lives is a trade: replicated (:func:`replicate`, what ``jaxnn train``
+does) every device gathers its own slice of each shuffled mini-batch locally; split
+(:func:`shard_data`, 1/d of the memory per device) the gather of a randomly permuted
+mini-batch needs an all-reduce of the whole mini-batch every step. Both give the same result.
+
+The mini-batch size must divide by the number of devices (a ValueError says so otherwise). A
+final short mini-batch (n mod m examples) that does not divide is computed replicated: still
+correct, only not split.
+
+Multi-host: call :func:`initialize_distributed` (``jaxnn train --distributed``) in every process
+before anything touches a device; the mesh then spans ``jax.devices()`` of all processes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from jaxnn import _checks, train
+
+AXIS = "batch"
+
+
+def device_count(devices: int | str | None = "all") -> int:
+    """The number of devices ``devices`` asks for: ``"all"`` or None is ``jax.device_count()``
+    (every device of every process); an integer must lie in 1..jax.device_count()."""
+    available = jax.device_count()
+    if devices is None or devices == "all":
+        return available
+    if isinstance(devices, str):
+        try:
+            devices = int(devices)
+        except ValueError:
+            raise ValueError(
+                f"devices: expected a positive integer or 'all'; got {devices!r}") from None
+    _checks.positive("devices", devices, integer=True)
+    if devices > available:
+        raise ValueError(
+            f"devices: expected at most the {available} available "
+            f"{jax.default_backend()} device(s); got {devices}"
+        )
+    return int(devices)
+
+
+def make_mesh(devices: int | str | None = "all") -> Mesh:
+    """A 1-D mesh with axis ``"batch"`` over the first ``devices`` devices (see
+    :func:`device_count`). The axis is ``AxisType.Auto``: shardings are constraints that jit's
+    propagation completes, so the unchanged training code runs on it."""
+    d = device_count(devices)
+    return jax.make_mesh((d,), (AXIS,), axis_types=(AxisType.Auto,),
+                         devices=jax.devices()[:d])
+
+
+def size(mesh: Mesh) -> int:
+    """Number of devices in ``mesh``."""
+    return int(mesh.devices.size)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (example) axis split over ``"batch"``, the rest replicated."""
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """A full copy on every device of ``mesh``."""
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def check_divisible(arg: str, value: int, mesh: Mesh | int) -> int:
+    """``value`` if it divides by the device count (of ``mesh``, or an int); else a
+    ValueError naming ``arg``."""
+    d = mesh if isinstance(mesh, int) else size(mesh)
+    if value % d:
+        raise ValueError(
+            f"{arg}: expected a multiple of the {d} devices, so every device gets an equal "
+            f"slice of each mini-batch; got {value} (try {max(d, value - value % d)} or "
+            f"--devices {_largest_divisor(value, d)})"
+        )
+    return value
+
+
+def _largest_divisor(value: int, limit: int) -> int:
+    return max(k for k in range(1, limit + 1) if value % k == 0)
+
+
+def _put(value, sharding: NamedSharding) -> jax.Array:
+    """``value`` laid out as ``sharding``. With several processes, every process holds the
+    same full value and fills only the shards of its own devices."""
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Every array leaf of ``tree`` copied to all devices of ``mesh``."""
+    sharding = replicated(mesh)
+    return jax.tree.map(lambda leaf: _put(leaf, sharding), tree)
+
+
+def replicate_state(state: train.TrainState, mesh: Mesh) -> train.TrainState:
+    """``params``, ``opt_state`` and ``key`` replicated; the epoch counter stays a Python int."""
+    return state._replace(params=replicate(state.params, mesh),
+                          opt_state=replicate(state.opt_state, mesh),
+                          key=replicate(state.key, mesh))
+
+
+def shard_data(data: train.DeviceData | None, mesh: Mesh) -> train.DeviceData | None:
+    """A split placed on ``mesh``: split along the example axis when its size divides by the
+    device count, replicated otherwise (the per-step mini-batches are split either way; see
+    :func:`make_epoch`). ``None`` passes through."""
+    if data is None:
+        return None
+    sharding = batch_sharding(mesh) if len(data) % size(mesh) == 0 else replicated(mesh)
+    return train.DeviceData(_put(data.x, sharding), _put(data.labels, sharding))
+
+
+def place(prepared, mesh: Mesh):
+    """An :class:`jaxnn.experiment.Prepared` with its splits on ``mesh``: the training set
+    replicated (each device gathers its slice of every mini-batch locally, so the only
+    per-step communication is the gradient all-reduce), validation and test split along the
+    example axis (evaluation is then divided between the devices)."""
+    return prepared._replace(train=replicate(prepared.train, mesh),
+                             validation=shard_data(prepared.validation, mesh),
+                             test=shard_data(prepared.test, mesh))
+
+
+def make_epoch(grad_fn, optimizer, *, mesh: Mesh, mini_batch_size: int, n_train: int,
+               num_classes: int = 10, on_nan: str | None = None):
+    """:func:`jaxnn.train.make_epoch` with every full mini-batch split over ``mesh``.
+
+    Same signature and result as the single-device epoch (to float tolerance); call it with
+    state from :func:`replicate_state` and data from :func:`shard_data`. ValueError when
+    ``mini_batch_size`` does not divide by the device count.
+    """
+    _checks.positive("mini_batch_size", mini_batch_size, integer=True)
+    check_divisible("mini_batch_size", mini_batch_size, mesh)
+    return train.make_epoch(grad_fn, optimizer, mini_batch_size=mini_batch_size,
+                            n_train=n_train, num_classes=num_classes, on_nan=on_nan,
+                            batch_sharding=batch_sharding(mesh))
+
+
+def initialize_distributed(coordinator_address: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+    """``jax.distributed.initialize`` for multi-host training; call it before any other JAX
+    call. With no arguments JAX detects the cluster (SLURM, Open MPI, TPU pods, Kubernetes) or
+    reads ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``."""
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("JAX_COORDINATOR_ADDRESS")
+    if num_processes is None and env.get("JAX_NUM_PROCESSES"):
+        num_processes = int(env["JAX_NUM_PROCESSES"])
+    if process_id is None and env.get("JAX_PROCESS_ID"):
+        process_id = int(env["JAX_PROCESS_ID"])
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)

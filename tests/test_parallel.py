@@ -1,0 +1,118 @@
+"""jaxnn.parallel: the sharded epoch equals the single-device epoch; bad device counts and
+indivisible mini-batches fail early; the command line's --devices and compilation cache.
+
+The pytest process has one CPU device and JAX is already initialized, so the 8-device checks run
+in a subprocess (tests/parallel_check.py) with XLA_FLAGS=--xla_force_host_platform_device_count=8
+set before JAX starts; the tests assert on the JSON it prints.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+from jaxnn import parallel
+from jaxnn.cli import main, runtime
+
+HERE = Path(__file__).parent
+
+
+def _env(**extra) -> dict:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **extra}
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def eight_devices():
+    out = subprocess.run([sys.executable, str(HERE / "parallel_check.py"), "8"],
+                         capture_output=True, text=True, env=_env(), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_subprocess_sees_eight_devices(eight_devices):
+    assert eight_devices["device_count"] == 8
+
+
+@pytest.mark.parametrize("case", [0, 1], ids=["n1000-data-split", "n1003-data-replicated"])
+def test_sharded_epoch_equals_single_device_epoch(eight_devices, case):
+    """Two epochs (momentum, L2, softmax + log-likelihood) in float64: only the order of the
+    additions differs, so parameters and optimizer state agree to ~1e-14 of their scale."""
+    r = eight_devices["cases"][case]
+    assert r["dtype"] == "float64"
+    assert r["param_max_rel_diff"] < 1e-10, r
+    assert r["opt_state_max_rel_diff"] < 1e-10, r
+    assert r["params_replicated"], "parameters must stay replicated on all 8 devices"
+    assert r["all_reduce_in_hlo"], "the compiled epoch should all-reduce the gradient"
+    assert r["data_sharded"] == (r["n"] % 8 == 0)
+
+
+def test_indivisible_mini_batch_is_a_clear_error(eight_devices):
+    msg = eight_devices["indivisible_error"]
+    assert msg is not None, "mini_batch_size 10 on 8 devices must be refused"
+    assert msg.startswith("mini_batch_size:") and "8 devices" in msg and "got 10" in msg
+
+
+def test_device_count_checks():
+    assert parallel.device_count("all") == jax.device_count()
+    assert parallel.device_count(None) == jax.device_count()
+    assert parallel.device_count("1") == 1
+    with pytest.raises(ValueError, match="devices: expected at most"):
+        parallel.device_count(jax.device_count() + 1)
+    with pytest.raises(ValueError, match="devices: expected a positive integer or 'all'"):
+        parallel.device_count("many")
+    with pytest.raises(ValueError, match="devices"):
+        parallel.device_count(0)
+
+
+def test_check_divisible_names_the_argument():
+    assert parallel.check_divisible("mini_batch_size", 16, 8) == 16
+    with pytest.raises(ValueError, match=r"mini_batch_size: .*4 devices.*got 10"):
+        parallel.check_divisible("mini_batch_size", 10, 4)
+
+
+def test_cli_devices_errors_before_training(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--devices", "64", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "devices: expected at most" in err and not out.exists()
+
+
+def test_cache_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv(runtime.CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert runtime.cache_dir() == tmp_path / "jaxnn" / "jax-cache"
+    monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "env"))
+    assert runtime.cache_dir() == tmp_path / "env"
+    assert runtime.cache_dir(str(tmp_path / "flag")) == tmp_path / "flag"
+    assert runtime.cache_dir("") is None
+    assert runtime.cache_dir(str(tmp_path / "flag"), disabled=True) is None
+    monkeypatch.setenv(runtime.CACHE_ENV, "")
+    assert runtime.cache_dir() is None
+
+
+def test_suite_runs_with_the_cache_off():
+    assert os.environ.get(runtime.CACHE_ENV) == ""
+    assert runtime.cache_dir() is None
+
+
+def test_second_run_reads_the_compilation_cache(tmp_path):
+    """Two identical runs in fresh processes: the first writes the cache, the second adds
+    nothing (every program it compiles is a cache hit)."""
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "jaxnn", "train", "--epochs", "1", "--train-size", "500",
+           "--no-progress", "--cache-dir", str(cache)]
+    first = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True,
+                           text=True, env=_env(), timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    written = sorted(p.name for p in cache.iterdir())
+    assert written, "the first run should write compiled programs to the cache"
+    second = subprocess.run([*cmd, "--out", str(tmp_path / "b")], capture_output=True,
+                            text=True, env=_env(), timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert sorted(p.name for p in cache.iterdir()) == written
