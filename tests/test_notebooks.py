@@ -40,7 +40,7 @@ def test_notebook_is_committed_clean(path):
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [], f"{path.name}: committed with outputs"
             assert cell["execution_count"] is None
-    assert build.colab_url(path.name) in nb["cells"][0]["source"]
+    assert build.colab_url(path.name) in "".join(nb["cells"][0]["source"])
     setup = "".join(nb["cells"][1]["source"])
     assert build.REPO_URL in setup and "except ImportError" in setup
     assert 'os.environ.get("JAXNN_QUICK") == "1"' in setup

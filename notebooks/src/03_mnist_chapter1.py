@@ -135,7 +135,8 @@ im = ax.imshow(off_diagonal, cmap="Reds")
 for i in range(10):
     for j in range(10):
         if i != j and off_diagonal[i, j]:
-            ax.text(j, i, off_diagonal[i, j], ha="center", va="center", fontsize=7)
+            ax.text(j, i, off_diagonal[i, j], ha="center", va="center", fontsize=7,
+                    color="white" if off_diagonal[i, j] > off_diagonal.max() / 2 else "black")
 ax.set(title="Test mistakes: true digit vs prediction", xlabel="predicted digit",
        ylabel="true digit", xticks=range(10), yticks=range(10))
 ax.grid(False)

@@ -136,7 +136,7 @@ for name in compared:
     cfg = experiment.TrainConfig.from_preset(
         "ch1-30", sizes=(784, 100, 10), activation=name, init="xavier", eta=0.1,
         cost="log_likelihood", output_activation="softmax",
-        epochs=scaled(10, 2), train_size=scaled(None, 1000))
+        epochs=scaled(5, 2), train_size=scaled(None, 1000))
     start = time.perf_counter()
     res = experiment.run(cfg, progress=False)
     results[name] = (res.history, time.perf_counter() - start)

@@ -204,8 +204,9 @@ for i, (name, (_, h)) in enumerate(runs.items()):
     axes[0].plot(steps, 100 * h["train_accuracy"], "--", color=f"C{i}", lw=0.8)
     axes[1].plot(steps, 100 * (h["train_accuracy"] - h["test_accuracy"]), color=f"C{i}",
                  label=name)
+low = min(100 * h["test_accuracy"][-1] for _, h in runs.values())
 axes[0].set(title="Test (solid) and training (dashed) accuracy", xlabel="gradient steps",
-            ylabel="accuracy (%)", ylim=(60, 101))
+            ylabel="accuracy (%)", ylim=(max(0, low - 15), 101))
 axes[0].legend(loc="lower right")
 axes[1].set(title="Overfitting gap: training minus test accuracy", xlabel="gradient steps",
             ylabel="percentage points")

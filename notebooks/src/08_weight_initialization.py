@@ -95,9 +95,11 @@ for ax, act in zip(axes, ("tanh", "relu")):
 fig.tight_layout()
 
 # %% [markdown]
-# With `large` the tanh units saturate at $\pm 1$ and the ReLU activations blow up by a factor
-# of about $\sqrt{n/2} \approx 11$ per layer; `default` and Xavier let ReLU signals shrink by
-# $\sqrt 2$ per layer; He keeps them constant.
+# With `large` every tanh unit saturates at $\pm 1$ (the spread sits at 1) and ReLU activations
+# grow by about $\sqrt{n/2} \approx 11$ per layer. Xavier's variance $2/(n_{in} + n_{out}) = 1/n$
+# here loses half of a ReLU signal's variance at each layer (ReLU zeroes half the inputs), so its
+# spread shrinks steadily; He's $2/n$ keeps it constant, as designed. `default` stays level too,
+# but only because its $N(0, 1)$ biases add fresh variance at every layer.
 #
 # ## Speed of learning
 #
