@@ -151,7 +151,7 @@ def data_cost(v, x, y):
 v = jnp.array([0.5, 0.5])
 full = jax.grad(data_cost)(v, xs, ys)
 errors = {}
-for m in (1, 10, 100, 1000):
+for m in scaled((1, 10, 100, 1000), (1, 100)):
     idx = jax.random.randint(jax.random.PRNGKey(m), (200, m), 0, len(xs))
     est = jax.vmap(lambda i: jax.grad(data_cost)(v, xs[i], ys[i]))(idx)
     errors[m] = float(jnp.mean(jnp.linalg.norm(est - full, axis=1)) / jnp.linalg.norm(full))
