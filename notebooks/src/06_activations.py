@@ -94,8 +94,8 @@ plt.show()
 # has zero gradient everywhere, and never recovers: it is dead. A large learning rate can knock
 # units into that state. We train the same [784, 100, 10] ReLU network with a moderate and a
 # large learning rate ($\eta = 0.1$ and $1$) and count hidden units that are zero on every one
-# of 1,000 images;# leaky ReLU keeps a slope of 0.01 below zero, so its units can always come back. (Quick mode:
-# ReLU only.)
+# of 1,000 images; leaky ReLU keeps a slope of 0.01 below zero, so its units can always come
+# back. (Quick mode: ReLU only.)
 
 # %%
 def dead_fraction(cfg, params):
