@@ -250,6 +250,11 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
+# A patience of 10 epochs is a judgement call: on a plateau that still creeps upward it can stop
+# too soon (compare the two test accuracies printed above), while a long patience costs
+# training time. Try `early_stop(h["validation_accuracy"], patience=50)`.
+
+# %% [markdown]
 # ## Summary
 
 # %%
