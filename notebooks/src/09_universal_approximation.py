@@ -59,6 +59,7 @@ fig.tight_layout()
 def bump_network(n_bumps, w=2000.0):
     edges = jnp.linspace(0, 1, n_bumps + 1)
     heights = f((edges[:-1] + edges[1:]) / 2)
+    edges = edges.at[0].add(-0.01).at[-1].add(0.01)  # outer steps just outside [0, 1]
     steps_at = jnp.concatenate([edges[:-1], edges[1:]])
     hidden = {"w": jnp.full((2 * n_bumps, 1), w), "b": -w * steps_at}
     out = {"w": jnp.concatenate([heights, -heights])[None, :], "b": jnp.zeros(1)}
@@ -80,23 +81,41 @@ plt.show()
 # %% [markdown]
 # ## Letting gradient descent find the weights
 #
-# Now [1, n, 1] networks with sigmoid hidden neurons and a linear output, trained on 200 points
+# Now [1, n, 1] networks with sigmoid hidden neurons and a linear output, trained on 400 points
 # of $f$ with the quadratic cost $C = \frac{1}{2m}\sum_x (f(x) - a(x))^2$ and Adam
-# (`jaxnn.optim.make("adam", ...)`), full-batch, for the same number of steps at every width.
+# (`jaxnn.optim.make("adam", ...)`, its learning rate decaying from 0.01 to 0 along a cosine),
+# full-batch, for the same number of steps at every width.
+#
+# One detail matters. With the usual small random weights every hidden neuron is a gentle slope
+# across $[0, 1]$, and gradient descent needs a very long time to grow the weights of about 50
+# that the $\cos(50x)$ wiggle requires. So, in the spirit of the construction above, each hidden
+# neuron starts as a soft step of slope $w = 50$ at a random point $s \in [0, 1]$
+# ($b = -ws$), with small random output weights; training then moves the steps and sets their
+# heights.
 
 # %%
 from jaxnn import optim
 
-x_train = jnp.linspace(0, 1, 200)[:, None]
+x_train = jnp.linspace(0, 1, 400)[:, None]
 y_train = f(x_train)
-STEPS = scaled(20_000, 1500)
-widths = scaled((1, 2, 5, 10, 20, 50), (2, 10))
+STEPS = scaled(8000, 1000)
+widths = scaled((1, 2, 5, 10, 20, 50, 100), (2, 10))
+
+
+def step_init(key, width, slope=50.0):
+    """Hidden neuron j: sigma(slope (x - s_j)), s_j uniform on [0, 1]; output weights N(0, 1/n)."""
+    k_s, k_out = jax.random.split(key)
+    s = jax.random.uniform(k_s, (width,))
+    w = jnp.full((width, 1), slope)
+    return [{"w": w, "b": -slope * s},
+            {"w": jax.random.normal(k_out, (1, width)) / jnp.sqrt(width), "b": jnp.zeros(1)}]
 
 
 def fit(width, seed=0):
-    net = mlp.make((1, width, 1), output_activation="identity", scheme="default")
-    opt = optim.make("adam", 0.01)
-    params = net.init(jax.random.PRNGKey(seed))
+    net = mlp.make((1, width, 1), output_activation="identity")
+    opt = optim.make("adam", optax.cosine_decay_schedule(0.01, STEPS))
+    params = step_init(jax.random.PRNGKey(seed), width)
+    mlp.check_params(params, x_train)
 
     def loss(p):
         return 0.5 * jnp.mean((net.apply(p, x_train) - y_train) ** 2)
