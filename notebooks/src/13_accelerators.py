@@ -119,6 +119,8 @@ for platform, pts in throughput.items():
     ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", label=devices[platform].device_kind)
 ax.set(title="float32 matrix product throughput", xlabel="matrix size $n$",
        ylabel="GFLOP/s (log scale)")
+ax.set_xticks(sizes, [str(n) for n in sizes])
+ax.minorticks_off()
 ax.legend()
 plt.show()
 
