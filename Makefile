@@ -24,5 +24,10 @@ lint: $(STAMP)
 bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
 	$(BIN)/python benchmarks/epoch_cpu.py
 
+NOTEBOOKS_OUT ?= $(or $(TMPDIR),/tmp)/jaxnn-notebooks
+notebooks: $(STAMP)  ## run every notebook in full mode; executed copies go to $(NOTEBOOKS_OUT)
+	$(BIN)/python notebooks/build.py --check
+	$(BIN)/python notebooks/build.py --execute $(NOTEBOOKS_OUT)
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

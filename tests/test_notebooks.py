@@ -1,0 +1,69 @@
+"""The course notebooks: built from their sources, committed without outputs, and every one runs
+top to bottom in quick mode (JAXNN_QUICK=1) without a failing cell."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("notebooks_build", NOTEBOOKS / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _build_module()
+
+
+def test_every_source_has_a_committed_notebook():
+    assert [p.stem for p in PATHS] == [s.stem for s in build.sources()]
+    assert len(PATHS) >= 10
+
+
+def test_notebooks_are_up_to_date_with_their_sources():
+    assert build.build(check=True) == 0, "run `python notebooks/build.py` and commit the result"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_notebook_is_committed_clean(path):
+    nb = json.loads(path.read_text())
+    text = path.read_text()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{path.name}: committed with outputs"
+            assert cell["execution_count"] is None
+    assert build.colab_url(path.name) in "".join(nb["cells"][0]["source"])
+    setup = "".join(nb["cells"][1]["source"])
+    assert build.REPO_URL in setup and "except ImportError" in setup
+    assert 'os.environ.get("JAXNN_QUICK") == "1"' in setup
+    # no local paths: nothing absolute under a home, a work tree or a temporary folder
+    assert not re.search(r"(/home/|/work/|/tmp/|/Users/|[A-Z]:\\\\)", text), path.name
+
+
+def test_parse_rejects_code_without_a_marker():
+    with pytest.raises(ValueError, match="before the first"):
+        build.parse("x = 1\n# %%\ny = 2\n")
+    assert build.parse("# %% [markdown]\n# # Title\n\n# %%\nx = 1\n") == [
+        ("markdown", "# Title"), ("code", "x = 1")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+    """Every cell runs, in a temporary working directory, with this interpreter's kernel."""
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning
+    nb = build.execute(path, workdir=tmp_path, quick=True, timeout=300)
+    ran = [c for c in nb.cells if c.cell_type == "code"]
+    assert ran and all(c.execution_count for c in ran), f"{path.name}: a cell did not run"
+    errors = [o for c in ran for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    assert list(tmp_path.iterdir()) == [], f"{path.name} wrote files: {list(tmp_path.iterdir())}"
