@@ -27,13 +27,15 @@ GradFn = Callable[[Any, jax.Array, jax.Array], Any]
 
 
 class TrainState(NamedTuple):
-    """Everything that changes during training: ``params``, ``opt_state``, the RNG ``key`` and
-    the number of finished ``epoch``s."""
+    """Everything that changes during training: ``params``, ``opt_state``, the RNG ``key``,
+    the number of finished ``epoch``s and, for stateful models (:mod:`jaxnn.cnn`), the
+    ``model_state`` that is not trained by the optimizer (batch-norm statistics; None for MLPs)."""
 
     params: Any
     opt_state: Any
     key: jax.Array
     epoch: int = 0
+    model_state: Any = None
 
 
 class DeviceData(NamedTuple):
@@ -80,12 +82,21 @@ def make_epoch(
     mini_batch_size: int,
     n_train: int,
     num_classes: int = 10,
+    stateful: bool = False,
 ):
     """``epoch(params, opt_state, key, data) -> (params, opt_state)``, jit-compiled.
 
     Shuffles with ``jax.random.permutation(key, n)`` and scans the step over the
     ``n // m`` full mini-batches (then one step on the remainder, if any).
+
+    ``stateful=True`` is for models with state and randomness (:mod:`jaxnn.cnn`):
+    ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)`` gets a fresh key every
+    step (for dropout), and the epoch is
+    ``epoch(params, opt_state, key, data, model_state) -> (params, opt_state, model_state)``.
     """
+    if stateful:
+        return _make_stateful_epoch(grad_fn, optimizer, mini_batch_size=mini_batch_size,
+                                    n_train=n_train, num_classes=num_classes)
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
     if m > n:
@@ -106,6 +117,39 @@ def make_epoch(
             tail = perm[full * m :]
             params, opt_state = step(params, opt_state, data.x[tail], data.labels[tail])
         return params, opt_state
+
+    return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+def _make_stateful_epoch(grad_fn, optimizer, *, mini_batch_size, n_train, num_classes):
+    m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
+    n = _checks.positive("n_train", n_train, integer=True)
+    if m > n:
+        raise ValueError(f"mini_batch_size: expected at most the {n} training examples; got {m}")
+    full, rest = divmod(n, m)
+
+    def step(carry, x, labels, key):
+        params, opt_state, model_state = carry
+        y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
+        grads, model_state = grad_fn(params, model_state, x, y, key)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, model_state
+
+    def epoch(params, opt_state, key, data: DeviceData, model_state):
+        perm_key, step_key = jax.random.split(key)
+        perm = jax.random.permutation(perm_key, n)
+        keys = jax.random.split(step_key, full + 1)
+
+        def body(carry, xs):
+            idx, k = xs
+            return step(carry, data.x[idx], data.labels[idx], k), None
+
+        carry, _ = jax.lax.scan(body, (params, opt_state, model_state),
+                                (perm[: full * m].reshape(full, m), keys[:full]))
+        if rest:
+            tail = perm[full * m:]
+            carry = step(carry, data.x[tail], data.labels[tail], keys[full])
+        return carry
 
     return jax.jit(epoch, donate_argnums=(0, 1))
 
@@ -170,6 +214,8 @@ def fit(
 
     ``penalty(params)`` is added to the reported training cost (the book reports
     C = C_0 + (lambda / 2n) sum w^2). A callback returning True stops training after its epoch.
+    A state with a ``model_state`` is trained with a stateful ``epoch_fn`` (see
+    :func:`make_epoch`) and evaluated on ``(params, model_state)``.
     """
     _checks.positive("epochs", epochs, integer=True)
     history = list(history or [])
@@ -182,10 +228,15 @@ def fit(
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
             start = time.perf_counter()
-            params, opt_state = epoch_fn(state.params, state.opt_state, epoch_key, train)
+            model_state = state.model_state
+            if model_state is None:
+                params, opt_state = epoch_fn(state.params, state.opt_state, epoch_key, train)
+            else:
+                params, opt_state, model_state = epoch_fn(
+                    state.params, state.opt_state, epoch_key, train, model_state)
             jax.block_until_ready(params)
             seconds = time.perf_counter() - start
-            state = TrainState(params, opt_state, key, state.epoch + 1)
+            state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
             record = _record(state, evaluate, train, validation, test, penalty, seconds)
             history.append(record)
             if bar is not None:
@@ -200,8 +251,13 @@ def fit(
     return state, history
 
 
+def eval_params(state: TrainState):
+    """What ``evaluate`` takes: ``params``, or ``(params, model_state)`` for stateful models."""
+    return state.params if state.model_state is None else (state.params, state.model_state)
+
+
 def _record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
-    cost, correct = evaluate(state.params, train)
+    cost, correct = evaluate(eval_params(state), train)
     if penalty is not None:
         cost = cost + penalty(state.params)
     record = {
@@ -211,7 +267,7 @@ def _record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
     }
     for name, split in (("validation", validation), ("test", test)):
         if split is not None:
-            _, correct = evaluate(state.params, split)
+            _, correct = evaluate(eval_params(state), split)
             record[f"{name}_accuracy"] = float(correct) / len(split)
             record[f"{name}_correct"] = int(correct)
             record[f"{name}_size"] = len(split)
