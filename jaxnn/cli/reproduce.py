@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
         description=__doc__ + " PRESET may be a preset name or a prefix such as ch3 "
         "(default: every ch1, ch3 and ch5 row).")
     p.add_argument("presets", nargs="*", metavar="PRESET", help="rows to run (names or prefixes)")
-    p.add_argument("--runs", type=int, default=3, help="runs per row (seeds 0..N-1); best is "
-                   "reported beside the mean +- std (default 3, as the book)")
+    p.add_argument("--runs", type=int, default=None, help="runs per row (seeds 0..N-1); best "
+                   "is reported beside the mean +- std (default 3, as the book; 1 with --quick)")
     p.add_argument("--quick", action="store_true",
                    help="tiny data and at most 2 epochs, for CI: not comparable with the book")
     p.add_argument("--epochs", type=int, help="override every row's epochs (marked in the table)")
@@ -47,14 +47,15 @@ def run(args) -> int:
     from jaxnn import report, reproduce
 
     names = select(args.presets)
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     out = Path(args.out) if args.out else report.new_run_dir("runs", "reproduce")
     overrides = {"epochs": args.epochs} if args.epochs else None
     mode = f"QUICK mode {reproduce.QUICK} (not comparable with the book)" if args.quick \
         else "full settings"
-    print(f"jaxnn reproduce: {len(names)} rows x {args.runs} runs, {mode} -> {out}", flush=True)
+    print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
     rows = []
     for name in names:
-        row = reproduce.run_row(name, runs=args.runs, quick=args.quick, overrides=overrides,
+        row = reproduce.run_row(name, runs=runs, quick=args.quick, overrides=overrides,
                                 progress=args.progress, log=lambda s: print(s, flush=True))
         rows.append(row)
         reproduce.write(rows, out)  # keep what is done if a later row is interrupted
