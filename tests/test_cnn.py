@@ -36,7 +36,7 @@ def test_forward_shapes_of_every_cnn_preset(name):
 def test_flax_logits_equal_the_pure_forward_in_eval_mode(name):
     spec = _spec(name, activation="sigmoid")
     model = cnn.make(spec, jax.random.PRNGKey(2))
-    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 28, 28, 1))
+    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 28, 28, 1), jnp.float32)
     pure = cnn.pure_params(model)
     np.testing.assert_allclose(jax.jit(lambda x: model(x))(x),
                                jax.jit(lambda x: layers.forward(spec, pure, x))(x),
@@ -47,8 +47,8 @@ def test_flax_gradients_line_up_with_the_pure_layout():
     spec = _spec("conv1", activation="relu", dropout=0.5)
     model = cnn.make(spec, jax.random.PRNGKey(4))
     graphdef, params, rest = cnn.split(model)
-    x = jax.random.uniform(jax.random.PRNGKey(5), (6, 28, 28, 1))
-    y = jax.nn.one_hot(jnp.arange(6) % 10, 10)
+    x = jax.random.uniform(jax.random.PRNGKey(5), (6, 28, 28, 1), jnp.float32)
+    y = jax.nn.one_hot(jnp.arange(6) % 10, 10, dtype=jnp.float32)
     cost_fn = costs.from_logits("log_likelihood", "softmax")
     key = jax.random.PRNGKey(6)
     grads, _ = jax.jit(cnn.make_grad_fn(graphdef, cost_fn))(params, rest, x, y, key)
@@ -60,7 +60,7 @@ def test_flax_gradients_line_up_with_the_pure_layout():
 
 def test_dropout_is_off_at_evaluation_and_differs_between_keys():
     model = cnn.make(_spec("fc100", dropout=0.5), jax.random.PRNGKey(0))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 28, 28, 1))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 28, 28, 1), jnp.float32)
     run = jax.jit(lambda x, key: model(x, train=True, key=key))
     evaluate = jax.jit(lambda x: model(x))
     np.testing.assert_array_equal(evaluate(x), evaluate(x))
