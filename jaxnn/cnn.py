@@ -36,7 +36,9 @@ class CNN(nnx.Module):
         self.spec = spec
         shape = tuple(spec.input_shape)
         modules = {}
-        for i, (layer, out_shape) in enumerate(zip(spec.layers, layers.shapes(spec))):
+        with jax.ensure_compile_time_eval():  # static shapes, also when traced (eval_shape)
+            out_shapes = layers.shapes(spec)
+        for i, (layer, out_shape) in enumerate(zip(spec.layers, out_shapes)):
             if isinstance(layer, Conv):
                 modules[str(i)] = nnx.Conv(shape[-1], layer.features, layer.kernel,
                                            layer.stride, padding=layer.padding, rngs=rngs,
