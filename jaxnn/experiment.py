@@ -39,6 +39,19 @@ class TrainConfig:
     train_size: int | None = None
     data_dir: str | None = None
     grads: str = "auto"
+    # Techniques (issue 4). model "mlp" is jaxnn.mlp; any other name is a jaxnn.cnn architecture.
+    model: str = "mlp"
+    schedule: str = "constant"
+    l1: float = 0.0
+    l2_convention: str = "chapter3"
+    dropout: float | None = None
+    patience: int | None = None
+    clip_norm: float | None = None
+    batch_norm: bool = False
+    expanded: bool = False
+    maxout_pieces: int = 2
+    eval_size: int | None = None
+    ensemble: int = 1
 
     @classmethod
     def from_preset(cls, name: str | None = None, **overrides) -> TrainConfig:
@@ -69,10 +82,58 @@ class TrainConfig:
         if self.train_size is not None:
             _checks.positive("train_size", self.train_size, integer=True)
         _checks.choice("grads", self.grads, ("auto", "manual"))
+        self._validate_techniques()
         return dataclasses.replace(self, sizes=sizes)
+
+    def _validate_techniques(self) -> None:
+        from jaxnn import cnn
+
+        _checks.choice("model", self.model, ("mlp", *cnn.ARCHITECTURES))
+        _checks.choice("schedule", self.schedule, optim.SCHEDULES)
+        _checks.non_negative("l1", self.l1)
+        _checks.choice("l2_convention", self.l2_convention, L2_CONVENTIONS)
+        if self.dropout is not None:
+            _checks.in_unit_interval("dropout", self.dropout)
+            if self.model == "mlp" and self.dropout > 0:
+                raise ValueError("dropout: needs a jaxnn.cnn model (e.g. --model fc100); "
+                                 f"got model 'mlp' with dropout {self.dropout}")
+        if self.patience is not None:
+            _checks.positive("patience", self.patience, integer=True)
+        if self.clip_norm is not None:
+            _checks.positive("clip_norm", self.clip_norm)
+        if self.batch_norm and self.model == "mlp":
+            raise ValueError("batch_norm: needs a jaxnn.cnn model (e.g. --model conv2); got 'mlp'")
+        _checks.positive("maxout_pieces", self.maxout_pieces, integer=True)
+        if self.eval_size is not None:
+            _checks.positive("eval_size", self.eval_size, integer=True)
+        _checks.positive("ensemble", self.ensemble, integer=True)
+        if self.model != "mlp":
+            if self.grads != "auto":
+                raise ValueError(f"grads: only 'auto' for model {self.model!r}; got {self.grads!r}")
+            if self.cost != "log_likelihood" or self.output_activation != "softmax":
+                raise ValueError(f"cost: model {self.model!r} has a softmax output with the "
+                                 f"log-likelihood cost; got {self.cost}/{self.output_activation}")
+            if self.activation not in activations.HIDDEN:
+                raise ValueError(f"activation: expected one of {sorted(activations.HIDDEN)} for "
+                                 f"model {self.model!r}; got {self.activation!r}")
+        if self.l1 and self.grads == "manual":
+            raise ValueError("l1: only with --grads auto (the L1 term is differentiated by jax)")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+L2_CONVENTIONS = ("chapter3", "chapter6")
+"""chapter3: cost + (lambda / 2n) sum w^2; chapter6 (network3): cost + 0.5 lambda sum w^2 /
+(number of mini-batches per epoch)."""
+
+
+def l2_denominator(config: TrainConfig, n_train: int) -> int:
+    """The n in the decay lambda / n: the training-set size (chapter 3) or the number of
+    mini-batches per epoch, n // m (chapter 6)."""
+    if config.l2_convention == "chapter3":
+        return n_train
+    return max(1, n_train // config.mini_batch_size)
 
 
 class Prepared(NamedTuple):
@@ -89,6 +150,15 @@ def prepare(config: TrainConfig) -> Prepared:
     """Load the data set, check it fits the network, and put it on the device."""
     ds = data.load(config.dataset, data_dir=config.data_dir)
     train_split = ds.train if config.train_size is None else ds.train.take(config.train_size)
+    validation, test = ds.validation, ds.test
+    if config.eval_size is not None:
+        validation = None if validation is None else validation.take(
+            min(config.eval_size, len(validation)))
+        test = test.take(min(config.eval_size, len(test)))
+    if config.expanded:
+        train_split = type(train_split)(*data.expand(train_split.images, train_split.labels))
+    if config.model != "mlp":
+        return _prepare_cnn(config, ds, train_split, validation, test)
     n_in = int(jnp.prod(jnp.asarray(ds.image_shape)))
     if config.sizes[0] != n_in:
         raise ValueError(
@@ -111,15 +181,92 @@ def prepare(config: TrainConfig) -> Prepared:
             data.to_inputs(split.images), split.labels, arg=arg, num_classes=ds.num_classes)
 
     network = mlp.make(config.sizes, activation=config.activation,
-                       output_activation=config.output_activation, scheme=config.init)
-    return Prepared(network, put(train_split, "train"), put(ds.validation, "validation"),
-                    put(ds.test, "test"), ds.num_classes)
+                       output_activation=config.output_activation, scheme=config.init,
+                       pieces=config.maxout_pieces)
+    return Prepared(network, put(train_split, "train"), put(validation, "validation"),
+                    put(test, "test"), ds.num_classes)
 
 
-def autodiff_grad_fn(network: mlp.Network, cost: str):
-    """``jax.grad`` of the mini-batch-averaged cost (L2 is applied by the optimizer)."""
+def _prepare_cnn(config, ds, train_split, validation, test) -> Prepared:
+    """As :func:`prepare` for a :mod:`jaxnn.cnn` model: NHWC inputs and a CNNSpec as network."""
+    from jaxnn import cnn
+
+    shape = data.to_inputs(ds.train.images[:1], flatten=False).shape[1:]
+    spec = cnn.architecture(config.model, input_shape=shape, num_classes=ds.num_classes,
+                            activation=config.activation, dropout=config.dropout,
+                            batch_norm=config.batch_norm)
+    if config.mini_batch_size > len(train_split):
+        raise ValueError(f"mini_batch_size: expected at most the {len(train_split)} training "
+                         f"examples; got {config.mini_batch_size}")
+
+    def put(split, arg):
+        return None if split is None else train.DeviceData.put(
+            data.to_inputs(split.images, flatten=False), split.labels, arg=arg)
+
+    return Prepared(spec, put(train_split, "train"), put(validation, "validation"),
+                    put(test, "test"), ds.num_classes)
+
+
+def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):
+    """``jax.grad`` of the mini-batch-averaged cost (L2 is applied by the optimizer);
+    ``l1(params)``, when given, is added to the cost: C = C_0 + (lambda_1 / n) sum |w|."""
     cost_fn = costs.from_logits(cost, network.output_activation)
-    return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y))
+    if l1 is None:
+        return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y))
+    return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y) + l1(params))
+
+
+def make_optimizer(config: TrainConfig, n_train: int):
+    """The config's optax optimizer: learning-rate schedule over all the steps, L2 weight decay
+    in the config's convention, gradient clipping."""
+    steps = config.epochs * -(-n_train // config.mini_batch_size)
+    eta = config.eta if config.schedule == "constant" else optim.schedule(
+        config.schedule, config.eta, steps)
+    return optim.make(config.optimizer, eta, l2=config.l2,
+                      n_train=l2_denominator(config, n_train), clip_norm=config.clip_norm)
+
+
+def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_nan=None):
+    """State, epoch and evaluation for a :mod:`jaxnn.cnn` model: split once, pure jit step."""
+    from jaxnn import cnn
+
+    model = cnn.make(prepared.network, init_key)
+    graphdef, params, rest = cnn.split(model)
+    cost_fn = costs.from_logits(config.cost, config.output_activation)
+    grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
+    state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
+    epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
+                                n_train=len(prepared.train), num_classes=prepared.num_classes,
+                                stateful=True, on_nan=on_nan)
+    evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
+                                   num_classes=prepared.num_classes, chunk=2000)
+    return state, epoch_fn, evaluate
+
+
+class EarlyStopping:
+    """A training callback: stop when validation accuracy has not improved on its best for
+    ``patience`` epochs (the book's "no improvement in n epochs"). ``stopped_epoch`` records
+    the epoch at which it stopped."""
+
+    def __init__(self, patience: int, metric: str = "validation_accuracy"):
+        self.patience = _checks.positive("patience", patience, integer=True)
+        self.metric = metric
+        self.best = -float("inf")
+        self.since_best = 0
+        self.stopped_epoch: int | None = None
+
+    def __call__(self, record: dict, state=None) -> bool:
+        if self.metric not in record:
+            raise ValueError(f"patience: early stopping needs {self.metric!r} in each epoch's "
+                             "record (a validation set)")
+        if record[self.metric] > self.best:
+            self.best, self.since_best = record[self.metric], 0
+            return False
+        self.since_best += 1
+        if self.since_best >= self.patience:
+            self.stopped_epoch = record["epoch"]
+            return True
+        return False
 
 
 class Result(NamedTuple):
@@ -148,10 +295,17 @@ def run(
     or None) is the divergence guard of :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or
     ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`)."""
     config = config.validated()
+    if config.ensemble > 1:
+        from jaxnn import ensemble
+
+        return ensemble.run(config, callbacks=callbacks, progress=progress)
     mesh = None
     if devices != 1:
         from jaxnn import parallel
 
+        if config.model != "mlp":
+            raise ValueError(f"devices: data parallelism is implemented for MLPs only; got "
+                             f"model {config.model!r} with devices={devices!r}")
         mesh = parallel.make_mesh(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
     prepared = prepare(config)
@@ -159,25 +313,38 @@ def run(
         prepared = parallel.place(prepared, mesh)
     network = prepared.network
     n = len(prepared.train)
-    grad_fn = grad_fn or autodiff_grad_fn(network, config.cost)
-    optimizer = optim.make(config.optimizer, config.eta, l2=config.l2, n_train=n)
+    callbacks = list(callbacks)
+    if config.patience is not None:
+        callbacks.append(EarlyStopping(config.patience))
+    optimizer = make_optimizer(config, n)
     key = jax.random.PRNGKey(config.seed)
     init_key, train_key = jax.random.split(key)
-    params = network.init(init_key)
-    state = train.TrainState(params, optimizer.init(params), train_key, 0)
+    l2_n = l2_denominator(config, n)
+    penalty = functools.partial(costs.l2_penalty, scale=config.l2 / l2_n) if config.l2 else None
+    l1 = functools.partial(costs.l1_penalty, scale=config.l1 / n) if config.l1 else None
+    if l1 is not None:
+        penalty = l1 if penalty is None else (lambda p, a=penalty, b=l1: a(p) + b(p))
+    if config.model != "mlp":
+        state, epoch_fn, evaluate = _cnn_training(config, prepared, optimizer, init_key,
+                                                  train_key, l1, on_nan=on_nan)
+    else:
+        if grad_fn is None:
+            grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
+        params = network.init(init_key)
+        state = train.TrainState(params, optimizer.init(params), train_key, 0)
+        epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
+                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan)
+        if mesh is not None:
+            epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
+                                           mini_batch_size=config.mini_batch_size,
+                                           num_classes=prepared.num_classes, on_nan=on_nan)
+        cost_fn = costs.from_logits(config.cost, network.output_activation)
+        evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     history = None
     if resume is not None:
         state, history = resume(state)
-    epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                n_train=n, num_classes=prepared.num_classes, on_nan=on_nan)
     if mesh is not None:
         state = parallel.replicate_state(state, mesh)
-        epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
-                                       mini_batch_size=config.mini_batch_size,
-                                       num_classes=prepared.num_classes, on_nan=on_nan)
-    cost_fn = costs.from_logits(config.cost, network.output_activation)
-    evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
-    penalty = functools.partial(costs.l2_penalty, scale=config.l2 / n) if config.l2 else None
     state, history = train.fit(
         state, epoch_fn=epoch_fn, evaluate=evaluate, train=prepared.train,
         validation=prepared.validation, test=prepared.test, epochs=config.epochs,

@@ -89,7 +89,20 @@ class Dropout:
         _checks.in_unit_interval("dropout", self.rate)
 
 
-Layer = Conv | Pool | Flatten | Dense | Dropout
+@dataclasses.dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalization over the last (feature) axis: y = scale (a - mu) / sqrt(var + eps)
+    + bias, mu and var of the mini-batch in training and running averages (``momentum``) at
+    evaluation. Used by :mod:`jaxnn.cnn` only: its scale and bias are not in the pure layout,
+    and :func:`forward` passes it through unchanged."""
+
+    momentum: float = 0.99
+
+    def __post_init__(self):
+        _checks.in_unit_interval("momentum", self.momentum)
+
+
+Layer = Conv | Pool | Flatten | Dense | Dropout | BatchNorm
 PARAMETRIC = (Conv, Dense)
 
 

@@ -55,13 +55,48 @@ OPTIMIZERS = {
 }
 
 
-def make(name: str, eta, *, l2: float = 0.0, n_train: int = 1) -> optax.GradientTransformation:
+SCHEDULES = ("constant", "step", "cosine", "one-cycle")
+
+
+def schedule(name: str, eta: float, total_steps: int):
+    """Learning rate eta_t at step t (an optax schedule) over ``total_steps`` steps:
+
+    - constant: eta_t = eta;
+    - step: eta, then eta / 10 after half the steps and eta / 100 after three quarters;
+    - cosine: eta_t = eta (1 + cos(pi t / T)) / 2, decaying to 0 at T;
+    - one-cycle: warm up from eta / 25 to eta over the first 30% of the steps, then cosine
+      annealing down to eta / 25e4 (optax.cosine_onecycle_schedule).
+    """
+    _checks.choice("schedule", name, SCHEDULES)
+    eta = _checks.positive("eta", eta)
+    total_steps = _checks.positive("total_steps", total_steps, integer=True)
+    if name == "constant":
+        return optax.constant_schedule(eta)
+    if name == "step":
+        return optax.piecewise_constant_schedule(
+            eta, {max(1, total_steps // 2): 0.1, max(2, (3 * total_steps) // 4): 0.1})
+    if name == "cosine":
+        return optax.cosine_decay_schedule(eta, total_steps)
+    return optax.cosine_onecycle_schedule(total_steps, eta)
+
+
+def make(name: str, eta, *, l2: float = 0.0, n_train: int = 1,
+         clip_norm: float | None = None) -> optax.GradientTransformation:
     """Optimizer ``name`` with learning rate ``eta`` (a float or an optax schedule) and the book's
     chapter-3 L2 penalty ``l2`` (lambda) for a training set of ``n_train`` examples.
 
     ``eta`` is the per-mini-batch step of the *averaged* gradient, as in the book's
     ``w -> w - (eta / m) sum_x grad C_x``.
+
+    ``clip_norm`` rescales the cost gradient g (before L2) to g min(1, clip_norm / ||g||)
+    (``optax.clip_by_global_norm``) before the optimizer sees it. Chapter 6's L2 convention
+    (cost + 0.5 lambda sum w^2 / number of mini-batches) is this with ``n_train`` = the number of
+    mini-batches per epoch.
     """
+    if clip_norm is not None:
+        clip_norm = _checks.positive("clip_norm", clip_norm)
+        return optax.chain(optax.clip_by_global_norm(clip_norm),
+                           make(name, eta, l2=l2, n_train=n_train))
     _checks.choice("optimizer", name, OPTIMIZERS)
     if not callable(eta):
         _checks.positive("eta", eta)

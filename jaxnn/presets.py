@@ -56,6 +56,35 @@ PRESETS: dict[str, dict] = {
                         book=_book("best_validation_accuracy", 96.53)),
 }
 
+_CH6 = dict(model="conv2", activation="sigmoid", output_activation="softmax",
+            cost="log_likelihood", eta=0.1, epochs=60, mini_batch_size=10,
+            l2_convention="chapter6")
+_CH6_RELU = dict(_CH6, activation="relu", eta=0.03, l2=0.1)
+_AT_BEST = "test_at_best_validation"
+
+PRESETS.update({
+    "ch6-fc100": dict(_CH6, model="fc100", book=_book(_AT_BEST, 97.80)),
+    "ch6-conv1": dict(_CH6, model="conv1", book=_book(_AT_BEST, 98.78)),
+    "ch6-conv2": dict(_CH6, book=_book(_AT_BEST, 99.06)),
+    "ch6-relu": dict(_CH6_RELU, book=_book(_AT_BEST, 99.23)),
+    "ch6-expanded": dict(_CH6_RELU, expanded=True, book=_book(_AT_BEST, 99.37)),
+    "ch6-fc300": dict(_CH6_RELU, model="conv2-fc300", expanded=True,
+                      book=_book(_AT_BEST, 99.46)),
+    "ch6-fc1000": dict(_CH6_RELU, model="conv2-fc1000", expanded=True,
+                       book=_book(_AT_BEST, 99.43)),
+    "ch6-2fc": dict(_CH6_RELU, model="conv2-2fc", expanded=True, book=_book(_AT_BEST, 99.43)),
+    "ch6-dropout": dict(_CH6_RELU, model="conv2-dropout", expanded=True, epochs=40,
+                        book=_book(_AT_BEST, 99.60)),
+    "ch6-ensemble": dict(_CH6_RELU, model="conv2-dropout", expanded=True, epochs=40, ensemble=5,
+                         book=_book("ensemble_test_accuracy", 99.67,
+                                    "majority vote of 5 ch6-dropout networks")),
+    "flax-mnist": dict(model="flax-mnist", activation="relu", output_activation="softmax",
+                       cost="log_likelihood", optimizer="momentum", eta=0.1, epochs=10,
+                       mini_batch_size=128,
+                       book=_book("final_test_accuracy", 99.2,
+                                  "Flax's MNIST example reports 99.17% to 99.25%")),
+})
+
 DEFAULT = "ch1-30"
 
 

@@ -37,13 +37,15 @@ GradFn = Callable[[Any, jax.Array, jax.Array], Any]
 
 
 class TrainState(NamedTuple):
-    """Everything that changes during training: ``params``, ``opt_state``, the RNG ``key`` and
-    the number of finished ``epoch``s."""
+    """Everything that changes during training: ``params``, ``opt_state``, the RNG ``key``,
+    the number of finished ``epoch``s and, for stateful models (:mod:`jaxnn.cnn`), the
+    ``model_state`` that is not trained by the optimizer (batch-norm statistics; None for MLPs)."""
 
     params: Any
     opt_state: Any
     key: jax.Array
     epoch: int = 0
+    model_state: Any = None
 
 
 class DeviceData(NamedTuple):
@@ -123,30 +125,36 @@ def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_clas
     guarded = _make_guarded_step(grad_fn, optimizer, num_classes, None)
 
     def step(params, opt_state, x, labels):
-        params, opt_state, _ = guarded(params, opt_state, x, labels)
+        params, opt_state, _, _ = guarded(params, opt_state, None, x, labels, None)
         return params, opt_state
 
     return step
 
 
-def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan):
-    """``step(...) -> (params, opt_state, ok)``; ``ok`` says the gradient is finite (always
-    True when ``on_nan`` is None: nothing is checked). With ``"skip"`` a step that is not ok
-    returns the old params and optimizer state."""
+def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful=False):
+    """``step(params, opt_state, model_state, x, labels, key) -> (params, opt_state,
+    model_state, ok)``; ``ok`` says the gradient is finite (always True when ``on_nan`` is
+    None: nothing is checked). With ``"skip"`` a step that is not ok returns the old params and
+    optimizer state. A ``stateful`` grad_fn is ``grad_fn(params, model_state, x, y, key) ->
+    (grads, model_state)``; otherwise ``grad_fn(params, x, y) -> grads`` and model_state and
+    key pass through untouched."""
 
-    def step(params, opt_state, x, labels):
+    def step(params, opt_state, model_state, x, labels, key):
         y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
-        grads = grad_fn(params, x, y)
+        if stateful:
+            grads, model_state = grad_fn(params, model_state, x, y, key)
+        else:
+            grads = grad_fn(params, x, y)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if on_nan is None:
-            return new_params, new_opt_state, jnp.array(True)
+            return new_params, new_opt_state, model_state, jnp.array(True)
         ok = _all_finite(grads)  # a finite cost has finite gradients; overflow of the
         # params themselves shows in the next step's gradient or in fit's check of the cost
         if on_nan == "skip":
             keep = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(ok, n, o))
             new_params, new_opt_state = keep(new_params, params), keep(new_opt_state, opt_state)
-        return new_params, new_opt_state, ok
+        return new_params, new_opt_state, model_state, ok
 
     return step
 
@@ -160,15 +168,21 @@ def make_epoch(
     num_classes: int = 10,
     on_nan: str | None = None,
     batch_sharding: jax.sharding.Sharding | None = None,
+    stateful: bool = False,
 ):
     """``epoch(params, opt_state, key, data) -> (params, opt_state)``, jit-compiled.
 
     Shuffles with ``jax.random.permutation(key, n)`` and scans the step over the
     ``n // m`` full mini-batches (then one step on the remainder, if any).
 
-    With ``on_nan`` ("stop" or "skip") the epoch returns ``(params, opt_state, health)``, an
+    With ``on_nan`` ("stop" or "skip") the epoch also returns ``health``, an
     :class:`EpochHealth` that :func:`fit` turns into :class:`Diverged` or a skipped count.
     ``batch_sharding`` (from :mod:`jaxnn.parallel`) splits every full mini-batch over devices.
+    ``stateful=True`` is for models with state and randomness (:mod:`jaxnn.cnn`):
+    ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)`` gets a fresh key every
+    step (for dropout), and the epoch is
+    ``epoch(params, opt_state, key, data, model_state) -> (params, opt_state, model_state)``
+    (then ``health`` when guarded).
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
@@ -176,36 +190,43 @@ def make_epoch(
         raise ValueError(f"mini_batch_size: expected at most the {n} training examples; got {m}")
     if on_nan is not None:
         _checks.choice("on_nan", on_nan, ON_NAN)
-    step = _make_guarded_step(grad_fn, optimizer, num_classes, on_nan)
+    step = _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful)
     full, rest = divmod(n, m)
     split = _constrain(batch_sharding)
 
-    def epoch(params, opt_state, key, data: DeviceData):
+    def epoch(params, opt_state, key, data: DeviceData, model_state=None):
+        if stateful:
+            key, step_key = jax.random.split(key)
+            keys = jax.random.split(step_key, full + 1)
+        else:
+            keys = jnp.zeros((full + 1,), jnp.int32)  # unused placeholders
         perm = jax.random.permutation(key, n)
 
-        def body(carry, i_idx):
-            i, idx = i_idx
-            params, opt_state, first_bad, skipped = carry
+        def body(carry, xs):
+            i, idx, k = xs
+            params, opt_state, model_state, first_bad, skipped = carry
             idx = split(idx)
-            params, opt_state, ok = step(params, opt_state, split(data.x[idx]),
-                                         split(data.labels[idx]))
+            params, opt_state, model_state, ok = step(
+                params, opt_state, model_state, split(data.x[idx]), split(data.labels[idx]), k)
             first_bad = jnp.where((first_bad < 0) & ~ok, i, first_bad)
-            return (params, opt_state, first_bad, skipped + (~ok).astype(jnp.int32)), None
+            skipped = skipped + (~ok).astype(jnp.int32)
+            return (params, opt_state, model_state, first_bad, skipped), None
 
-        carry = (params, opt_state, jnp.int32(-1), jnp.int32(0))
-        (params, opt_state, first_bad, skipped), _ = jax.lax.scan(
-            body, carry, (jnp.arange(full, dtype=jnp.int32), perm[: full * m].reshape(full, m))
-        )
+        carry = (params, opt_state, model_state, jnp.int32(-1), jnp.int32(0))
+        xs = (jnp.arange(full, dtype=jnp.int32), perm[: full * m].reshape(full, m), keys[:full])
+        (params, opt_state, model_state, first_bad, skipped), _ = jax.lax.scan(body, carry, xs)
         if rest:
             tail = perm[full * m :]
-            params, opt_state, ok = step(params, opt_state, data.x[tail], data.labels[tail])
+            params, opt_state, model_state, ok = step(
+                params, opt_state, model_state, data.x[tail], data.labels[tail], keys[full])
             first_bad = jnp.where((first_bad < 0) & ~ok, full, first_bad)
             skipped = skipped + (~ok).astype(jnp.int32)
+        out = (params, opt_state, model_state) if stateful else (params, opt_state)
         if on_nan is None:
-            return params, opt_state
+            return out
         if on_nan == "skip":
             first_bad = jnp.int32(-1)  # skipped steps left params finite: nothing diverged
-        return params, opt_state, EpochHealth(first_bad, skipped)
+        return (*out, EpochHealth(first_bad, skipped))
 
     return jax.jit(epoch, donate_argnums=(0, 1))
 
@@ -283,6 +304,9 @@ def fit(
     step, or when the epoch's training cost is NaN or inf, :class:`Diverged` is raised *before*
     the callbacks run, so no checkpoint or metrics line holds the diverged state (``eta`` only
     words the message). Records of a guarded ``"skip"`` epoch carry ``skipped_steps``.
+
+    A state with a ``model_state`` is trained with a stateful ``epoch_fn`` (see
+    :func:`make_epoch`) and evaluated on ``(params, model_state)``.
     """
     _checks.positive("epochs", epochs, integer=True)
     history = list(history or [])
@@ -295,12 +319,18 @@ def fit(
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
             start = time.perf_counter()
-            params, opt_state, *health = epoch_fn(state.params, state.opt_state, epoch_key, train)
+            model_state = state.model_state
+            if model_state is None:
+                params, opt_state, *health = epoch_fn(state.params, state.opt_state, epoch_key,
+                                                      train)
+            else:
+                params, opt_state, model_state, *health = epoch_fn(
+                    state.params, state.opt_state, epoch_key, train, model_state)
             jax.block_until_ready(params)
             seconds = time.perf_counter() - start
             if health and int(health[0].first_bad_step) >= 0:
                 raise Diverged(state.epoch, int(health[0].first_bad_step), eta)
-            state = TrainState(params, opt_state, key, state.epoch + 1)
+            state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
             record = _record(state, evaluate, train, validation, test, penalty, seconds)
             if not np.isfinite(record["train_cost"]):
                 raise Diverged(record["epoch"], None, eta)
@@ -319,8 +349,13 @@ def fit(
     return state, history
 
 
+def eval_params(state: TrainState):
+    """What ``evaluate`` takes: ``params``, or ``(params, model_state)`` for stateful models."""
+    return state.params if state.model_state is None else (state.params, state.model_state)
+
+
 def _record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
-    cost, correct = evaluate(state.params, train)
+    cost, correct = evaluate(eval_params(state), train)
     if penalty is not None:
         cost = cost + penalty(state.params)
     record = {
@@ -330,7 +365,7 @@ def _record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
     }
     for name, split in (("validation", validation), ("test", test)):
         if split is not None:
-            _, correct = evaluate(state.params, split)
+            _, correct = evaluate(eval_params(state), split)
             record[f"{name}_accuracy"] = float(correct) / len(split)
             record[f"{name}_correct"] = int(correct)
             record[f"{name}_size"] = len(split)

@@ -40,10 +40,37 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="mnist (embedded) or a prepared tensorflow-datasets name")
     p.add_argument("--data-dir", help="tensorflow-datasets data directory")
     p.add_argument("--train-size", type=int, help="use only the first N training images")
+    add_technique_flags(p)
+
+
+def add_technique_flags(p: argparse.ArgumentParser) -> None:
+    """Flags for the course's training techniques (issue 4); None = the preset's setting."""
+    from jaxnn import cnn, optim
+
+    p.add_argument("--model", help="mlp (default) or a convolutional network: "
+                   + ", ".join(cnn.ARCHITECTURES))
+    p.add_argument("--schedule", help="learning-rate schedule: " + ", ".join(optim.SCHEDULES))
+    p.add_argument("--l1", type=float, help="L1 strength: cost + (l1 / n) sum |w|")
+    p.add_argument("--l2-convention", choices=("chapter3", "chapter6"), default=None,
+                   help="chapter3: (lambda / 2n) sum w^2; chapter6: 0.5 lambda sum w^2 / "
+                        "(mini-batches per epoch)")
+    p.add_argument("--dropout", type=float, help="dropout rate in [0, 1) (CNN models)")
+    p.add_argument("--patience", type=int,
+                   help="early stopping: stop after N epochs without a better validation accuracy")
+    p.add_argument("--clip-norm", type=float, help="clip the gradient to this global norm")
+    p.add_argument("--batch-norm", action="store_true", default=None,
+                   help="batch normalization after every conv and hidden dense layer (CNN models)")
+    p.add_argument("--expanded", action="store_true", default=None,
+                   help="the book's expanded training set (5x: shifted by one pixel)")
+    p.add_argument("--maxout-pieces", type=int, help="units per maxout group (--activation maxout)")
+    p.add_argument("--eval-size", type=int, help="evaluate on the first N validation/test images")
+    p.add_argument("--ensemble", type=int, help="train N networks and take their majority vote")
 
 
 CONFIG_FLAGS = ("sizes", "activation", "output_activation", "cost", "init", "eta", "epochs",
-                "mini_batch_size", "l2", "optimizer", "seed", "dataset", "data_dir", "train_size")
+                "mini_batch_size", "l2", "optimizer", "seed", "dataset", "data_dir", "train_size",
+                "model", "schedule", "l1", "l2_convention", "dropout", "patience", "clip_norm",
+                "batch_norm", "expanded", "maxout_pieces", "eval_size", "ensemble")
 
 
 def add_parser(sub) -> None:
@@ -113,7 +140,8 @@ def run(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").unlink(missing_ok=True)
     report.write_json(out / "config.json", config.to_json())
-    print(f"jaxnn train: {config.preset} {list(config.sizes)} {config.activation}/"
+    arch = list(config.sizes) if config.model == "mlp" else config.model
+    print(f"jaxnn train: {config.preset} {arch} {config.activation}/"
           f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
           f"mini-batch {config.mini_batch_size}, {config.epochs} epochs -> {out}")
 
@@ -144,6 +172,14 @@ def run(args) -> int:
     report.write_json(out / "summary.json", result.summary)
     report.plot_history(result.history, out / "curves.png", title=f"jaxnn {config.preset}")
     s = result.summary
+    if "ensemble_test_accuracy" in s:
+        print(f"ensemble of {s['ensemble']}: majority-vote test accuracy "
+              f"{100 * s['ensemble_test_accuracy']:.2f}%; wrote {out}")
+        return 0
+    if "test_at_best_validation" in s:
+        print(f"best validation accuracy {100 * s['best_validation_accuracy']:.2f}% at epoch "
+              f"{s['best_validation_epoch']}, test accuracy there "
+              f"{100 * s['test_at_best_validation']:.2f}%")
     print(f"peak test accuracy {100 * s['peak_test_accuracy']:.2f}%, final "
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")

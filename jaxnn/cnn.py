@@ -1,0 +1,205 @@
+"""Convolutional networks as Flax NNX modules, built from a :class:`jaxnn.layers.CNNSpec`.
+
+:class:`CNN` holds one Flax submodule per parametric layer of the spec (``nnx.Conv``,
+``nnx.Linear``, ``nnx.BatchNorm``) and computes, for NHWC images x,
+
+    conv-pool block:  a = pool(sigma(x * K + b))      (VALID or SAME, any stride)
+    dense layer:      a = sigma(a W + b),  dropout before it when the spec says so
+    output:           z^L = a W^L + b^L,   softmax(z^L) the network's output
+
+exactly as :func:`jaxnn.layers.forward` does over the pure parameter layout, so
+``layers.forward(spec, pure_params(model), x)`` equals ``model(x)`` in evaluation mode.
+
+Training does not go through ``nnx.jit``: :func:`split` separates the module once into a static
+graph, its ``nnx.Param`` state (what the optimizer updates) and the rest (batch-norm running
+statistics); :func:`make_grad_fn` and :func:`make_logits_fn` are pure functions over those that
+:mod:`jaxnn.train` jit-compiles and scans. Dropout takes an explicit ``key`` per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxnn import activations, layers
+from jaxnn.layers import CNNSpec, Conv, Dense, Dropout, Flatten, Pool
+
+
+class CNN(nnx.Module):
+    """A convolutional network from ``spec``; ``rngs`` initialise the parameters (Flax's
+    defaults: LeCun-normal kernels, zero biases)."""
+
+    def __init__(self, spec: CNNSpec, *, rngs: nnx.Rngs, param_dtype=jnp.float32):
+        self.spec = spec
+        shape = tuple(spec.input_shape)
+        modules = {}
+        with jax.ensure_compile_time_eval():  # static shapes, also when traced (eval_shape)
+            out_shapes = layers.shapes(spec)
+        for i, (layer, out_shape) in enumerate(zip(spec.layers, out_shapes)):
+            if isinstance(layer, Conv):
+                modules[str(i)] = nnx.Conv(shape[-1], layer.features, layer.kernel,
+                                           layer.stride, padding=layer.padding, rngs=rngs,
+                                           param_dtype=param_dtype)
+            elif isinstance(layer, Dense):
+                modules[str(i)] = nnx.Linear(shape[0], layer.features, rngs=rngs,
+                                             param_dtype=param_dtype)
+            elif isinstance(layer, layers.BatchNorm):
+                modules[str(i)] = nnx.BatchNorm(shape[-1], momentum=layer.momentum,
+                                                rngs=rngs, param_dtype=param_dtype)
+            shape = out_shape
+        self.layers = nnx.Dict(modules)
+
+    def __call__(self, x, *, train: bool = False, key=None):
+        """Logits z^L. ``train`` uses and updates batch statistics; ``key`` enables dropout
+        (a fresh key every step; None at evaluation)."""
+        spec = self.spec
+        sigma = activations.get(spec.activation)
+        last = len(spec.layers) - 1
+        a = x
+        for i, layer in enumerate(spec.layers):
+            if isinstance(layer, Conv | Dense):
+                z = self.layers[str(i)](a)
+                a = z if i == last else sigma(z)
+            elif isinstance(layer, Pool):
+                a = layers.pool(a, kind=layer.kind, window=layer.window, stride=layer.stride)
+            elif isinstance(layer, Flatten):
+                a = a.reshape(a.shape[0], -1)
+            elif isinstance(layer, layers.BatchNorm):
+                a = self.layers[str(i)](a, use_running_average=not train)
+            elif isinstance(layer, Dropout) and key is not None and layer.rate > 0:
+                key, sub = jax.random.split(key)
+                keep = jax.random.bernoulli(sub, 1.0 - layer.rate, a.shape)
+                a = jnp.where(keep, a / (1.0 - layer.rate), 0.0)
+        return a
+
+
+def split(model: CNN):
+    """``(graphdef, params, rest)``: the static graph, the ``nnx.Param`` state and everything
+    else (batch-norm statistics), as ``nnx.split(model, nnx.Param, ...)``."""
+    return nnx.split(model, nnx.Param, ...)
+
+
+def make_logits_fn(graphdef):
+    """``logits((params, rest), x) -> z^L`` in evaluation mode (pure; for ``make_evaluate``)."""
+
+    def logits(bundle, x):
+        params, rest = bundle
+        return nnx.merge(graphdef, params, rest)(x)
+
+    return logits
+
+
+def make_grad_fn(graphdef, cost_fn, penalty=None):
+    """``grad_fn(params, rest, x, y, key) -> (grads, rest')``: the gradient of
+    C = cost(z^L(x), y) [+ penalty(params)] in training mode, and the updated batch statistics."""
+
+    def loss(params, rest, x, y, key):
+        model = nnx.merge(graphdef, params, rest, copy=True)  # fresh Variables in this trace
+        c = cost_fn(model(x, train=True, key=key), y)
+        if penalty is not None:
+            c = c + penalty(params)
+        return c, nnx.split(model, nnx.Param, ...)[2]
+
+    grad = jax.grad(loss, has_aux=True)
+
+    def grad_fn(params, rest, x, y, key):
+        return grad(params, rest, x, y, key)
+
+    return grad_fn
+
+
+def pure_params(model_or_params) -> dict:
+    """The pure layout of :mod:`jaxnn.layers`, ``{"layers": {i: {"kernel", "bias"}}}`` for every
+    Conv and Dense layer i, from a :class:`CNN` or from its ``nnx.Param`` state (so a gradient
+    State converts the same way and lines up with ``manual_grad``)."""
+    if isinstance(model_or_params, CNN):
+        spec = model_or_params.spec
+        state = nnx.state(model_or_params, nnx.Param)
+    else:
+        state, spec = model_or_params, None
+    out = {}
+    for key, sub in state["layers"].items():
+        if "kernel" not in sub:
+            continue  # batch norm: not part of the pure layout
+        i = int(key)
+        if spec is not None and not isinstance(spec.layers[i], Conv | Dense):
+            continue
+        out[i] = {"kernel": _value(sub["kernel"]), "bias": _value(sub["bias"])}
+    return {"layers": out}
+
+
+def _value(v):
+    return v.get_value() if hasattr(v, "get_value") else getattr(v, "value", v)
+
+
+def _conv_block(features, kernel=5, padding="VALID", pool="max"):
+    return (Conv(features, kernel, 1, padding), Pool(pool, 2))
+
+
+def _fc(*widths, dropout=0.0):
+    out = []
+    for w in widths:
+        if dropout:
+            out.append(Dropout(dropout))
+        out.append(Dense(w))
+    return out
+
+
+def _book(blocks, widths, dropout=0.0):
+    def build(num_classes):
+        convs = [layer for f in blocks for layer in _conv_block(f)]
+        fcs = _fc(*widths, num_classes, dropout=dropout)
+        return (*convs, Flatten(), *fcs)
+
+    return build
+
+
+ARCHITECTURES = {
+    "fc100": _book((), (100,)),
+    "conv1": _book((20,), (100,)),
+    "conv2": _book((20, 40), (100,)),
+    "conv2-fc300": _book((20, 40), (300,)),
+    "conv2-fc1000": _book((20, 40), (1000,)),
+    "conv2-2fc": _book((20, 40), (100, 100)),
+    "conv2-dropout": _book((20, 40), (1000, 1000), dropout=0.5),
+    "flax-mnist": lambda n: (*_conv_block(32, 3, "SAME", "avg"), *_conv_block(64, 3, "SAME", "avg"),
+                             Flatten(), Dense(256), Dense(n)),
+}
+"""Chapter 6's networks (valid 5x5 convolutions, 2x2 max-pooling, dropout before each
+fully connected layer as network3 does) and Flax's MNIST example (SAME 3x3, average pooling)."""
+
+
+def architecture(name: str, *, input_shape, num_classes: int = 10, activation: str = "relu",
+                 dropout: float | None = None, batch_norm: bool = False) -> CNNSpec:
+    """A :class:`CNNSpec` by ``name`` (a key of :data:`ARCHITECTURES`). ``dropout`` replaces the
+    rate of every Dropout layer (or, for an architecture without any, adds one before every
+    Dense layer); ``batch_norm`` adds a BatchNorm after every convolution and hidden Dense."""
+    from jaxnn import _checks
+
+    build = _checks.lookup("model", name, ARCHITECTURES)
+    spec_layers = list(build(num_classes))
+    if dropout is not None:
+        rate = _checks.in_unit_interval("dropout", dropout)
+        if any(isinstance(x, Dropout) for x in spec_layers):
+            spec_layers = [Dropout(rate) if isinstance(x, Dropout) else x for x in spec_layers]
+        elif rate > 0:
+            spec_layers = [y for x in spec_layers
+                           for y in ((Dropout(rate), x) if isinstance(x, Dense) else (x,))]
+    if batch_norm:
+        last = len(spec_layers) - 1
+        spec_layers = [y for i, x in enumerate(spec_layers) for y in (
+            (x, layers.BatchNorm()) if isinstance(x, Conv) or (isinstance(x, Dense) and i != last)
+            else (x,))]
+    return CNNSpec(tuple(input_shape), tuple(spec_layers), activation)
+
+
+def make(spec: CNNSpec, key) -> CNN:
+    """A fresh :class:`CNN` for ``spec`` initialised from ``key``."""
+    return CNN(spec, rngs=nnx.Rngs(params=key))
+
+
+def replace(spec: CNNSpec, **changes) -> CNNSpec:
+    return dataclasses.replace(spec, **changes)

@@ -1,0 +1,70 @@
+"""Ensembles: several networks trained from different seeds, combined by majority vote.
+
+The ensemble's prediction for image x is the label most of the members predict,
+argmax_j #{k : argmax z_k(x) = j} (ties go to the smallest label), as the book's chapter 6
+does with five dropout networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnn import _checks, train
+
+
+def majority_vote(predictions) -> jax.Array:
+    """predictions (k members, N examples) int labels -> (N,) the most frequent label per
+    example; ties go to the smallest label."""
+    predictions = jnp.asarray(predictions)
+    if predictions.ndim != 2:
+        raise ValueError(f"predictions: expected shape (members, examples); got "
+                         f"{predictions.shape}")
+    num_classes = int(predictions.max()) + 1
+    votes = jax.nn.one_hot(predictions, num_classes, dtype=jnp.int32).sum(axis=0)
+    return jnp.argmax(votes, axis=-1)
+
+
+def run(config, *, callbacks=(), progress: bool = True):
+    """Train ``config.ensemble`` members (seeds seed, seed + 1, ...) and vote on the test set.
+
+    The summary holds each member's summary and ``ensemble_test_accuracy``, the vote of the
+    members' final parameters on the test set."""
+    from jaxnn import cnn, experiment
+
+    k = _checks.positive("ensemble", config.ensemble, integer=True)
+    prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
+    members, votes = [], []
+    for i in range(k):
+        member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
+        result = experiment.run(member, callbacks=callbacks, progress=progress)
+        members.append(result)
+        params = train.eval_params(result.state)
+        if config.model == "mlp":
+            logits = jax.jit(prepared.network.logits)(params, prepared.test.x)
+        else:
+            graphdef = cnn.split(cnn.make(prepared.network, jax.random.PRNGKey(0)))[0]
+            logits = _chunked(jax.jit(cnn.make_logits_fn(graphdef)), params, prepared.test.x)
+        votes.append(jnp.argmax(logits, axis=-1))
+    vote = majority_vote(jnp.stack(votes))
+    accuracy = float(jnp.mean(vote == prepared.test.labels))
+    last = members[-1]
+    summary = {"preset": config.preset, "ensemble": k,
+               "members": [m.summary for m in members],
+               "member_test_at_best_validation": [
+                   m.summary.get("test_at_best_validation") for m in members],
+               "ensemble_test_accuracy": accuracy,
+               "epochs": max(m.summary["epochs"] for m in members)}
+    return experiment.Result(config, last.state, last.history, summary)
+
+
+def _chunked(fn, params, x, chunk=2000):
+    return jnp.concatenate([fn(params, x[i:i + chunk]) for i in range(0, len(x), chunk)])
+
+
+def vote_accuracy(predictions, labels) -> float:
+    """Fraction of examples whose majority vote equals the label."""
+    return float(np.mean(np.asarray(majority_vote(predictions)) == np.asarray(labels)))

@@ -1,0 +1,234 @@
+"""Reproducing the book's result tables: run preset rows, compare with the book, write tables.
+
+A row runs its preset ``runs`` times (seeds 0, 1, ...), takes the figure the book quotes
+(``presets.book(name)["metric"]``, e.g. peak test accuracy or test accuracy at the best
+validation epoch) from each run's summary, and reports the best of the runs (the book reports the
+best of three) beside the mean +- standard deviation (population std, ddof = 0).
+
+``quick=True`` shrinks each row so CI can run it (:data:`QUICK`): few training and evaluation
+images and at most two epochs. Quick figures are *not* comparable with the book; every table
+says so.
+
+Chapter 5's speed-of-learning table, :func:`gradient_norms`, is ||delta^l|| = ||dC/db^l|| for
+each hidden layer l of a freshly initialised network, the gradient averaged over the first 1,000
+training images, then averaged over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jaxnn import _checks, presets
+
+QUICK = {"train_size": 1000, "eval_size": 1000, "epochs": 2}
+"""What ``--quick`` changes in every row (epochs is an upper bound)."""
+
+
+@dataclasses.dataclass
+class Row:
+    """One preset's reproduction: the book's figure and ours over ``runs`` seeds (percent)."""
+
+    preset: str
+    metric: str
+    book: float | None
+    values: list[float]
+    seconds: float
+    epochs: int
+    quick: bool = False
+    note: str = ""
+    histories: list = dataclasses.field(default_factory=list, repr=False)
+
+    @property
+    def best(self) -> float:
+        return max(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values))
+
+    @property
+    def difference(self) -> float | None:
+        """best - book, in percentage points."""
+        return None if self.book is None else self.best - self.book
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "histories"}
+        out.update(best=self.best, mean=self.mean, std=self.std, difference=self.difference)
+        return out
+
+
+def quick_overrides(name: str) -> dict:
+    """The settings ``--quick`` applies to preset ``name``."""
+    preset = presets.get(name)
+    out = dict(QUICK)
+    out["epochs"] = min(preset.get("epochs", 30), QUICK["epochs"])
+    if preset.get("train_size"):
+        out["train_size"] = min(preset["train_size"], QUICK["train_size"])
+    out["expanded"] = False  # quick rows never build the 250k-image set
+    if preset.get("ensemble", 1) > 1:
+        out["ensemble"] = 2
+    return out
+
+
+def run_row(
+    name: str,
+    *,
+    runs: int = 3,
+    quick: bool = False,
+    overrides: dict | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Row:
+    """Run preset ``name`` ``runs`` times with seeds 0 .. runs - 1 (plus ``overrides``)."""
+    from jaxnn import experiment
+
+    runs = _checks.positive("runs", runs, integer=True)
+    book = presets.book(name)
+    settings = {**(quick_overrides(name) if quick else {}), **(overrides or {})}
+    values, histories, seconds, epochs = [], [], 0.0, 0
+    for seed in range(runs):
+        config = experiment.TrainConfig.from_preset(name, seed=seed, **settings)
+        start = time.perf_counter()
+        result = experiment.run(config, progress=progress)
+        seconds += time.perf_counter() - start
+        value = 100.0 * result.summary[book["metric"]]
+        values.append(value)
+        histories.append(result.history)
+        epochs = max(epochs, result.summary["epochs"])
+        if log:
+            log(f"  {name} seed {seed}: {book['metric']} {value:.2f}% "
+                f"({result.summary['epochs']} epochs, {time.perf_counter() - start:.0f} s)")
+    note = book.get("note", "")
+    if overrides:
+        note = "; ".join(filter(None, [note, "changed: " + ", ".join(
+            f"{k}={v}" for k, v in overrides.items())]))
+    return Row(name, book["metric"], book["value"], values, seconds, epochs, quick, note,
+               histories)
+
+
+def _fmt(v, fmt="{:.2f}"):
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    """The reproduction table as Markdown (accuracies in percent)."""
+    lines = ["| preset | metric | book | ours (best) | ours (mean +- std) | runs | "
+             "best - book | epochs | time (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r.preset}{' (quick)' if r.quick else ''} | {r.metric} | {_fmt(r.book)} | "
+            f"{_fmt(r.best)} | {r.mean:.2f} +- {r.std:.2f} | {len(r.values)} | "
+            f"{_fmt(r.difference, '{:+.2f}')} | {r.epochs} | {r.seconds:.0f} |")
+    if any(r.quick for r in rows):
+        lines.append("")
+        lines.append(f"Quick mode: {QUICK}; these figures are not comparable with the book's.")
+    notes = [f"- {r.preset}: {r.note}" for r in rows if r.note]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def gradient_norms(sizes, *, seeds: Sequence[int] = (0, 1, 2, 3, 4), images: int = 1000,
+                   cost: str = "cross_entropy", init: str = "default") -> np.ndarray:
+    """Chapter 5: ||delta^l|| = ||dC/db^l|| per hidden layer (first hidden layer first) at
+    initialisation, C the cost averaged over the first ``images`` training images (sigmoid
+    hidden and output layers); rows are seeds."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnn import costs, data, mlp
+
+    ds = data.load("mnist")
+    x = jnp.asarray(data.to_inputs(ds.train.images[:images]))
+    y = jnp.asarray(data.one_hot(ds.train.labels[:images]))
+    network = mlp.make(sizes, activation="sigmoid", output_activation="sigmoid", scheme=init)
+    cost_fn = costs.from_logits(cost, "sigmoid")
+    grad = jax.jit(jax.grad(lambda p: cost_fn(network.logits(p, x), y)))
+    out = []
+    for seed in seeds:
+        g = grad(network.init(jax.random.PRNGKey(seed)))
+        out.append([float(jnp.linalg.norm(layer["b"])) for layer in g[:-1]])
+    return np.asarray(out)
+
+
+BOOK_GRADIENT_NORMS = {
+    2: (0.066, 0.309),
+    3: (0.012, 0.060, 0.283),
+    4: (0.003, 0.017, 0.070, 0.285),
+}
+
+
+def gradient_norm_table(seeds: Sequence[int] = (0, 1, 2, 3, 4), images: int = 1000) -> tuple[
+        str, dict]:
+    """Markdown and JSON for chapter 5's ||delta^l|| table (mean +- std over ``seeds``)."""
+    lines = ["| hidden layers | layer | book | ours (mean +- std over seeds) |",
+             "|---|---|---|---|"]
+    out = {}
+    for depth, book in BOOK_GRADIENT_NORMS.items():
+        norms = gradient_norms((784, *([30] * depth), 10), seeds=seeds, images=images)
+        out[depth] = {"book": list(book), "mean": norms.mean(0).tolist(),
+                      "std": norms.std(0).tolist(), "per_seed": norms.tolist()}
+        for layer, b in enumerate(book):
+            lines.append(f"| {depth} | {layer + 1} | {b:.3f} | {norms[:, layer].mean():.3f} "
+                         f"+- {norms[:, layer].std():.3f} |")
+    lines += ["", f"Seeds {list(seeds)}, first {images} training images, default init, "
+              "cross-entropy cost."]
+    return "\n".join(lines) + "\n", out
+
+
+def plot_rows(rows: Sequence[Row], path: Path) -> Path:
+    """Validation and test accuracy per epoch of every run, one panel per preset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(rows)
+    cols = min(3, n)
+    nrows = -(-n // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.5 * nrows), squeeze=False)
+    for ax, row in zip(axes.flat, rows):
+        for seed, history in enumerate(row.histories):
+            epochs = [r["epoch"] for r in history]
+            for key, style in (("validation_accuracy", "-"), ("test_accuracy", "--")):
+                if key in history[0]:
+                    ax.plot(epochs, [100 * r[key] for r in history], style,
+                            label=f"{key.split('_')[0]} seed {seed}")
+        if row.book is not None:
+            ax.axhline(row.book, color="k", lw=0.8, ls=":", label="book")
+        ax.set(title=row.preset + (" (quick)" if row.quick else ""), xlabel="epoch",
+               ylabel="accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write(rows: Sequence[Row], out: Path, *, extra_markdown: str = "",
+          extra_json: dict | None = None) -> dict[str, Path]:
+    """``out/reproduce.md``, ``out/reproduce.json`` and ``out/curves.png``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": out / "reproduce.md", "json": out / "reproduce.json"}
+    paths["markdown"].write_text(markdown(rows) + ("\n" + extra_markdown if extra_markdown else ""))
+    payload = {"rows": [r.to_json() for r in rows], **(extra_json or {})}
+    paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
+    if rows:
+        paths["curves"] = plot_rows(rows, out / "curves.png")
+    return paths

@@ -1,0 +1,143 @@
+"""jaxnn.cnn: Flax NNX modules built from a CNNSpec, their pure layout, and training them."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_trees_close
+
+from jaxnn import cnn, costs, data, experiment, layers, optim, presets, train
+
+CNN_PRESETS = [n for n in presets.PRESETS if presets.get(n).get("model", "mlp") != "mlp"]
+
+
+def _spec(name, **kw):
+    return cnn.architecture(name, input_shape=(28, 28, 1), **kw)
+
+
+@pytest.mark.parametrize("name", CNN_PRESETS)
+def test_forward_shapes_of_every_cnn_preset(name):
+    config = experiment.TrainConfig.from_preset(name)
+    spec = _spec(config.model, activation=config.activation, dropout=config.dropout,
+                 batch_norm=config.batch_norm)
+    key, x = jax.random.PRNGKey(0), jnp.zeros((3, 28, 28, 1), jnp.float32)
+    # abstract evaluation: shapes only, no parameter initialisation or arithmetic
+    assert jax.eval_shape(lambda x: cnn.make(spec, key)(x), x).shape == (3, 10)
+    training = jax.eval_shape(
+        lambda x: cnn.make(spec, key)(x, train=True, key=jax.random.PRNGKey(1)), x)
+    assert training.shape == (3, 10)
+    pure = jax.eval_shape(lambda: cnn.pure_params(cnn.make(spec, key)))
+    for i, p in pure["layers"].items():
+        layer = spec.layers[i]
+        assert isinstance(layer, layers.Conv | layers.Dense)
+        assert p["kernel"].shape[-1] == layer.features and p["bias"].shape == (layer.features,)
+
+
+@pytest.mark.parametrize("name", sorted(cnn.ARCHITECTURES))
+def test_flax_logits_equal_the_pure_forward_in_eval_mode(name):
+    spec = _spec(name, activation="sigmoid")
+    model = cnn.make(spec, jax.random.PRNGKey(2))
+    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 28, 28, 1), jnp.float32)
+    pure = cnn.pure_params(model)
+    np.testing.assert_allclose(jax.jit(lambda x: model(x))(x),
+                               jax.jit(lambda x: layers.forward(spec, pure, x))(x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_flax_gradients_line_up_with_the_pure_layout():
+    spec = _spec("conv1", activation="relu", dropout=0.5)
+    model = cnn.make(spec, jax.random.PRNGKey(4))
+    graphdef, params, rest = cnn.split(model)
+    x = jax.random.uniform(jax.random.PRNGKey(5), (6, 28, 28, 1), jnp.float32)
+    y = jax.nn.one_hot(jnp.arange(6) % 10, 10, dtype=jnp.float32)
+    cost_fn = costs.from_logits("log_likelihood", "softmax")
+    key = jax.random.PRNGKey(6)
+    grads, _ = jax.jit(cnn.make_grad_fn(graphdef, cost_fn))(params, rest, x, y, key)
+    pure = cnn.pure_params(model)
+    expected = jax.jit(jax.grad(
+        lambda p: cost_fn(layers.forward(spec, p, x, key=key), y)))(pure)
+    assert_trees_close(cnn.pure_params(grads), expected, rtol=1e-4, atol=1e-6, name="grads")
+
+
+def test_dropout_is_off_at_evaluation_and_differs_between_keys():
+    model = cnn.make(_spec("fc100", dropout=0.5), jax.random.PRNGKey(0))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 28, 28, 1), jnp.float32)
+    run = jax.jit(lambda x, key: model(x, train=True, key=key))
+    evaluate = jax.jit(lambda x: model(x))
+    np.testing.assert_array_equal(evaluate(x), evaluate(x))
+    a = run(x, jax.random.PRNGKey(2))
+    b = run(x, jax.random.PRNGKey(3))
+    assert not np.allclose(a, b)
+    assert not np.allclose(a, evaluate(x))
+
+
+def test_stateful_epoch_draws_a_fresh_key_every_step():
+    steps = 7
+
+    def grad_fn(params, state, x, y, key):
+        seen = state["seen"].at[state["i"]].set(jax.random.key_data(key))
+        return jax.tree_util.tree_map(jnp.zeros_like, params), {"i": state["i"] + 1,
+                                                                "seen": seen}
+
+    opt = optim.make("sgd", 0.1)
+    params = {"w": jnp.ones(3)}
+    epoch = train.make_epoch(grad_fn, opt, mini_batch_size=2, n_train=2 * steps - 1,
+                             stateful=True)
+    d = train.DeviceData.put(np.zeros((2 * steps - 1, 3), np.float32), np.zeros(2 * steps - 1,
+                                                                                np.int32))
+    state0 = {"i": jnp.asarray(0), "seen": jnp.zeros((steps, 2), jnp.uint32)}
+    _, _, state = epoch(params, opt.init(params), jax.random.PRNGKey(0), d, state0)
+    assert int(state["i"]) == steps  # 6 full mini-batches and the remainder
+    assert len({tuple(r) for r in np.asarray(state["seen"]).tolist()}) == steps
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return dict(train_size=300, eval_size=100, epochs=1, mini_batch_size=10)
+
+
+def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
+    config = experiment.TrainConfig.from_preset("ch6-conv1", **tiny_config)
+    prepared = experiment.prepare(config)
+    cost_fn = costs.from_logits(config.cost, config.output_activation)
+    model = cnn.make(prepared.network, jax.random.PRNGKey(config.seed))
+    graphdef, params, rest = cnn.split(model)
+    evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn)
+    cost0, _ = evaluate((params, rest), prepared.train)
+    result = experiment.run(config, progress=False)
+    assert result.history[0]["train_cost"] < float(cost0)
+    assert result.state.model_state is not None
+
+
+def test_batch_norm_statistics_travel_in_the_state(tiny_config):
+    config = experiment.TrainConfig.from_preset("ch6-relu", model="fc100", batch_norm=True,
+                                                dropout=0.2, **tiny_config)
+    result = experiment.run(config, progress=False)
+    means = [v for path, v in jax.tree_util.tree_leaves_with_path(result.state.model_state)
+             if "mean" in jax.tree_util.keystr(path)]
+    assert means and any(float(jnp.abs(m).max()) > 0 for m in means)
+    assert np.isfinite(result.history[0]["train_cost"])
+
+
+def test_a_kernel_larger_than_the_input_fails_clearly():
+    with pytest.raises(ValueError, match="larger than"):
+        cnn.architecture("conv1", input_shape=(4, 4, 1))
+
+
+def test_unknown_architecture_fails_clearly():
+    with pytest.raises(ValueError, match="model"):
+        cnn.architecture("conv9", input_shape=(28, 28, 1))
+
+
+def test_expanded_prepare_has_five_times_the_images():
+    config = experiment.TrainConfig.from_preset("ch6-conv1", train_size=20, expanded=True,
+                                                eval_size=10, mini_batch_size=10)
+    prepared = experiment.prepare(config)
+    x = np.asarray(prepared.train.x)
+    assert x.shape == (100, 28, 28, 1)
+    originals, up = x[:20], x[20:40]
+    np.testing.assert_array_equal(up[:, :-1], originals[:, 1:])
+    assert not up[:, -1].any()
+    np.testing.assert_array_equal(np.asarray(prepared.train.labels[20:40]),
+                                  np.asarray(prepared.train.labels[:20]))
+    assert data.expand  # the shift itself is tested in test_data

@@ -1,0 +1,160 @@
+"""The course's training techniques: optimizers, schedules, L1/L2, early stopping, clipping,
+maxout, ensembles, and clear errors for bad settings."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnn import costs, ensemble, experiment, optim, train
+
+
+@pytest.fixture
+def x64():
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+def _params(dtype=jnp.float64):
+    w = jnp.asarray([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype)
+    b = jnp.asarray([0.3, -0.2], dtype)
+    return [{"w": w, "b": b}]
+
+
+def _grads(dtype=jnp.float64):
+    return [{"w": jnp.asarray([[0.1, 0.2, -0.3], [0.05, -0.4, 0.6]], dtype),
+             "b": jnp.asarray([1.0, -2.0], dtype)}]
+
+
+def _one_update(opt, params, grads):
+    updates, _ = opt.update(grads, opt.init(params), params)
+    return optax.apply_updates(params, updates)
+
+
+@pytest.mark.parametrize("convention", ["chapter3", "chapter6"])
+def test_l2_conventions_match_the_books_update_exactly(x64, convention):
+    eta, l2, n, m = 0.5, 5.0, 1000, 10
+    config = experiment.TrainConfig.from_preset("ch3-l2-30", eta=eta, l2=l2, mini_batch_size=m,
+                                                l2_convention=convention)
+    params, grads = _params(), _grads()
+    new = _one_update(experiment.make_optimizer(config, n), params, grads)
+    w, g = params[0]["w"], grads[0]["w"]
+    if convention == "chapter3":  # w <- (1 - eta lambda / n) w - eta grad
+        expected_w = (1 - eta * l2 / n) * w - eta * g
+    else:  # C + 0.5 lambda sum w^2 / (n / m)  =>  w <- w - eta (grad + lambda w / (n / m))
+        expected_w = w - eta * (g + l2 * w / (n // m))
+    np.testing.assert_allclose(new[0]["w"], expected_w, rtol=1e-14)
+    np.testing.assert_allclose(new[0]["b"], params[0]["b"] - eta * grads[0]["b"], rtol=1e-14)
+
+
+def test_l1_adds_the_sign_of_the_weights_to_the_gradient(x64):
+    from jaxnn import mlp
+
+    net = mlp.make([3, 2], activation="sigmoid", output_activation="sigmoid")
+    params = _params()
+    x = jnp.asarray([[0.1, 0.2, 0.3]])
+    y = jnp.asarray([[0.0, 1.0]])
+    l1, n = 2.0, 50
+    plain = experiment.autodiff_grad_fn(net, "cross_entropy")(params, x, y)
+    penalty = lambda p: costs.l1_penalty(p, scale=l1 / n)  # noqa: E731
+    with_l1 = experiment.autodiff_grad_fn(net, "cross_entropy", l1=penalty)(params, x, y)
+    np.testing.assert_allclose(with_l1[0]["w"], plain[0]["w"] + l1 / n * jnp.sign(params[0]["w"]))
+    np.testing.assert_allclose(with_l1[0]["b"], plain[0]["b"])
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+@pytest.mark.parametrize("schedule", optim.SCHEDULES)
+def test_every_optimizer_and_schedule_runs(name, schedule):
+    eta = optim.schedule(schedule, 0.1, 20)
+    opt = optim.make(name, eta, l2=1.0, n_train=100, clip_norm=5.0)
+    params, grads = _params(jnp.float32), _grads(jnp.float32)
+    state = opt.init(params)
+    for _ in range(3):
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(params))
+    assert not np.allclose(params[0]["w"], _params(jnp.float32)[0]["w"])
+
+
+def test_schedules_have_the_documented_shape():
+    steps = 100
+    assert float(optim.schedule("constant", 0.1, steps)(steps)) == pytest.approx(0.1)
+    step = optim.schedule("step", 0.1, steps)
+    assert [float(step(t)) for t in (0, 49, 50, 75, 99)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.001, 0.001])
+    cosine = optim.schedule("cosine", 0.1, steps)
+    assert float(cosine(0)) == pytest.approx(0.1) and float(cosine(steps)) == pytest.approx(0)
+    one = optim.schedule("one-cycle", 0.1, steps)
+    assert float(one(0)) < 0.01 and float(one(30)) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    opt = optim.make("sgd", 1.0, clip_norm=0.5)
+    params = _params(jnp.float32)
+    big = jax.tree_util.tree_map(lambda g: 100 * g, _grads(jnp.float32))
+    updates, _ = opt.update(big, opt.init(params), params)
+    assert float(optax.tree.norm(updates)) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    stop = experiment.EarlyStopping(2)
+    accuracies = [0.50, 0.60, 0.60, 0.55, 0.70]
+    decisions = [stop({"epoch": e, "validation_accuracy": a}) for e, a in enumerate(accuracies)]
+    assert decisions == [False, False, False, True, False]
+    assert stop.stopped_epoch == 3
+
+
+def test_early_stopping_in_a_run_stops_at_the_right_epoch():
+    config = experiment.TrainConfig.from_preset("ch1-eta-small", sizes=(784, 10, 10),
+                                                train_size=100, eval_size=50, epochs=50,
+                                                eta=1e-9, patience=3)
+    result = experiment.run(config, progress=False)
+    vals = [r["validation_accuracy"] for r in result.history]
+    best = int(np.argmax(vals))
+    assert len(result.history) == best + 3 + 1 < 50
+    assert all(v <= vals[best] for v in vals[best + 1:])
+
+
+def test_maxout_pieces_reach_the_network():
+    config = experiment.TrainConfig.from_preset("ch3-ce-30", activation="maxout",
+                                                maxout_pieces=3, eval_size=10)
+    params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
+    assert params[0]["w"].shape == (90, 784) and params[1]["w"].shape == (10, 30)
+
+
+def test_majority_vote():
+    predictions = jnp.asarray([[1, 2, 3, 0], [1, 2, 4, 1], [0, 5, 4, 2]])
+    np.testing.assert_array_equal(ensemble.majority_vote(predictions), [1, 2, 4, 0])
+    assert ensemble.vote_accuracy(predictions, [1, 2, 4, 2]) == 0.75
+
+
+@pytest.mark.parametrize("settings, arg", [
+    (dict(optimizer="lbfgs"), "optimizer"),
+    (dict(schedule="warmup"), "schedule"),
+    (dict(model="resnet"), "model"),
+    (dict(l2_convention="chapter4"), "l2_convention"),
+    (dict(model="fc100", dropout=1.0), "dropout"),
+    (dict(model="fc100", dropout=-0.1), "dropout"),
+    (dict(dropout=0.5), "dropout"),
+    (dict(patience=0), "patience"),
+    (dict(clip_norm=0.0), "clip_norm"),
+    (dict(l1=-1.0), "l1"),
+    (dict(batch_norm=True), "batch_norm"),
+    (dict(ensemble=0), "ensemble"),
+])
+def test_bad_settings_fail_with_clear_errors(settings, arg):
+    with pytest.raises((ValueError, TypeError), match=arg):
+        experiment.TrainConfig.from_preset("ch3-ce-30", **settings)
+
+
+def test_cnn_model_needs_the_softmax_log_likelihood_output():
+    with pytest.raises(ValueError, match="cost"):
+        experiment.TrainConfig.from_preset("ch3-ce-30", model="conv1")
+
+
+def test_stateless_epoch_is_unchanged_for_mlps():
+    """The MLP path keeps its 4-argument epoch and a TrainState without model state."""
+    state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.PRNGKey(0))
+    assert state.model_state is None and train.eval_params(state) is state.params
