@@ -100,7 +100,10 @@ def softplus_prime(z):
 
 
 def gelu_prime(z):
-    """d/dz z Phi(z) = Phi(z) + z phi(z), Phi(z) = erfc(-z/sqrt 2)/2, phi(z) = e^{-z^2/2}/sqrt(2 pi)."""
+    """d/dz z Phi(z) = Phi(z) + z phi(z).
+
+    Phi(z) = erfc(-z / sqrt 2) / 2 and phi(z) = e^{-z^2 / 2} / sqrt(2 pi).
+    """
     cdf = 0.5 * jax.lax.erfc(-z * math.sqrt(0.5))
     pdf = jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     return cdf + z * pdf
