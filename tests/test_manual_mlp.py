@@ -257,7 +257,7 @@ def test_backprop_jits_in_float32_like_training_does():
         (dict(activation="sigmod"), "activation: expected one of"),
         (dict(cost="log_likelihood"), "cost: 'log_likelihood' needs"),
         (dict(x=np.zeros((3, 5))), "x: expected 4 features"),
-        (dict(y=np.zeros((2, 3))), "y: expected one-hot targets of shape"),
+        (dict(y=np.zeros((2, 4))), "y: expected one-hot targets of shape"),
         (dict(l2=-1.0), "l2: expected a finite number >= 0"),
         (dict(params=[{"w": np.zeros((3, 4))}]), "params\\[0\\]"),
     ],
