@@ -1,0 +1,47 @@
+"""BP1: the error of the output layer, delta^L = nabla_a C ⊙ sigma'(z^L), per example.
+
+Costs are those of :mod:`jaxnn.costs`; ``C_x`` below is one example's cost, so these deltas are
+per example and the mini-batch gradient is their mean (BP3, BP4 divide by m).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxnn import costs
+from manual_grad import layers, primes
+
+
+def cost_derivative(cost: str, a, y):
+    """nabla_a C_x, the textbook derivative of one example's cost in its output activations:
+
+    - quadratic C_x = (1/2)||y - a||^2:                 a - y
+    - cross_entropy C_x = -sum y ln a + (1-y) ln(1-a):  (a - y) / (a (1 - a))
+    - log_likelihood C_x = -sum y ln a:                 -y / a
+    (the last two are what BP1 simplifies away; :func:`output_delta` never divides by a.)
+    """
+    costs.get(cost)
+    if cost == "quadratic":
+        return a - y
+    if cost == "cross_entropy":
+        return (a - y) / (a * (1.0 - a))
+    return -y / a
+
+
+def output_delta(cost: str, output_activation: str, z, a, y):
+    """BP1: delta^L = nabla_a C_x ⊙ sigma'(z^L), shape (m, n_L), one row per example.
+
+    The book's simplifications are exact, so they are used as such:
+    - sigmoid + cross-entropy:   delta^L = a - y   (sigma' cancels the 1/(a(1-a)));
+    - softmax + log-likelihood:  delta^L = a - y   (the softmax Jacobian cancels -y/a);
+    - quadratic + sigmoid:       delta^L = (a - y) ⊙ a (1 - a);
+    - quadratic + identity:      delta^L = a - y;
+    - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
+    """
+    costs.check_pair(cost, output_activation)
+    if cost in ("cross_entropy", "log_likelihood"):
+        return a - y
+    g = a - y  # nabla_a C_x for the quadratic cost
+    if output_activation == "softmax":
+        return layers.softmax_backward(g, a)
+    return g * primes.activation_prime(output_activation)(jnp.asarray(z))

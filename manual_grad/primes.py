@@ -1,0 +1,146 @@
+"""sigma'(z) derived by hand for every activation of :mod:`jaxnn.activations`.
+
+Each derivative is the textbook formula, written next to the function it differentiates.
+Where an activation has a kink, the derivative *at* the kink is the value ``jax.grad`` gives
+for jaxnn's definition, so hand and automatic gradients agree bit for bit in spirit, not just
+almost everywhere:
+
+- ``jnp.maximum`` / ``jnp.minimum`` / ``jnp.clip`` split a tie evenly in JAX, so
+  relu'(0) = 0.5, hard_tanh'(+-1) = 0.5, hard_sigmoid'(+-2.5) = 0.1 (half of 0.2), and
+  elu'(0) = 0.5 (elu uses ``expm1(minimum(z, 0))`` on its left branch);
+- ``jnp.where(z > 0, ...)`` takes the left branch at 0: leaky_relu'(0) = 0.01, prelu'(0) = alpha;
+- step'(z) = 0 everywhere (``jnp.where`` of constants has a zero derivative).
+
+``softmax`` (a vector function) and ``maxout`` (a layer) are not elementwise: their backward
+passes are :func:`manual_grad.layers.softmax_backward` and
+:func:`manual_grad.layers.maxout_backward`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn import _checks
+from jaxnn import activations as A
+
+
+def _kink(u, lo, hi):
+    """d clip(u, lo, hi) / du: 1 inside, 0 outside, 0.5 at either end (JAX's tie rule)."""
+    inside = jnp.where((u > lo) & (u < hi), 1.0, 0.0)
+    return jnp.where((u == lo) | (u == hi), 0.5, inside).astype(u.dtype)
+
+
+def step_prime(z):
+    """step'(z) = 0 (the threshold is flat on both sides; jax.grad also gives 0 at z = 0)."""
+    return jnp.zeros_like(z)
+
+
+def sigmoid_prime(z):
+    """sigma'(z) = sigma(z) (1 - sigma(z))."""
+    s = jax.nn.sigmoid(z)
+    return s * (1.0 - s)
+
+
+def tanh_prime(z):
+    """tanh'(z) = 1 - tanh(z)^2."""
+    t = jnp.tanh(z)
+    return 1.0 - t * t
+
+
+def hard_sigmoid_prime(z):
+    """d/dz clip(0.2 z + 0.5, 0, 1) = 0.2 inside (-2.5, 2.5), 0 outside, 0.1 at the ends."""
+    u = 0.2 * z + 0.5
+    return 0.2 * _kink(u, 0.0, 1.0)
+
+
+def hard_tanh_prime(z):
+    """d/dz clip(z, -1, 1) = 1 inside (-1, 1), 0 outside, 0.5 at z = +-1."""
+    return _kink(z, -1.0, 1.0)
+
+
+def relu_prime(z):
+    """relu'(z) = 1 for z > 0, 0 for z < 0, 0.5 at z = 0 (jnp.maximum's tie rule)."""
+    return jnp.where(z > 0, 1.0, jnp.where(z == 0, 0.5, 0.0)).astype(z.dtype)
+
+
+def leaky_relu_prime(z):
+    """1 for z > 0, 0.01 for z <= 0."""
+    return jnp.where(z > 0, 1.0, A.LEAKY_SLOPE).astype(z.dtype)
+
+
+def prelu_prime(z, alpha=A.PRELU_INIT):
+    """d/dz prelu(z, alpha) = 1 for z > 0, alpha for z <= 0."""
+    return jnp.where(z > 0, jnp.ones_like(z), alpha * jnp.ones_like(z))
+
+
+def prelu_alpha_prime(z, alpha=A.PRELU_INIT):
+    """d/d alpha prelu(z, alpha) = 0 for z > 0, z for z <= 0 (elementwise; sum it for alpha)."""
+    del alpha
+    return jnp.where(z > 0, 0.0, z).astype(z.dtype)
+
+
+def elu_prime(z):
+    """1 for z > 0; e^z = expm1(z) + 1 for z < 0; 0.5 at z = 0 (from ``minimum(z, 0)``)."""
+    left = A.ELU_ALPHA * (jnp.expm1(jnp.minimum(z, 0.0)) + 1.0)
+    return jnp.where(z > 0, 1.0, jnp.where(z == 0, 0.5 * left, left)).astype(z.dtype)
+
+
+def swish_prime(z):
+    """d/dz z sigma(z) = sigma(z) + z sigma(z) (1 - sigma(z))."""
+    s = jax.nn.sigmoid(z)
+    return s + z * s * (1.0 - s)
+
+
+def softplus_prime(z):
+    """d/dz ln(1 + e^z) = sigma(z)."""
+    return jax.nn.sigmoid(z)
+
+
+def gelu_prime(z):
+    """d/dz z Phi(z) = Phi(z) + z phi(z).
+
+    Phi(z) = erfc(-z / sqrt 2) / 2 and phi(z) = e^{-z^2 / 2} / sqrt(2 pi).
+    """
+    cdf = 0.5 * jax.lax.erfc(-z * math.sqrt(0.5))
+    pdf = jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return cdf + z * pdf
+
+
+def identity_prime(z):
+    """identity'(z) = 1."""
+    return jnp.ones_like(z)
+
+
+PRIMES = {
+    "step": step_prime,
+    "sigmoid": sigmoid_prime,
+    "tanh": tanh_prime,
+    "hard_sigmoid": hard_sigmoid_prime,
+    "hard_tanh": hard_tanh_prime,
+    "relu": relu_prime,
+    "leaky_relu": leaky_relu_prime,
+    "prelu": prelu_prime,
+    "elu": elu_prime,
+    "swish": swish_prime,
+    "softplus": softplus_prime,
+    "gelu": gelu_prime,
+    "identity": identity_prime,
+}
+"""sigma' for every elementwise activation (``prelu_prime`` takes ``(z, alpha)``)."""
+
+
+def activation_prime(name: str):
+    """The hand-derived sigma'(z) of activation ``name`` (elementwise, same shape as z).
+
+    ``prelu`` gives ``fn(z, alpha)``; its derivative in alpha is :func:`prelu_alpha_prime`.
+    ``softmax`` and ``maxout`` are not elementwise: ValueError pointing at their backward passes.
+    """
+    if name in ("softmax", "maxout"):
+        raise ValueError(
+            f"activation: {name!r} is not elementwise; use manual_grad.{name}_backward "
+            f"(expected one of {', '.join(PRIMES)})"
+        )
+    return _checks.lookup("activation", name, PRIMES)

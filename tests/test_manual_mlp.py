@@ -1,0 +1,326 @@
+"""manual_grad for fully connected networks: sigma', BP1 and BP1-BP4 against jax.grad (float64),
+central finite differences, and the course notes' worked examples with their numbers."""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import manual_grad
+from jaxnn import activations, costs, mlp
+from manual_grad.check import (
+    central_difference,
+    fd_error,
+    fd_resolution,
+    relative_error,
+    sample_coordinates,
+)
+
+F64 = jnp.float64
+TOL = 1e-10  # max relative error, hand vs jax.grad, float64
+FD_TOL = 1e-6  # max relative error, hand vs central differences, float64
+HIDDEN = (*activations.HIDDEN, "maxout")
+SMOOTH = ("sigmoid", "tanh", "swish", "softplus", "gelu", "identity")  # no kinks: safe for FD
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float64():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def reference_cost(params, x, y, *, activation, output_activation, cost, l2):
+    """The function both packages differentiate: jaxnn's stable cost plus (l2/2) sum w^2."""
+    z = mlp.logits(params, x, activation=activation)
+    return costs.from_logits(cost, output_activation)(z, y) + costs.l2_penalty(params, scale=l2)
+
+
+def autodiff(params, x, y, **kw):
+    return jax.grad(reference_cost)(params, x, y, **kw)
+
+
+def max_tree_error(actual, expected):
+    assert jax.tree_util.tree_structure(actual) == jax.tree_util.tree_structure(expected)
+    paths = jax.tree_util.tree_flatten_with_path(expected)[0]
+    return {jax.tree_util.keystr(p): relative_error(a, e)
+            for (p, e), a in zip(paths, jax.tree_util.tree_leaves(actual))}
+
+
+def make_problem(seed, sizes, m, activation, pieces=2):
+    """jaxnn.mlp's layout with default-init values (N(0, 1/n_in) weights, N(0, 1) biases),
+    random prelu slopes, normal inputs and one-hot targets, in float64. NumPy draws them: a
+    jax.random call compiles anew for every shape, which hypothesis would pay on each example."""
+    rng = np.random.default_rng(seed)
+    params = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        hidden = l < len(sizes) - 2
+        units = n_out * pieces if hidden and activation == "maxout" else n_out
+        layer = {"w": jnp.asarray(rng.normal(0, n_in**-0.5, (units, n_in)), F64),
+                 "b": jnp.asarray(rng.normal(0, 1, units), F64)}
+        if hidden and activation == "prelu":
+            layer["alpha"] = jnp.asarray(rng.uniform(-0.5, 1.5), F64)
+        params.append(layer)
+    x = jnp.asarray(rng.normal(0, 1, (m, sizes[0])), F64)
+    y = jnp.asarray(np.eye(sizes[-1])[rng.integers(0, sizes[-1], m)], F64)
+    return params, x, y
+
+
+@st.composite
+def problems(draw, activations_from=HIDDEN):
+    hidden = draw(st.integers(1, 4))
+    return dict(
+        seed=draw(st.integers(0, 2**32 - 1)),
+        sizes=[draw(st.integers(1, 40)) for _ in range(hidden + 2)],
+        m=draw(st.integers(1, 16)),
+        activation=draw(st.sampled_from(activations_from)),
+        pieces=draw(st.integers(1, 3)),
+        pair=draw(st.sampled_from(costs.PAIRS)),
+        l2=draw(st.sampled_from([0.0, 0.0, 0.3, 5.0])),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "output_activation", "cost"))
+def hand_and_auto(params, x, y, l2, *, activation, output_activation, cost):
+    """Both gradients in one compiled call (compiling once per shape beats running op by op)."""
+    kw = dict(activation=activation, output_activation=output_activation, cost=cost, l2=l2)
+    return manual_grad.backprop(params, x, y, **kw)[0], autodiff(params, x, y, **kw)
+
+
+def check_against_autodiff(problem, *, jit=True):
+    params, x, y = make_problem(problem["seed"], problem["sizes"], problem["m"],
+                                problem["activation"], problem.get("pieces", 2))
+    cost, out = problem["pair"]
+    kw = dict(activation=problem["activation"], output_activation=out, cost=cost)
+    if jit:
+        grads, expected = hand_and_auto(params, x, y, problem["l2"], **kw)
+    else:
+        grads, _ = manual_grad.backprop(params, x, y, l2=problem["l2"], **kw)
+        expected = autodiff(params, x, y, l2=problem["l2"], **kw)
+    errors = max_tree_error(grads, expected)
+    assert max(errors.values()) <= TOL, (problem, errors)
+
+
+# ---------------------------------------------------------------------------------- sigma'
+
+KINKS = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 1e-300, -1e-300, 30.0, -30.0, 700.0, -700.0])
+
+
+@pytest.mark.parametrize("name", activations.HIDDEN)
+def test_activation_prime_matches_jax_grad_including_kinks(name):
+    z = jnp.asarray(np.concatenate([KINKS, np.random.default_rng(0).normal(0, 3, 200)]), F64)
+    prime = manual_grad.activation_prime(name)
+    if name == "prelu":
+        for alpha in (0.25, -0.3, 1.7):
+            auto = jax.vmap(jax.grad(activations.prelu), in_axes=(0, None))(z, alpha)
+            assert relative_error(prime(z, alpha), auto) <= TOL
+            auto_alpha = jax.vmap(jax.grad(activations.prelu, argnums=1), in_axes=(0, None))(
+                z, alpha)
+            assert relative_error(manual_grad.prelu_alpha_prime(z, alpha), auto_alpha) <= TOL
+    else:
+        auto = jax.vmap(jax.grad(activations.get(name)))(z)
+        hand = prime(z)
+        assert hand.shape == z.shape and hand.dtype == z.dtype
+        assert relative_error(hand, auto) <= TOL, np.c_[z, hand, auto][hand != auto]
+
+
+def test_kink_conventions_are_jax_grads():
+    """The documented values at kinks (what jax.grad gives for jaxnn's definitions)."""
+    at = {"relu": (0.0, 0.5), "hard_tanh": (1.0, 0.5), "hard_sigmoid": (-2.5, 0.1),
+          "elu": (0.0, 0.5), "leaky_relu": (0.0, 0.01), "step": (0.0, 0.0)}
+    for name, (z, value) in at.items():
+        assert float(manual_grad.activation_prime(name)(jnp.asarray(z, F64))) == pytest.approx(
+            value, rel=1e-12), name
+
+
+@pytest.mark.parametrize("name", ["softmax", "maxout", "sigmod"])
+def test_activation_prime_rejects_non_elementwise_and_unknown(name):
+    with pytest.raises(ValueError, match="activation"):
+        manual_grad.activation_prime(name)
+
+
+# ---------------------------------------------------------------------------------- BP1
+
+@pytest.mark.parametrize("cost, out", costs.PAIRS)
+def test_output_delta_is_the_per_example_gradient_in_z(cost, out):
+    """BP1: delta^L_x = dC_x/dz^L; jax.grad of the batch mean gives delta / m."""
+    rng = np.random.default_rng(1)
+    z = jnp.asarray(rng.normal(0, 2, (7, 5)), F64)
+    y = jax.nn.one_hot(jnp.asarray(rng.integers(0, 5, 7)), 5, dtype=F64)
+    a = activations.get(out)(z)
+    delta = manual_grad.output_delta(cost, out, z, a, y)
+    auto = jax.grad(costs.from_logits(cost, out))(z, y) * z.shape[0]
+    assert relative_error(delta, auto) <= TOL
+
+
+@pytest.mark.parametrize("cost, out", [("cross_entropy", "sigmoid"), ("quadratic", "sigmoid")])
+def test_bp1_is_nabla_a_c_times_sigma_prime(cost, out):
+    """The book's simplification a - y equals nabla_a C ⊙ sigma'(z) written in full."""
+    rng = np.random.default_rng(2)
+    z = jnp.asarray(rng.normal(0, 2, (6, 4)), F64)
+    y = jnp.asarray(rng.integers(0, 2, (6, 4)), F64)
+    a = activations.sigmoid(z)
+    full = manual_grad.cost_derivative(cost, a, y) * manual_grad.activation_prime("sigmoid")(z)
+    assert relative_error(manual_grad.output_delta(cost, out, z, a, y), full) <= 1e-12
+
+
+def test_output_delta_rejects_invalid_pair():
+    z = jnp.zeros((2, 3), F64)
+    with pytest.raises(ValueError, match="cost"):
+        manual_grad.output_delta("log_likelihood", "sigmoid", z, z, z)
+
+
+# ---------------------------------------------------------------------------------- BP1-BP4
+
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+@pytest.mark.parametrize("pair", costs.PAIRS, ids="/".join)
+@pytest.mark.parametrize("activation", HIDDEN)
+def test_every_activation_and_cost_matches_jax_grad(activation, pair, l2):
+    """Every hidden activation x every valid (cost, output) pair, l2 off and on, one network
+    with 3 hidden layers (the property test below varies the shapes)."""
+    check_against_autodiff(dict(seed=7, sizes=[5, 7, 7, 7, 3], m=4, activation=activation,
+                                pieces=3, pair=pair, l2=l2), jit=False)
+
+
+@given(problems())
+def test_backprop_matches_jax_grad(problem):
+    check_against_autodiff(problem)
+
+
+@settings(max_examples=max(5, settings.default.max_examples // 4))
+@given(problems(activations_from=SMOOTH))
+def test_backprop_agrees_with_central_differences(problem):
+    activation = problem["activation"]
+    params, x, y = make_problem(problem["seed"], problem["sizes"], problem["m"], activation)
+    cost, out = problem["pair"]
+    kw = dict(activation=activation, output_activation=out, cost=cost)
+    grads = jax.jit(functools.partial(manual_grad.backprop, **kw))(params, x, y,
+                                                                    l2=problem["l2"])[0]
+    cost_fn = jax.jit(functools.partial(reference_cost, **kw))
+    rng = np.random.default_rng(problem["seed"])
+    resolution = fd_resolution(cost_fn(params, x, y, l2=problem["l2"]))
+    for l, layer in enumerate(params):
+        for name, leaf in layer.items():
+            def cost_of(value, l=l, name=name):
+                changed = [dict(p) for p in params]
+                changed[l][name] = jnp.asarray(value)
+                return cost_fn(changed, x, y, l2=problem["l2"])
+
+            g = np.asarray(grads[l][name])
+            for index in sample_coordinates(np.shape(leaf), 3, rng):
+                fd = central_difference(cost_of, leaf, index)
+                error = fd_error(fd, g[index], resolution, tol=FD_TOL)
+                assert error <= FD_TOL, (l, name, index, fd, g[index])
+
+
+def test_info_holds_bp1_to_bp4_step_by_step():
+    sizes, m = [4, 6, 5, 3], 7
+    params, x, y = make_problem(3, sizes, m, "tanh")
+    kw = dict(activation="tanh", output_activation="sigmoid", cost="cross_entropy")
+    grads, info = manual_grad.backprop(params, x, y, **kw)
+    zs, acts, deltas = info["zs"], info["activations"], info["deltas"]
+    assert [z.shape for z in zs] == [(m, n) for n in sizes[1:]]
+    assert [a.shape for a in acts] == [(m, n) for n in sizes]
+    np.testing.assert_allclose(deltas[-1], acts[-1] - y, rtol=1e-14)  # BP1 (simplified)
+    for l in range(len(params) - 1):  # BP2
+        bp2 = (deltas[l + 1] @ params[l + 1]["w"]) * (1 - jnp.tanh(zs[l]) ** 2)
+        np.testing.assert_allclose(deltas[l], bp2, rtol=1e-14)
+    for l, g in enumerate(grads):
+        np.testing.assert_allclose(g["b"], info["mean_deltas"][l], rtol=1e-14)  # BP3
+        np.testing.assert_allclose(g["w"], deltas[l].T @ acts[l] / m, rtol=1e-14)  # BP4
+    speeds = manual_grad.speed_of_learning(info)
+    assert len(speeds) == 2
+    assert float(speeds[0]) == pytest.approx(float(jnp.linalg.norm(grads[0]["b"])), rel=1e-14)
+
+
+def test_backprop_jits_in_float32_like_training_does():
+    params, x, y = make_problem(4, [5, 8, 3], 6, "sigmoid")
+    params32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+    kw = dict(activation="sigmoid", output_activation="sigmoid", cost="quadratic")
+    fn = jax.jit(lambda p, x, y: manual_grad.backprop(p, x, y, **kw)[0])
+    grads = fn(params32, x.astype(jnp.float32), y.astype(jnp.float32))
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(grads))
+    expected = autodiff(params, x, y, l2=0.0, **kw)
+    for a, e in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected)):
+        assert relative_error(a, e) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (dict(activation="sigmod"), "activation: expected one of"),
+        (dict(cost="log_likelihood"), "cost: 'log_likelihood' needs"),
+        (dict(x=np.zeros((3, 5))), "x: expected 4 features"),
+        (dict(y=np.zeros((2, 4))), "y: expected one-hot targets of shape"),
+        (dict(l2=-1.0), "l2: expected a finite number >= 0"),
+        (dict(params=[{"w": np.zeros((3, 4))}]), "params\\[0\\]"),
+    ],
+)
+def test_bad_input_names_the_argument(change, fragment):
+    params, x, y = make_problem(5, [4, 3], 2, "sigmoid")
+    args = dict(params=params, x=x, y=y, activation="sigmoid", output_activation="sigmoid",
+                cost="quadratic", l2=0.0)
+    args.update(change)
+    with pytest.raises(ValueError, match=fragment):
+        manual_grad.backprop(args.pop("params"), args.pop("x"), args.pop("y"), **args)
+
+
+# ---------------------------------------------------------------------------------- worked examples
+
+def test_worked_example_2_2_1_sigmoid_network_by_hand():
+    """The classic hand-worked network (inputs 0.05, 0.10; target 0.01; quadratic cost)."""
+    x1, x2, t = 0.05, 0.10, 0.01
+    w1, w2, w3, w4, b1 = 0.15, 0.20, 0.25, 0.30, 0.35
+    w5, w6, b2 = 0.40, 0.45, 0.60
+    params = [{"w": jnp.asarray([[w1, w2], [w3, w4]], F64), "b": jnp.asarray([b1, b1], F64)},
+              {"w": jnp.asarray([[w5, w6]], F64), "b": jnp.asarray([b2], F64)}]
+    x, y = jnp.asarray([[x1, x2]], F64), jnp.asarray([[t]], F64)
+    grads, info = manual_grad.backprop(params, x, y, activation="sigmoid",
+                                       output_activation="sigmoid", cost="quadratic")
+    # Forward, as the notes write it out.
+    h1, h2 = info["activations"][1][0]
+    out = info["activations"][2][0, 0]
+    assert (float(h1), float(h2)) == pytest.approx((0.593269992, 0.596884378), abs=1e-9)
+    assert float(out) == pytest.approx(0.75136507, abs=1e-8)
+    assert 0.5 * float(t - out) ** 2 == pytest.approx(0.274811083, abs=1e-9)
+    # Backward by the chain rule: dE/dw5 = (out - t) out (1 - out) h1, and so on.
+    delta_o = (out - t) * out * (1 - out)
+    assert float(delta_o) == pytest.approx(0.138498562, abs=1e-9)
+    assert float(grads[1]["w"][0, 0]) == pytest.approx(0.082167041, abs=1e-9)  # dE/dw5
+    assert float(grads[1]["w"][0, 1]) == pytest.approx(0.082667628, abs=1e-9)  # dE/dw6
+    assert float(grads[1]["b"][0]) == pytest.approx(float(delta_o), rel=1e-14)
+    dw1 = delta_o * w5 * h1 * (1 - h1) * x1
+    dw4 = delta_o * w6 * h2 * (1 - h2) * x2
+    assert float(grads[0]["w"][0, 0]) == pytest.approx(float(dw1), rel=1e-14)
+    assert float(grads[0]["w"][0, 0]) == pytest.approx(0.000668396, abs=1e-9)
+    assert float(grads[0]["w"][1, 1]) == pytest.approx(0.001499608, abs=1e-9)
+    assert float(grads[0]["w"][1, 1]) == pytest.approx(float(dw4), rel=1e-14)
+
+
+def test_worked_example_linear_hidden_units():
+    """loss = (label - y)^2, y = w5 h1 + w6 h2, h1 = w1 x1 + w2 x2, h2 = w3 x1 + w4 x2:
+    dloss/dw1 = -2 (label - y) w5 x1. jaxnn's quadratic cost is half of this loss."""
+    x1, x2, label = 2.0, 3.0, 1.0
+    w1, w2, w3, w4, w5, w6 = 0.11, 0.21, 0.12, 0.08, 0.14, 0.15
+    params = [{"w": jnp.asarray([[w1, w2], [w3, w4]], F64), "b": jnp.zeros(2, F64)},
+              {"w": jnp.asarray([[w5, w6]], F64), "b": jnp.zeros(1, F64)}]
+    grads, info = manual_grad.backprop(
+        params, jnp.asarray([[x1, x2]], F64), jnp.asarray([[label]], F64),
+        activation="identity", output_activation="identity", cost="quadratic")
+    y = float(info["activations"][2][0, 0])
+    assert y == pytest.approx(0.191, abs=1e-12)  # h1 = 0.85, h2 = 0.48
+    assert (label - y) ** 2 == pytest.approx(0.654481, abs=1e-12)
+    dloss = jax.tree_util.tree_map(lambda g: 2 * g, grads)
+    assert float(dloss[0]["w"][0, 0]) == pytest.approx(-2 * (label - y) * w5 * x1, rel=1e-12)
+    assert float(dloss[0]["w"][0, 0]) == pytest.approx(-0.45304, abs=1e-12)
+    assert float(dloss[0]["w"][0, 1]) == pytest.approx(-2 * (label - y) * w5 * x2, rel=1e-12)
+    assert float(dloss[0]["w"][1, 0]) == pytest.approx(-2 * (label - y) * w6 * x1, rel=1e-12)
+    assert float(dloss[1]["w"][0, 0]) == pytest.approx(-2 * (label - y) * 0.85, rel=1e-12)
+    assert float(dloss[1]["w"][0, 1]) == pytest.approx(-2 * (label - y) * 0.48, rel=1e-12)
+    assert math.isclose(float(dloss[1]["b"][0]), -2 * (label - y), rel_tol=1e-12)
