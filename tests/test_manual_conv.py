@@ -129,8 +129,8 @@ def test_cnn_backprop_matches_jax_grad(name, dropout):
     params, x, y = cnn_problem(spec, 0, 5, F64)
     key = jax.random.PRNGKey(7) if dropout else None
     cost = costs.from_logits("log_likelihood", "softmax")
-    expected = jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y))(params)
-    grads, info = manual_grad.cnn_backprop(spec, params, x, y, key=key)
+    expected = jax.jit(jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y)))(params)
+    grads, info = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y, key=key))(params)
     assert sorted(grads["layers"]) == sorted(expected["layers"])
     for i in expected["layers"]:
         for leaf in ("kernel", "bias"):
@@ -147,9 +147,10 @@ def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():
     graphdef, params, rest = cnn.split(model)
     _, x, y = cnn_problem(spec, 1, 6, jnp.float32)
     cost = costs.from_logits("log_likelihood", "softmax")
-    auto, _ = cnn.make_grad_fn(graphdef, cost)(params, rest, x, y, jax.random.PRNGKey(0))
+    auto, _ = jax.jit(cnn.make_grad_fn(graphdef, cost))(params, rest, x, y,
+                                                         jax.random.PRNGKey(0))
     expected = cnn.pure_params(auto)
-    grads, _ = manual_grad.cnn_backprop(spec, cnn.pure_params(model), x, y)
+    grads, _ = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y))(cnn.pure_params(model))
     for i in expected["layers"]:
         for leaf in ("kernel", "bias"):
             hand, ref = grads["layers"][i][leaf], expected["layers"][i][leaf]
