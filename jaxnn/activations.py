@@ -5,6 +5,13 @@ Every function maps an array of weighted inputs ``z`` to activations elementwise
 ``prelu`` takes its slope as an argument because it is a learned parameter; in the registry it
 appears with the slope as a second argument, ``prelu(z, alpha)``.
 
+Kink convention: where sigma is not differentiable, sigma' is taken one-sided, from the flatter
+side (the side with the smaller slope), and ``jax.grad`` gives exactly that value:
+relu'(0) = 0, hard_tanh'(+-1) = 0, hard_sigmoid'(+-2.5) = 0, leaky_relu'(0) = 0.01,
+prelu'(0) = alpha, step'(0) = 0; elu is differentiable at 0 (elu'(0) = 1). This is why relu uses
+``jax.nn.relu`` and the hard functions ``jnp.where`` rather than ``jnp.maximum`` / ``jnp.clip``,
+whose gradients split a tie (0.5 at relu's kink).
+
 Derivatives are not written here: ``jax.grad`` finds them, and ``manual_grad.activation_prime``
 derives them by hand so the two can be compared.
 """
@@ -37,18 +44,23 @@ def tanh(z):
 
 
 def hard_sigmoid(z):
-    """Piecewise-linear sigmoid: clip(0.2 z + 0.5, 0, 1) (slope 0.2, saturating at |z| >= 2.5)."""
-    return jnp.clip(0.2 * z + 0.5, 0.0, 1.0)
+    """Piecewise-linear sigmoid: clip(0.2 z + 0.5, 0, 1) (slope 0.2, saturating at |z| >= 2.5).
+
+    Written with ``jnp.where`` so that at the kinks z = +-2.5 the derivative is the flat side's,
+    0 (``jnp.clip`` would split the tie and give 0.1): see the module's kink convention.
+    """
+    u = 0.2 * z + 0.5
+    return jnp.where(u >= 1.0, 1.0, jnp.where(u <= 0.0, 0.0, u))
 
 
 def hard_tanh(z):
-    """clip(z, -1, 1)."""
-    return jnp.clip(z, -1.0, 1.0)
+    """clip(z, -1, 1); the derivative at z = +-1 is the flat side's, 0 (see the kink convention)."""
+    return jnp.where(z >= 1.0, 1.0, jnp.where(z <= -1.0, -1.0, z))
 
 
 def relu(z):
-    """max(0, z)."""
-    return jnp.maximum(z, 0.0)
+    """max(0, z); relu'(0) = 0, the flat side (``jax.nn.relu``, not ``jnp.maximum``'s 0.5)."""
+    return jax.nn.relu(z)
 
 
 def leaky_relu(z):
@@ -62,8 +74,12 @@ def prelu(z, alpha=PRELU_INIT):
 
 
 def elu(z):
-    """z for z > 0, alpha (e^z - 1) otherwise (alpha = 1)."""
-    return jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(jnp.minimum(z, 0.0)))
+    """z for z > 0, alpha (e^z - 1) otherwise (alpha = 1); elu'(0) = alpha e^0 = 1.
+
+    The left branch sees ``where(z > 0, 0, z)``, so e^z is never evaluated for large z and the
+    unused branch cannot put an inf * 0 = NaN into the gradient (the "double where").
+    """
+    return jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(jnp.where(z > 0, 0.0, z)))
 
 
 def swish(z):

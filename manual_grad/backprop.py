@@ -27,9 +27,9 @@ from manual_grad.output import output_delta
 
 
 def _check(params, x, y, activation, output_activation, cost, l2):
+    mlp.check_params(params, x)  # first: the network's shapes, then the options
     _checks.choice("activation", activation, (*activations.HIDDEN, "maxout"))
     costs.check_pair(cost, output_activation)
-    mlp.check_params(params, x)
     if jnp.ndim(x) != 2:
         raise ValueError(f"x: expected shape (m, n_0); got {jnp.shape(x)}")
     n_out = params[-1]["w"].shape[0]

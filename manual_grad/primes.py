@@ -1,15 +1,14 @@
 """sigma'(z) derived by hand for every activation of :mod:`jaxnn.activations`.
 
 Each derivative is the textbook formula, written next to the function it differentiates.
-Where an activation has a kink, the derivative *at* the kink is the value ``jax.grad`` gives
-for jaxnn's definition, so hand and automatic gradients agree bit for bit in spirit, not just
-almost everywhere:
+Where an activation has a kink, the derivative *at* the kink follows jaxnn's convention
+(:mod:`jaxnn.activations`): one-sided, from the flatter side, which is also what ``jax.grad``
+gives for jaxnn's definitions, so hand and automatic gradients agree everywhere, kinks included:
 
-- ``jnp.maximum`` / ``jnp.minimum`` / ``jnp.clip`` split a tie evenly in JAX, so
-  relu'(0) = 0.5, hard_tanh'(+-1) = 0.5, hard_sigmoid'(+-2.5) = 0.1 (half of 0.2), and
-  elu'(0) = 0.5 (elu uses ``expm1(minimum(z, 0))`` on its left branch);
-- ``jnp.where(z > 0, ...)`` takes the left branch at 0: leaky_relu'(0) = 0.01, prelu'(0) = alpha;
-- step'(z) = 0 everywhere (``jnp.where`` of constants has a zero derivative).
+- relu'(0) = 0 (``jax.nn.relu``), hard_tanh'(+-1) = 0, hard_sigmoid'(+-2.5) = 0 (the saturated
+  side; both are written with ``jnp.where`` on closed intervals);
+- leaky_relu'(0) = 0.01, prelu'(0) = alpha (``jnp.where(z > 0, ...)`` takes the left branch);
+- elu'(0) = 1 (both sides agree: e^0 = 1); step'(z) = 0 everywhere.
 
 ``softmax`` (a vector function) and ``maxout`` (a layer) are not elementwise: their backward
 passes are :func:`manual_grad.layers.softmax_backward` and
@@ -28,9 +27,8 @@ from jaxnn import activations as A
 
 
 def _kink(u, lo, hi):
-    """d clip(u, lo, hi) / du: 1 inside, 0 outside, 0.5 at either end (JAX's tie rule)."""
-    inside = jnp.where((u > lo) & (u < hi), 1.0, 0.0)
-    return jnp.where((u == lo) | (u == hi), 0.5, inside).astype(u.dtype)
+    """d clip(u, lo, hi) / du: 1 strictly inside (lo, hi), 0 outside and at the ends."""
+    return jnp.where((u > lo) & (u < hi), 1.0, 0.0).astype(u.dtype)
 
 
 def step_prime(z):
@@ -51,19 +49,19 @@ def tanh_prime(z):
 
 
 def hard_sigmoid_prime(z):
-    """d/dz clip(0.2 z + 0.5, 0, 1) = 0.2 inside (-2.5, 2.5), 0 outside, 0.1 at the ends."""
+    """d/dz clip(0.2 z + 0.5, 0, 1) = 0.2 inside (-2.5, 2.5), 0 outside and at the kinks."""
     u = 0.2 * z + 0.5
     return 0.2 * _kink(u, 0.0, 1.0)
 
 
 def hard_tanh_prime(z):
-    """d/dz clip(z, -1, 1) = 1 inside (-1, 1), 0 outside, 0.5 at z = +-1."""
+    """d/dz clip(z, -1, 1) = 1 inside (-1, 1), 0 outside and at z = +-1."""
     return _kink(z, -1.0, 1.0)
 
 
 def relu_prime(z):
-    """relu'(z) = 1 for z > 0, 0 for z < 0, 0.5 at z = 0 (jnp.maximum's tie rule)."""
-    return jnp.where(z > 0, 1.0, jnp.where(z == 0, 0.5, 0.0)).astype(z.dtype)
+    """relu'(z) = 1 for z > 0, 0 for z <= 0 (the flat side at the kink, as jax.nn.relu)."""
+    return jnp.where(z > 0, 1.0, 0.0).astype(z.dtype)
 
 
 def leaky_relu_prime(z):
@@ -83,9 +81,9 @@ def prelu_alpha_prime(z, alpha=A.PRELU_INIT):
 
 
 def elu_prime(z):
-    """1 for z > 0; e^z = expm1(z) + 1 for z < 0; 0.5 at z = 0 (from ``minimum(z, 0)``)."""
-    left = A.ELU_ALPHA * (jnp.expm1(jnp.minimum(z, 0.0)) + 1.0)
-    return jnp.where(z > 0, 1.0, jnp.where(z == 0, 0.5 * left, left)).astype(z.dtype)
+    """1 for z > 0; alpha e^z for z <= 0 (1 at z = 0: both sides agree)."""
+    left = A.ELU_ALPHA * jnp.exp(jnp.where(z > 0, 0.0, z))
+    return jnp.where(z > 0, 1.0, left).astype(z.dtype)
 
 
 def swish_prime(z):

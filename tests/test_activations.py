@@ -114,3 +114,34 @@ def test_monotone_where_expected(name):
 def test_unknown_activation_names_the_argument():
     with pytest.raises(ValueError, match="activation: expected one of .*got 'sigmod'"):
         act.get("sigmod")
+
+
+@pytest.mark.parametrize("name, kinks, expected", [
+    ("relu", [0.0], [0.0]),
+    ("hard_tanh", [-1.0, 1.0], [0.0, 0.0]),
+    ("hard_sigmoid", [-2.5, 2.5], [0.0, 0.0]),
+    ("leaky_relu", [0.0], [act.LEAKY_SLOPE]),
+    ("elu", [0.0], [1.0]),
+])
+def test_derivative_at_a_kink_is_one_sided(name, kinks, expected):
+    """Kink convention: jax.grad gives the flatter side's slope, never a split tie (0.5)."""
+    z = jnp.array(kinks, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)
+    np.testing.assert_array_equal(jax.vmap(jax.grad(act.get(name)))(z),
+                                  np.asarray(expected, z.dtype))
+
+
+@pytest.mark.parametrize("name", ["hard_sigmoid", "hard_tanh", "relu", "elu"])
+def test_where_forms_keep_the_clip_and_maximum_values(name):
+    z = jnp.concatenate([jnp.linspace(-6, 6, 241), jnp.array([-2.5, -1.0, 0.0, 1.0, 2.5])])
+    old = {"hard_sigmoid": lambda z: jnp.clip(0.2 * z + 0.5, 0.0, 1.0),
+           "hard_tanh": lambda z: jnp.clip(z, -1.0, 1.0),
+           "relu": lambda z: jnp.maximum(z, 0.0),
+           "elu": lambda z: jnp.where(z > 0, z, jnp.expm1(jnp.minimum(z, 0.0)))}[name]
+    np.testing.assert_array_equal(act.get(name)(z), old(z))
+
+
+def test_elu_gradient_is_finite_for_large_inputs():
+    z = jnp.array([-1000.0, -5.0, 0.0, 50.0, 100.0, 1000.0], jnp.float32)
+    g = np.asarray(jax.vmap(jax.grad(act.elu))(z))
+    assert np.isfinite(g).all()
+    np.testing.assert_allclose(g, [0.0, np.exp(-5.0), 1.0, 1.0, 1.0, 1.0], rtol=1e-6)

@@ -113,9 +113,6 @@ def test_params_that_do_not_match_the_network(case):
     _check(*BAD_PARAMS[case])
 
 
-@pytest.mark.xfail(not hasattr(manual_grad, "backprop"), strict=True,
-                   reason="manual_grad.backprop is written on another branch; it should call "
-                          "jaxnn.mlp.check_params(params, x) first")
 def test_manual_grad_backprop_checks_params():
     y = jnp.zeros((4, 10))
     _check(lambda: manual_grad.backprop([PARAMS[0], _other([20, 10])[0]], X4, y),

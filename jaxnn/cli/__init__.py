@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
-SUBCOMMANDS = ("train", "reproduce")
+SUBCOMMANDS = ("train", "reproduce", "compare")
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError)
 

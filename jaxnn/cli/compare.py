@@ -1,0 +1,205 @@
+"""``jaxnn compare``: manual_grad's hand-derived gradients against jax.grad on real MNIST images.
+
+For an MLP (the chapter-1 network by default) or a chapter-6 CNN (``--model``), prints one row
+per parameter: shape, max |manual - autodiff|, the max relative error
+(:func:`manual_grad.check.relative_error`) and the worst relative disagreement of both with
+five-point central differences on a few sampled coordinates. Exit status 1 when a relative error
+exceeds ``--tol`` (default 1e-10 in float64, 1e-3 in float32) or a finite difference exceeds
+``--fd-tol`` -- the latter only for smooth networks: with a kinked activation (relu ...) or max
+pooling a difference step can cross a kink (MNIST's blank background makes z = b exactly, 0 at
+initialisation), so the column is then shown for information only.
+``--speed-of-learning`` prints chapter 5's ||delta^l|| per hidden layer instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOL = {"float64": 1e-10, "float32": 1e-3}
+FD_TOL = {"float64": 1e-6, "float32": 1e-2}
+FD_STEP = {"float64": 1e-3, "float32": 1e-2}
+SMOOTH = ("sigmoid", "tanh", "swish", "softplus", "gelu", "identity")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="hand-derived gradients (manual_grad) vs jax.grad",
+                       description=__doc__)
+    p.add_argument("--model", help="a CNN from jaxnn.cnn.ARCHITECTURES (conv1, conv2, ...); "
+                   "default: a fully connected network of --sizes")
+    p.add_argument("--sizes", default="784,30,10", help="MLP layer sizes (default 784,30,10)")
+    p.add_argument("--activation", help="hidden activation (default sigmoid; relu for --model)")
+    p.add_argument("--output", default="sigmoid", help="MLP output activation (default sigmoid)")
+    p.add_argument("--cost", default="quadratic", help="MLP cost (default quadratic)")
+    p.add_argument("--l2", type=float, default=0.0, help="MLP L2 strength lambda (default 0)")
+    p.add_argument("--batch", type=int, default=10, help="MNIST training images (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="parameter initialisation seed")
+    p.add_argument("--float64", action="store_true", help="compute in float64 (x64 mode)")
+    p.add_argument("--tol", type=float, help="max relative error, manual vs jax.grad "
+                   "(default 1e-10 float64, 1e-3 float32)")
+    p.add_argument("--fd-tol", type=float, help="max relative error against finite differences "
+                   "(default 1e-6 float64, 1e-2 float32)")
+    p.add_argument("--fd-samples", type=int, default=3, help="coordinates per parameter (3)")
+    p.add_argument("--speed-of-learning", action="store_true",
+                   help="chapter 5: average ||delta^l|| per hidden layer at initialisation")
+    p.add_argument("--seeds", type=int, default=5, help="seeds for --speed-of-learning (5)")
+    p.add_argument("--images", type=int, default=1000,
+                   help="training images for --speed-of-learning (1000)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import jax
+
+    from jaxnn import _checks
+
+    _checks.positive("batch", args.batch, integer=True)
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
+    if args.speed_of_learning:
+        return speed_of_learning(args)
+    return compare(args)
+
+
+def _mnist(count, *, flatten, dtype):
+    from jaxnn import data
+
+    ds = data.load("mnist")
+    if count > len(ds.train.labels):
+        raise ValueError(f"batch: expected at most {len(ds.train.labels)} images; got {count}")
+    x = data.to_inputs(ds.train.images[:count], flatten=flatten, dtype=dtype)
+    return x, data.one_hot(ds.train.labels[:count], dtype=dtype)
+
+
+def _spec(args):
+    from jaxnn import cnn
+
+    return cnn.architecture(args.model, input_shape=(28, 28, 1),
+                            activation=args.activation or "relu")
+
+
+def problem(args):
+    """``(cost_fn, manual_fn, params)``: C(params) and params -> manual grads, jit-compiled."""
+    import jax
+    import jax.numpy as jnp
+
+    import manual_grad
+    from jaxnn import costs, mlp
+    from jaxnn import layers as jl
+
+    dtype = jnp.float64 if args.float64 else jnp.float32
+    key = jax.random.PRNGKey(args.seed)
+    if args.model:
+        activation = args.activation or "relu"
+        spec = _spec(args)
+        x, y = (jnp.asarray(a) for a in _mnist(args.batch, flatten=False, dtype=dtype))
+        params = jl.init(spec, key, dtype=dtype)
+        ll = costs.from_logits("log_likelihood", "softmax")
+
+        def cost_fn(p):
+            return ll(jl.forward(spec, p, x), y)
+
+        def manual(p):
+            return manual_grad.cnn_backprop(spec, p, x, y)[0]
+    else:
+        activation = args.activation or "sigmoid"
+        sizes = [int(s) for s in str(args.sizes).split(",")]
+        net = mlp.make(sizes, activation=activation, output_activation=args.output, dtype=dtype)
+        x, y = (jnp.asarray(a) for a in _mnist(args.batch, flatten=True, dtype=dtype))
+        params = net.init(key)
+        c = costs.from_logits(args.cost, args.output)
+        kw = {"activation": activation, "output_activation": args.output, "cost": args.cost,
+              "l2": args.l2}
+        manual_grad.backprop(params, x, y, **kw)  # validates the options eagerly
+
+        def cost_fn(p):
+            return c(mlp.logits(p, x, activation=activation), y) + costs.l2_penalty(
+                p, scale=args.l2)
+
+        def manual(p):
+            return manual_grad.backprop(p, x, y, **kw)[0]
+    return jax.jit(cost_fn), jax.jit(manual), params
+
+
+def compare(args) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    from manual_grad.check import central_difference, relative_error, sample_coordinates
+
+    cost_fn, manual, params = problem(args)
+    hand, auto = manual(params), jax.jit(jax.grad(cost_fn))(params)
+    name = "float64" if args.float64 else "float32"
+    tol = TOL[name] if args.tol is None else args.tol
+    fd_tol = FD_TOL[name] if args.fd_tol is None else args.fd_tol
+    smooth = (args.activation or ("relu" if args.model else "sigmoid")) in SMOOTH and not (
+        args.model and any(getattr(layer, "kind", None) == "max" for layer in _spec(args).layers))
+    h, eps = FD_STEP[name], float(jnp.finfo(jnp.float64 if args.float64 else jnp.float32).eps)
+    c0 = float(cost_fn(params))
+    rng = np.random.default_rng(args.seed)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    hand_leaves, auto_leaves = jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)
+    print(f"{args.model or 'mlp ' + str(args.sizes)}, {args.batch} MNIST images, {name}, "
+          f"C = {c0:.6g}; tolerances: relative {tol:g}, finite differences {fd_tol:g}")
+    print("| parameter | shape | max abs diff | max rel err | fd rel err | ok |")
+    print("|---|---|---|---|---|---|")
+    failed = False
+    for k, ((path, leaf), g_hand, g_auto) in enumerate(zip(leaves, hand_leaves, auto_leaves)):
+        diff = float(np.max(np.abs(np.asarray(g_hand, np.float64) - np.asarray(g_auto))))
+        rel = relative_error(g_hand, g_auto)
+        fd_worst = 0.0
+        for index in sample_coordinates(np.shape(leaf), args.fd_samples, rng):
+
+            def f(moved, k=k, dtype=leaf.dtype):
+                flat = list(jax.tree_util.tree_leaves(params))
+                flat[k] = jnp.asarray(moved, dtype)
+                return cost_fn(jax.tree_util.tree_unflatten(treedef, flat))
+
+            fd = central_difference(f, leaf, index, h=h)
+            resolution = 1.5 * eps * abs(c0) / h  # rounding of C divided by the step
+            for g in (g_hand, g_auto):
+                gi = float(np.asarray(g)[index])
+                fd_worst = max(fd_worst, abs(fd - gi) / max(abs(gi), abs(fd), resolution / fd_tol,
+                                                            1e-300))
+        ok = rel <= tol and (fd_worst <= fd_tol or not smooth)
+        failed |= not ok
+        print(f"| {jax.tree_util.keystr(path)} | {tuple(np.shape(leaf))} | {diff:.2e} | "
+              f"{rel:.2e} | {fd_worst:.2e} | {'yes' if ok else 'NO'} |")
+    if not smooth:
+        print("(kinked network: finite differences shown for information, not checked)")
+    print("FAILED: a gradient exceeds its tolerance" if failed else "all gradients agree")
+    return 1 if failed else 0
+
+
+def speed_of_learning(args) -> int:
+    """Chapter 5's table: ||delta^l|| per hidden layer, manual_grad beside jax.grad
+    (:func:`jaxnn.reproduce.gradient_norms`) and the book's values."""
+    import jax
+    import jax.numpy as jnp
+
+    import manual_grad
+    from jaxnn import _checks, mlp, reproduce
+
+    _checks.positive("seeds", args.seeds, integer=True)
+    _checks.positive("images", args.images, integer=True)
+    seeds = list(range(args.seeds))
+    x, y = (jnp.asarray(a) for a in _mnist(args.images, flatten=True, dtype=np.float32))
+    print(f"||delta^l|| = ||dC/db^l|| at initialisation (default init, sigmoid, cross-entropy), "
+          f"first {args.images} training images, mean over seeds {seeds}")
+    print("| hidden layers | layer | book | manual_grad | jax.grad |")
+    print("|---|---|---|---|---|")
+    for depth, book in reproduce.BOOK_GRADIENT_NORMS.items():
+        sizes = (784, *([30] * depth), 10)
+        net = mlp.make(sizes)
+
+        @jax.jit
+        def norms(p):
+            _, info = manual_grad.backprop(p, x, y, activation="sigmoid",
+                                           output_activation="sigmoid", cost="cross_entropy")
+            return jnp.stack(manual_grad.speed_of_learning(info))
+
+        hand = np.asarray([norms(net.init(jax.random.PRNGKey(s))) for s in seeds])
+        auto = reproduce.gradient_norms(sizes, seeds=seeds, images=args.images)
+        for layer, b in enumerate(book):
+            print(f"| {depth} | {layer + 1} | {b:.3f} | {hand[:, layer].mean():.4f} | "
+                  f"{auto[:, layer].mean():.4f} |")
+    return 0

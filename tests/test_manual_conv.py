@@ -1,0 +1,158 @@
+"""manual_grad's convolution, pooling and whole-CNN backprop against jax.lax and jax.grad.
+
+Float64 property tests (hypothesis): random batch, image, channel, kernel (1-5, non-square, at
+most the input), stride (1-3, int or pair) and padding for conv2d / conv2d_backward; random
+windows and strides for max/avg pooling; then cnn_backprop against jax.grad of
+jaxnn.layers.forward and, in float32, against jax.grad of the Flax NNX model (jaxnn.cnn).
+Shapes are small and the example counts a third of the profile's, to stay fast on CPU.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import manual_grad
+from jaxnn import cnn, costs
+from jaxnn import layers as jl
+from manual_grad.check import relative_error
+
+F64 = jnp.float64
+TOL = 1e-10  # max relative error, float64
+FEW = settings(max_examples=max(5, settings().max_examples // 3))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float64():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def normal(seed, shape, dtype=F64):
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape), dtype)
+
+
+stride_st = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integers(1, 3)))
+
+
+@st.composite
+def conv_problems(draw):
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, min(5, h))), draw(st.integers(1, min(5, w)))
+    return {"x": (n, h, w, c_in), "w": (kh, kw, c_in, c_out), "stride": draw(stride_st),
+            "padding": draw(st.sampled_from(["VALID", "SAME"])), "seed": draw(st.integers(0, 99))}
+
+
+def reference_conv(x, w, b, stride, padding):
+    s = (stride, stride) if isinstance(stride, int) else stride
+    return jax.lax.conv_general_dilated(x, w, s, padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+
+
+@FEW
+@given(conv_problems())
+def test_conv2d_and_its_backward_match_lax_and_vjp(p):
+    x, w = normal(p["seed"], p["x"]), normal(p["seed"] + 1, p["w"])
+    b = normal(p["seed"] + 2, p["w"][-1:])
+    kw = {"stride": p["stride"], "padding": p["padding"]}
+    z, vjp = jax.vjp(lambda x, w, b: reference_conv(x, w, b, **kw), x, w, b)
+    assert relative_error(manual_grad.conv2d(x, w, b, **kw), z) <= TOL
+    dy = normal(p["seed"] + 3, z.shape)
+    for name, hand, auto in zip(("dx", "dw", "db"), manual_grad.conv2d_backward(dy, x, w, **kw),
+                                vjp(dy)):
+        assert hand.shape == auto.shape, name
+        assert relative_error(hand, auto) <= TOL, (name, p)
+
+
+@st.composite
+def pool_problems(draw):
+    n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 7)), draw(st.integers(1, 7)),
+                  draw(st.integers(1, 3)))
+    window = (draw(st.integers(1, min(4, h))), draw(st.integers(1, min(4, w))))
+    return {"x": (n, h, w, c), "window": window, "stride": draw(stride_st),
+            "ties": draw(st.booleans()), "seed": draw(st.integers(0, 99))}
+
+
+def reference_pool(x, kind, window, stride):
+    s = (stride, stride) if isinstance(stride, int) else stride
+    dims, strides = (1, *window, 1), (1, *s, 1)
+    if kind == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, "VALID")
+    return jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID") / (
+        window[0] * window[1])
+
+
+@FEW
+@given(pool_problems(), st.sampled_from(["max", "avg"]))
+def test_pooling_and_its_backward_match_reduce_window_and_vjp(p, kind):
+    x = normal(p["seed"], p["x"])
+    if p["ties"]:
+        x = jnp.round(x)  # a few distinct values: ties inside windows (first maximum wins)
+    kw = {"window": p["window"], "stride": p["stride"]}
+    forward = manual_grad.max_pool if kind == "max" else manual_grad.avg_pool
+    backward = manual_grad.max_pool_backward if kind == "max" else manual_grad.avg_pool_backward
+    y, vjp = jax.vjp(lambda x: reference_pool(x, kind, **kw), x)
+    assert relative_error(forward(x, **kw), y) <= TOL
+    dy = normal(p["seed"] + 1, y.shape)
+    assert relative_error(backward(dy, x, **kw), vjp(dy)[0]) <= TOL, p
+
+
+SPECS = {
+    "same-stride2-max-dropout": jl.CNNSpec(
+        (7, 6, 2), (jl.Conv(3, (3, 2), stride=2, padding="SAME"), jl.Pool("max", (2, 1)),
+                    jl.Flatten(), jl.Dropout(0.4), jl.Dense(5), jl.Dropout(0.3), jl.Dense(4)),
+        activation="relu"),
+    "valid-overlapping-avg-tanh": jl.CNNSpec(
+        (8, 8, 1), (jl.Conv(2, (3, 3)), jl.Pool("avg", (3, 2), stride=(1, 2)),
+                    jl.Conv(3, (2, 2), stride=(2, 1), padding="SAME"), jl.Pool("max", (2, 2)),
+                    jl.Flatten(), jl.Dense(3)),
+        activation="tanh"),
+}
+
+
+def cnn_problem(spec, seed, m, dtype):
+    params = jl.init(spec, jax.random.PRNGKey(seed), dtype=dtype)
+    x = normal(seed, (m, *spec.input_shape), dtype)
+    labels = np.random.default_rng(seed).integers(0, spec.layers[-1].features, m)
+    return params, x, jax.nn.one_hot(labels, spec.layers[-1].features, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("dropout", [False, True])
+def test_cnn_backprop_matches_jax_grad(name, dropout):
+    spec = SPECS[name]
+    params, x, y = cnn_problem(spec, 0, 5, F64)
+    key = jax.random.PRNGKey(7) if dropout else None
+    cost = costs.from_logits("log_likelihood", "softmax")
+    expected = jax.jit(jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y)))(params)
+    grads, info = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y, key=key))(params)
+    assert sorted(grads["layers"]) == sorted(expected["layers"])
+    for i in expected["layers"]:
+        for leaf in ("kernel", "bias"):
+            err = relative_error(grads["layers"][i][leaf], expected["layers"][i][leaf])
+            assert err <= TOL, (name, i, leaf, err)
+    assert bool(info["masks"]) == (dropout and any(isinstance(x, jl.Dropout) for x in spec.layers))
+
+
+def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():
+    """float32: the Flax NNX model's own loss, differentiated by jax.grad, vs manual_grad on its
+    pure parameters (no dropout in this spec: the model and jaxnn.layers split keys their way)."""
+    spec = SPECS["valid-overlapping-avg-tanh"]
+    model = cnn.make(spec, jax.random.PRNGKey(3))
+    graphdef, params, rest = cnn.split(model)
+    _, x, y = cnn_problem(spec, 1, 6, jnp.float32)
+    cost = costs.from_logits("log_likelihood", "softmax")
+    auto, _ = jax.jit(cnn.make_grad_fn(graphdef, cost))(params, rest, x, y,
+                                                         jax.random.PRNGKey(0))
+    expected = cnn.pure_params(auto)
+    grads, _ = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y))(cnn.pure_params(model))
+    for i in expected["layers"]:
+        for leaf in ("kernel", "bias"):
+            hand, ref = grads["layers"][i][leaf], expected["layers"][i][leaf]
+            assert hand.dtype == jnp.float32
+            assert relative_error(hand, ref) <= 1e-4, (i, leaf)
