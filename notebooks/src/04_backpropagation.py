@@ -165,19 +165,21 @@ p = network.init(jax.random.PRNGKey(0))
 cost_fn = costs.from_logits("quadratic", "sigmoid")
 
 
+@jax.jit
 def C(params):
     return cost_fn(network.logits(params, xb), yb)
 
 
 manual, info = manual_grad.backprop(p, xb, yb, cost="quadratic")
 auto = jax.grad(C)(p)
+manual, auto = jax.tree_util.tree_map(np.asarray, (manual, auto))  # compare in NumPy
 print("shapes: " + ", ".join(f"delta^{l + 1} {d.shape}" for l, d in enumerate(info["deltas"])))
 print(f"{'parameter':10s} {'max |manual - jax.grad|':>24s} {'relative error':>15s} {'max |grad|':>11s}")
 for l in range(2):
     for k in ("w", "b"):
-        diff = float(jnp.max(jnp.abs(manual[l][k] - auto[l][k])))
+        diff = np.max(np.abs(manual[l][k] - auto[l][k]))
         rel = check.relative_error(manual[l][k], auto[l][k])
-        print(f"{k}^{l + 1:<8d} {diff:24.2e} {rel:15.2e} {float(jnp.max(jnp.abs(auto[l][k]))):11.4f}")
+        print(f"{k}^{l + 1:<8d} {diff:24.2e} {rel:15.2e} {np.max(np.abs(auto[l][k])):11.4f}")
 
 # %% [markdown]
 # The errors are at float64 rounding level ($10^{-16}$ relative): the hand-derived equations and
@@ -195,7 +197,7 @@ axes[0].legend(fontsize=8)
 axes[1].hist(np.asarray(info["deltas"][0]).ravel(), bins=60, color="C3")
 axes[1].set(title="Hidden errors $\\delta^1_j$ over the batch", xlabel="$\\delta^1_j$", ylabel="count",
             yscale="log")
-im = axes[2].imshow(np.asarray(jnp.linalg.norm(manual[0]["w"], axis=0)).reshape(28, 28), cmap="magma")
+im = axes[2].imshow(np.linalg.norm(manual[0]["w"], axis=0).reshape(28, 28), cmap="magma")
 axes[2].set(title="$\\|\\partial C/\\partial w^1_{\\cdot k}\\|$ per input pixel k", xlabel="pixel column",
             ylabel="pixel row")
 axes[2].grid(False)
