@@ -66,8 +66,8 @@ E = 0.5 * float(jnp.sum((y - a2) ** 2))
 print(f"  E = 1/2 (0.01 - out_o1)^2 + 1/2 (0.99 - out_o2)^2 = {E:.9f}")
 
 # %% [markdown]
-# **BP1.** For the quadratic cost $\nabla_a E = a^L - y$ and $\sigma'(z) = \sigma(z)(1 - \sigma(z))$,
-# so $\delta^2_1 = (a_{o1} - y_1)\, a_{o1}(1 - a_{o1})$.
+# **BP1.** For the quadratic cost $\nabla_a E = a^L - y$ and
+# $\sigma'(z) = \sigma(z)(1 - \sigma(z))$, so $\delta^2_1 = (a_{o1} - y_1)\, a_{o1}(1 - a_{o1})$.
 # **BP4** then gives $\partial E / \partial w_5 = \delta^2_1 \, a_{h1}$.
 # **BP2** carries the error back: $\delta^1 = (w^2)^T \delta^2 \odot a^1 (1 - a^1)$, and
 # $\partial E / \partial w_1 = \delta^1_1 x_1$, which collects the error of *both* outputs.
@@ -78,12 +78,14 @@ h1, h2 = float(a1[0, 0]), float(a1[0, 1])
 delta_o1 = (o1 - t1) * o1 * (1 - o1)
 delta_o2 = (o2 - t2) * o2 * (1 - o2)
 print(f"BP1  delta^2 = {np.asarray(d2[0])}   by hand: ({delta_o1:.9f}, {delta_o2:.9f})")
-print(f"BP4  dE/dw5 = {float(grads[1]['w'][0, 0]):.9f}   by hand delta_o1 * h1 = {delta_o1 * h1:.9f}")
+print(f"BP4  dE/dw5 = {float(grads[1]['w'][0, 0]):.9f}   "
+      f"by hand delta_o1 * h1 = {delta_o1 * h1:.9f}")
 print(f"     dE/dw6 = {float(grads[1]['w'][0, 1]):.9f}   dE/dw7 = {float(grads[1]['w'][1, 0]):.9f}"
       f"   dE/dw8 = {float(grads[1]['w'][1, 1]):.9f}")
 delta_h1 = (delta_o1 * w5 + delta_o2 * w7) * h1 * (1 - h1)
 print(f"BP2  delta^1 = {np.asarray(d1[0])}   by hand delta_h1 = {delta_h1:.9f}")
-print(f"BP4  dE/dw1 = {float(grads[0]['w'][0, 0]):.9f}   by hand delta_h1 * x1 = {delta_h1 * x1:.9f}")
+print(f"BP4  dE/dw1 = {float(grads[0]['w'][0, 0]):.9f}   "
+      f"by hand delta_h1 * x1 = {delta_h1 * x1:.9f}")
 print(f"     dE/dw2 = {float(grads[0]['w'][0, 1]):.9f}   dE/dw3 = {float(grads[0]['w'][1, 0]):.9f}"
       f"   dE/dw4 = {float(grads[0]['w'][1, 1]):.9f}")
 print(f"BP3  dE/db^2 = {np.asarray(grads[1]['b'])} = delta^2")
@@ -143,7 +145,8 @@ glin, ilin = manual_grad.backprop(lin, jnp.asarray([[x1l, x2l]], F64),
 yl = float(ilin["activations"][2][0, 0])
 hl = np.asarray(ilin["activations"][1][0])
 print(f"h1, h2 = {hl}, y = {yl:.3f}, loss = (label - y)^2 = {(label - yl) ** 2:.6f}")
-print(f"dloss/dw1: backprop 2 x {float(glin[0]['w'][0, 0]):.5f} = {2 * float(glin[0]['w'][0, 0]):.5f};"
+dw1 = float(glin[0]["w"][0, 0])
+print(f"dloss/dw1: backprop 2 x {dw1:.5f} = {2 * dw1:.5f};"
       f" formula -2 (label - y) w5 x1 = {-2 * (label - yl) * v5 * x1l:.5f}")
 print(f"dloss/dw5: {2 * float(glin[1]['w'][0, 0]):.5f}; formula -2 (label - y) h1 = "
       f"{-2 * (label - yl) * hl[0]:.5f}")
@@ -174,7 +177,8 @@ manual, info = manual_grad.backprop(p, xb, yb, cost="quadratic")
 auto = jax.grad(C)(p)
 manual, auto = jax.tree_util.tree_map(np.asarray, (manual, auto))  # compare in NumPy
 print("shapes: " + ", ".join(f"delta^{l + 1} {d.shape}" for l, d in enumerate(info["deltas"])))
-print(f"{'parameter':10s} {'max |manual - jax.grad|':>24s} {'relative error':>15s} {'max |grad|':>11s}")
+print(f"{'parameter':10s} {'max |manual - jax.grad|':>24s} {'relative error':>15s} "
+      f"{'max |grad|':>11s}")
 for l in range(2):
     for k in ("w", "b"):
         diff = np.max(np.abs(manual[l][k] - auto[l][k]))
@@ -190,15 +194,19 @@ for l in range(2):
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 for i in range(4):
-    axes[0].plot(np.asarray(info["deltas"][1][i]), "o-", label=f"image {i} (digit {int(mnist.train.labels[i])})")
-axes[0].set(title="Output error $\\delta^2 = (a^2 - y) \\odot \\sigma'(z^2)$", xlabel="output neuron j",
+    axes[0].plot(np.asarray(info["deltas"][1][i]), "o-",
+                 label=f"image {i} (digit {int(mnist.train.labels[i])})")
+axes[0].set(title="Output error $\\delta^2 = (a^2 - y) \\odot \\sigma'(z^2)$",
+            xlabel="output neuron j",
             ylabel="$\\delta^2_j$", xticks=range(10))
 axes[0].legend(fontsize=8)
 axes[1].hist(np.asarray(info["deltas"][0]).ravel(), bins=60, color="C3")
-axes[1].set(title="Hidden errors $\\delta^1_j$ over the batch", xlabel="$\\delta^1_j$", ylabel="count",
+axes[1].set(title="Hidden errors $\\delta^1_j$ over the batch", xlabel="$\\delta^1_j$",
+            ylabel="count",
             yscale="log")
 im = axes[2].imshow(np.linalg.norm(manual[0]["w"], axis=0).reshape(28, 28), cmap="magma")
-axes[2].set(title="$\\|\\partial C/\\partial w^1_{\\cdot k}\\|$ per input pixel k", xlabel="pixel column",
+axes[2].set(title="$\\|\\partial C/\\partial w^1_{\\cdot k}\\|$ per input pixel k",
+            xlabel="pixel column",
             ylabel="pixel row")
 axes[2].grid(False)
 fig.colorbar(im, ax=axes[2])
@@ -239,6 +247,7 @@ for name, bp, fd, err in rows:
 # The error column is $|fd - bp| / \max(|bp|, r/10^{-6})$, where $r \approx 1.5\,\epsilon\,C/h$ is
 # the smallest derivative that differences of $C$ can resolve: a plain relative error, except
 # for a weight from a blank pixel, whose gradient is exactly 0 by BP4 and whose difference is
-# rounding noise. Errors of about $10^{-10}$: backprop agrees with the definition. A finite-difference gradient of all 23,860 parameters would need four
+# rounding noise. Errors of about $10^{-10}$: backprop agrees with the definition.
+# A finite-difference gradient of all 23,860 parameters would need four
 # cost evaluations per parameter, about 95,000 forward passes, where backprop needs one forward
 # and one backward pass; that is the whole point of backpropagation.

@@ -58,16 +58,18 @@ t_hand = time.perf_counter() - start
 by_lax = jax.lax.conv_general_dilated(
     jnp.asarray(digit)[None, :, :, None], jnp.asarray(kernels)[:, :, None, :], (1, 1), "VALID",
     dimension_numbers=("NHWC", "HWIO", "NHWC"))[0]
-print(f"output {by_hand.shape}; max |by hand - lax| = {np.max(np.abs(by_hand - np.asarray(by_lax))):.1e}"
+print(f"output {by_hand.shape}; "
+      f"max |by hand - lax| = {np.max(np.abs(by_hand - np.asarray(by_lax))):.1e}"
       f" (loops took {1e3 * t_hand:.1f} ms)")
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
 axes[0].imshow(digit, cmap="gray_r")
 axes[0].set(title=f"input: a {int(mnist.train.labels[0])} (28 x 28)", xlabel="column", ylabel="row")
-for ax, f, name in zip(axes[1:], range(2), ("Sobel x: vertical edges", "Sobel y: horizontal edges")):
+for ax, f, name in zip(axes[1:], range(2),
+                       ("Sobel x: vertical edges", "Sobel y: horizontal edges")):
     im = ax.imshow(by_hand[:, :, f], cmap="RdBu_r", vmin=-4, vmax=4)
     ax.set(title=f"{name} (26 x 26)", xlabel="column", ylabel="row")
-fig.colorbar(im, ax=axes[1:], label="$z_{i,j}$", shrink=0.85);
+cbar = fig.colorbar(im, ax=axes[1:], label="$z_{i,j}$", shrink=0.85)
 for ax in axes:
     ax.grid(False)
 
@@ -130,7 +132,7 @@ for ax, img, title in zip(axes, (edges, max_hand, avg_hand),
     im = ax.imshow(img[:, :, 0], cmap="magma", vmin=0, vmax=edges.max())
     ax.set(title=title, xlabel="column", ylabel="row")
     ax.grid(False)
-fig.colorbar(im, ax=axes, shrink=0.85, label="activation");
+cbar = fig.colorbar(im, ax=axes, shrink=0.85, label="activation")
 
 # %% [markdown]
 # ## Backpropagation through convolution and pooling
@@ -165,7 +167,8 @@ manual, info = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, xb, yb))(para
 auto = jax.jit(jax.grad(C))(params)
 manual, auto = jax.tree_util.tree_map(np.asarray, (manual, auto))  # compare in NumPy
 print("shapes after each layer:", jl.shapes(spec))
-print(f"{'layer':8s} {'param':7s} {'shape':>14s} {'max |manual - jax.grad|':>24s} {'max |grad|':>11s}"
+print(f"{'layer':8s} {'param':7s} {'shape':>14s} {'max |manual - jax.grad|':>24s} "
+      f"{'max |grad|':>11s}"
       f" {'relative':>9s}")
 for i in manual["layers"]:
     for k in ("kernel", "bias"):
@@ -228,8 +231,8 @@ fig.tight_layout()
 # %% [markdown]
 # ## What the trained convolution learned
 #
-# The 20 learned $5 \times 5$ kernels, and the 20 feature maps $\mathrm{ReLU}(z)$ they produce on one
-# test digit. `cnn.pure_params` turns the trained Flax state into the pure layout of
+# The 20 learned $5 \times 5$ kernels, and the 20 feature maps $\mathrm{ReLU}(z)$ they produce on
+# one test digit. `cnn.pure_params` turns the trained Flax state into the pure layout of
 # `jaxnn.layers`.
 
 # %%
