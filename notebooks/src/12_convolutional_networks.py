@@ -222,7 +222,7 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 epochs = [r["epoch"] + 1 for r in result.history]
 ax.plot(epochs, [100 * r["validation_accuracy"] for r in result.history], "o-", label="validation")
 ax.plot(epochs, [100 * r["test_accuracy"] for r in result.history], "s-", label="test")
-ax.axhline(98.78, color="k", ls="--", label="book, 60 epochs: 98.78%")
+ax.axhline(98.78, color="k", ls="--", label="book (sigmoid, 60 epochs): 98.78%")
 ax.set(title="ch6-conv1 with ReLU on the CPU", xlabel="epoch", ylabel="accuracy (%)")
 ax.xaxis.get_major_locator().set_params(integer=True)
 ax.legend()
