@@ -10,7 +10,7 @@ z^l = a^{l-1} (w^l)^T + b^l and a^l = sigma(z^l)), for one example x:
 
 and the mini-batch cost C = (1/m) sum_x C_x + (l2/2) sum_w w^2 has the mean of BP3 and BP4
 over the batch plus l2 w (weights only). The forward pass is jaxnn.mlp.forward itself, so
-``backprop`` differentiates exactly the function that ``jax.grad`` differentiates.
+``backprop`` differentiates exactly the function that JAX's autodiff differentiates.
 
 Index shift (as in the book's ``network.py``): ``zs[l-1] = z^l`` for l = 1..L and
 ``activations[l] = a^l`` with ``activations[0] = x``; ``deltas[l-1] = delta^l``.

@@ -21,7 +21,7 @@ def maxout_backward(da, z, pieces: int):
     """dC/dz for a = maxout(z, pieces): each group's gradient goes to its maximum.
 
     ``z`` has shape (..., n * pieces) and ``da`` (..., n). A tie within a group shares the
-    gradient equally among the tied units (as ``jax.grad`` of ``jnp.max`` does).
+    gradient equally among the tied units (as JAX's autodiff of ``jnp.max`` does).
     """
     groups = z.reshape(*z.shape[:-1], z.shape[-1] // pieces, pieces)
     is_max = (groups == jnp.max(groups, axis=-1, keepdims=True)).astype(z.dtype)

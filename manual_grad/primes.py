@@ -2,7 +2,7 @@
 
 Each derivative is the textbook formula, written next to the function it differentiates.
 Where an activation has a kink, the derivative *at* the kink follows jaxnn's convention
-(:mod:`jaxnn.activations`): one-sided, from the flatter side, which is also what ``jax.grad``
+(:mod:`jaxnn.activations`): one-sided, from the flatter side, which is also what JAX's autodiff
 gives for jaxnn's definitions, so hand and automatic gradients agree everywhere, kinks included:
 
 - relu'(0) = 0 (``jax.nn.relu``), hard_tanh'(+-1) = 0, hard_sigmoid'(+-2.5) = 0 (the saturated
@@ -32,7 +32,7 @@ def _kink(u, lo, hi):
 
 
 def step_prime(z):
-    """step'(z) = 0 (the threshold is flat on both sides; jax.grad also gives 0 at z = 0)."""
+    """step'(z) = 0 (the threshold is flat on both sides; autodiff also gives 0 at z = 0)."""
     return jnp.zeros_like(z)
 
 
