@@ -8,6 +8,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings
 
 # The command line turns on JAX's persistent compilation cache (~/.cache/jaxnn by default);
@@ -25,6 +26,15 @@ settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(scope="module")
+def float64():
+    """Enable float64 for one test module (gradient comparisons), then restore the setting."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
 
 
 def assert_trees_close(actual, expected, *, rtol=1e-7, atol=0.0, name="tree"):

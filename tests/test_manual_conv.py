@@ -24,12 +24,7 @@ TOL = 1e-10  # max relative error, float64
 FEW = settings(max_examples=max(5, settings().max_examples // 3))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: x64 for this module
 
 
 def normal(seed, shape, dtype=F64):

@@ -28,12 +28,7 @@ HIDDEN = (*activations.HIDDEN, "maxout")
 SMOOTH = ("sigmoid", "tanh", "swish", "softplus", "gelu", "identity")  # no kinks: safe for FD
 
 
-@pytest.fixture(autouse=True, scope="module")
-def float64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: x64 for this module
 
 
 def reference_cost(params, x, y, *, activation, output_activation, cost, l2):
