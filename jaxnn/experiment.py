@@ -157,37 +157,40 @@ def prepare(config: TrainConfig) -> Prepared:
         test = test.take(min(config.eval_size, len(test)))
     if config.expanded:
         train_split = type(train_split)(*data.expand(train_split.images, train_split.labels))
-    if config.model != "mlp":
-        return _prepare_cnn(config, ds, train_split, validation, test)
-    n_in = int(jnp.prod(jnp.asarray(ds.image_shape)))
-    if config.sizes[0] != n_in:
-        raise ValueError(
-            f"sizes: the first layer must match the {n_in} pixels of a {config.dataset} image "
-            f"{ds.image_shape}; got sizes {','.join(map(str, config.sizes))}"
-        )
-    if config.sizes[-1] != ds.num_classes:
-        raise ValueError(
-            f"sizes: the last layer must have one unit per class ({ds.num_classes}); "
-            f"got sizes {','.join(map(str, config.sizes))}"
-        )
     if config.mini_batch_size > len(train_split):
         raise ValueError(
             f"mini_batch_size: expected at most the {len(train_split)} training examples; "
             f"got {config.mini_batch_size}"
         )
+    flatten = config.model == "mlp"
 
     def put(split, arg):
         return None if split is None else train.DeviceData.put(
-            data.to_inputs(split.images), split.labels, arg=arg, num_classes=ds.num_classes)
+            data.to_inputs(split.images, flatten=flatten), split.labels, arg=arg,
+            num_classes=ds.num_classes)
 
+    if flatten:  # a fully connected network must fit the images and the classes
+        n_in = int(jnp.prod(jnp.asarray(ds.image_shape)))
+        if config.sizes[0] != n_in:
+            raise ValueError(
+                f"sizes: the first layer must match the {n_in} pixels of a {config.dataset} image "
+                f"{ds.image_shape}; got sizes {','.join(map(str, config.sizes))}"
+            )
+        if config.sizes[-1] != ds.num_classes:
+            raise ValueError(
+                f"sizes: the last layer must have one unit per class ({ds.num_classes}); "
+                f"got sizes {','.join(map(str, config.sizes))}"
+            )
+    splits = (put(train_split, "train"), put(validation, "validation"), put(test, "test"))
+    if not flatten:
+        return _prepare_cnn(config, ds, splits)
     network = mlp.make(config.sizes, activation=config.activation,
                        output_activation=config.output_activation, scheme=config.init,
                        pieces=config.maxout_pieces)
-    return Prepared(network, put(train_split, "train"), put(validation, "validation"),
-                    put(test, "test"), ds.num_classes)
+    return Prepared(network, *splits, ds.num_classes)
 
 
-def _prepare_cnn(config, ds, train_split, validation, test) -> Prepared:
+def _prepare_cnn(config, ds, splits) -> Prepared:
     """As :func:`prepare` for a :mod:`jaxnn.cnn` model: NHWC inputs and a CNNSpec as network."""
     from jaxnn import cnn
 
@@ -195,16 +198,7 @@ def _prepare_cnn(config, ds, train_split, validation, test) -> Prepared:
     spec = cnn.architecture(config.model, input_shape=shape, num_classes=ds.num_classes,
                             activation=config.activation, dropout=config.dropout,
                             batch_norm=config.batch_norm)
-    if config.mini_batch_size > len(train_split):
-        raise ValueError(f"mini_batch_size: expected at most the {len(train_split)} training "
-                         f"examples; got {config.mini_batch_size}")
-
-    def put(split, arg):
-        return None if split is None else train.DeviceData.put(
-            data.to_inputs(split.images, flatten=False), split.labels, arg=arg)
-
-    return Prepared(spec, put(train_split, "train"), put(validation, "validation"),
-                    put(test, "test"), ds.num_classes)
+    return Prepared(spec, *splits, ds.num_classes)
 
 
 def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):

@@ -199,7 +199,7 @@ def make_epoch(
             key, step_key = jax.random.split(key)
             keys = jax.random.split(step_key, full + 1)
         else:
-            keys = jnp.zeros((full + 1,), jnp.int32)  # unused placeholders
+            keys = None  # no randomness inside the step
         perm = jax.random.permutation(key, n)
 
         def body(carry, xs):
@@ -213,12 +213,14 @@ def make_epoch(
             return (params, opt_state, model_state, first_bad, skipped), None
 
         carry = (params, opt_state, model_state, jnp.int32(-1), jnp.int32(0))
-        xs = (jnp.arange(full, dtype=jnp.int32), perm[: full * m].reshape(full, m), keys[:full])
+        xs = (jnp.arange(full, dtype=jnp.int32), perm[: full * m].reshape(full, m),
+              None if keys is None else keys[:full])
         (params, opt_state, model_state, first_bad, skipped), _ = jax.lax.scan(body, carry, xs)
         if rest:
             tail = perm[full * m :]
             params, opt_state, model_state, ok = step(
-                params, opt_state, model_state, data.x[tail], data.labels[tail], keys[full])
+                params, opt_state, model_state, data.x[tail], data.labels[tail],
+                None if keys is None else keys[full])
             first_bad = jnp.where((first_bad < 0) & ~ok, full, first_bad)
             skipped = skipped + (~ok).astype(jnp.int32)
         out = (params, opt_state, model_state) if stateful else (params, opt_state)
