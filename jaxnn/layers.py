@@ -16,6 +16,7 @@ The network is ``layers`` in order; every Conv and every Dense except the last i
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
 
 import jax
@@ -145,7 +146,7 @@ def shapes(spec: CNNSpec) -> list[tuple[int, ...]]:
                      conv_output_size(w, k[1], layer.stride[1], padding),
                      layer.features if isinstance(layer, Conv) else c)
         elif isinstance(layer, Flatten):
-            shape = (int(jnp.prod(jnp.asarray(shape))),)
+            shape = (math.prod(shape),)
         elif isinstance(layer, Dense):
             if len(shape) != 1:
                 raise ValueError(f"layers[{i}]: Dense needs a flat input; add Flatten() first")
@@ -168,7 +169,7 @@ def init(spec: CNNSpec, key, dtype=jnp.float32) -> dict:
         else:
             shape = out_shape
             continue
-        fan_in = int(jnp.prod(jnp.asarray(kshape[:-1])))
+        fan_in = math.prod(kshape[:-1])
         params[i] = {"kernel": jax.random.normal(sub, kshape, dtype) * (2.0 / fan_in) ** 0.5,
                      "bias": jnp.zeros((kshape[-1],), dtype)}
         shape = out_shape
@@ -183,12 +184,28 @@ def conv(x, kernel, bias, *, stride, padding):
 
 
 def pool(x, *, kind, window, stride):
-    """Max or average pooling, VALID."""
-    dims, strides = (1, *window, 1), (1, *stride, 1)
-    if kind == "max":
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, dims, strides, "VALID")
-    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, dims, strides, "VALID")
-    return total / (window[0] * window[1])
+    """Max or average pooling, VALID: y[n, i, j, c] = max (or mean) over p < kh, q < kw of
+    x[n, s_h i + p, s_w j + q, c].
+
+    Computed from the kh * kw strided views of ``x`` (one per window offset) with elementwise
+    operations only. For max pooling the output is the view at the *first* maximum (row-major
+    window order; a NaN counts as a maximum, so it propagates), so autodiff routes dC/dy to that one input, as ``jax.lax.reduce_window``'s
+    gradient and ``manual_grad.max_pool_backward`` do; unlike ``reduce_window``, whose
+    gradient is a select-and-scatter that XLA's CPU backend runs slowly, this costs about as much
+    as the forward pass on every backend.
+    """
+    n, h, w, c = x.shape
+    ho, wo = conv_output_size(h, window[0], stride[0], "VALID"), conv_output_size(
+        w, window[1], stride[1], "VALID")
+    views = [x[:, p : p + (ho - 1) * stride[0] + 1 : stride[0],
+               q : q + (wo - 1) * stride[1] + 1 : stride[1], :]
+             for p in range(window[0]) for q in range(window[1])]
+    if kind == "avg":
+        return sum(views[1:], views[0]) / len(views)
+    y = views[0]
+    for v in views[1:]:  # strictly greater: a tie keeps the earlier view (and its gradient)
+        y = jnp.where((v > y) | jnp.isnan(v), v, y)
+    return y
 
 
 def forward(spec: CNNSpec, params: dict, x, *, key=None):

@@ -5,7 +5,8 @@ window x[n, s_h i + p, s_w j + q, c] for p < kh, q < kw.
 
 - max pooling: y = max over the window, so dC/dx is dy routed to the window's maximum
   (BP for a max: the derivative is 1 at the arg max, 0 elsewhere). A tie goes to the first
-  maximum in row-major window order, which is what JAX's autodiff of ``reduce_window`` does;
+  maximum in row-major window order, which is what JAX's autodiff of ``reduce_window`` (and of
+  ``jaxnn.layers.pool``) does;
   overlapping windows (stride < window) add their contributions.
 - average pooling: y = (1 / (kh kw)) sum over the window, so every input of the window gets
   dy / (kh kw), again added over overlapping windows.

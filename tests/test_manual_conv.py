@@ -97,6 +97,28 @@ def test_pooling_and_its_backward_match_reduce_window_and_vjp(p, kind):
     assert relative_error(backward(dy, x, **kw), vjp(dy)[0]) <= TOL, p
 
 
+@FEW
+@given(pool_problems(), st.sampled_from(["max", "avg"]))
+def test_jaxnn_pool_and_its_gradient_match_reduce_window(p, kind):
+    """jaxnn.layers.pool (strided views, first-maximum select) is reduce_window, value and
+    autodiff gradient, ties included."""
+    x = normal(p["seed"], p["x"])
+    if p["ties"]:
+        x = jnp.round(x)
+    s = p["stride"]
+    kw = {"window": p["window"], "stride": (s, s) if isinstance(s, int) else s}
+    y, vjp = jax.vjp(lambda x: jl.pool(x, kind=kind, **kw), x)
+    y_ref, vjp_ref = jax.vjp(lambda x: reference_pool(x, kind, **kw), x)
+    assert relative_error(y, y_ref) <= TOL
+    dy = normal(p["seed"] + 1, y.shape)
+    assert relative_error(vjp(dy)[0], vjp_ref(dy)[0]) <= TOL, p
+
+
+def test_max_pool_propagates_nan():
+    x = jnp.zeros((1, 2, 2, 1), F64).at[0, 1, 1, 0].set(jnp.nan)
+    assert jnp.isnan(jl.pool(x, kind="max", window=(2, 2), stride=(2, 2))).all()
+
+
 SPECS = {
     "same-stride2-max-dropout": jl.CNNSpec(
         (7, 6, 2), (jl.Conv(3, (3, 2), stride=2, padding="SAME"), jl.Pool("max", (2, 1)),

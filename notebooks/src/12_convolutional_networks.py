@@ -114,7 +114,7 @@ fig.tight_layout()
 #   y_{i,j} = \tfrac14 \sum_{0 \le p, q < 2} a_{2i+p,\,2j+q}.$$
 #
 # By hand a $2 \times 2$, stride-2 pooling is a reshape; `manual_grad.max_pool` /
-# `avg_pool` (which call `jax.lax.reduce_window`) must agree.
+# `avg_pool` (the library's pooling, `jaxnn.layers.pool`) must agree.
 
 # %%
 edges = np.abs(by_hand[:, :, :1])  # (26, 26, 1): strength of vertical edges
