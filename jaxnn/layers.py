@@ -189,10 +189,11 @@ def pool(x, *, kind, window, stride):
 
     Computed from the kh * kw strided views of ``x`` (one per window offset) with elementwise
     operations only. For max pooling the output is the view at the *first* maximum (row-major
-    window order; a NaN counts as a maximum, so it propagates), so autodiff routes dC/dy to that one input, as ``jax.lax.reduce_window``'s
-    gradient and ``manual_grad.max_pool_backward`` do; unlike ``reduce_window``, whose
-    gradient is a select-and-scatter that XLA's CPU backend runs slowly, this costs about as much
-    as the forward pass on every backend.
+    window order; a NaN counts as a maximum, so it propagates), so autodiff routes dC/dy to
+    that one input, as ``jax.lax.reduce_window``'s gradient and
+    ``manual_grad.max_pool_backward`` do. ``reduce_window``'s gradient is a
+    select-and-scatter, which XLA's CPU backend runs slowly (0.55 s against 0.04 s for this
+    form, gradient of a 500x24x24x32 batch on a 2-core CPU).
     """
     n, h, w, c = x.shape
     ho, wo = conv_output_size(h, window[0], stride[0], "VALID"), conv_output_size(
