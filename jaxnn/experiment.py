@@ -52,6 +52,7 @@ class TrainConfig:
     maxout_pieces: int = 2
     eval_size: int | None = None
     ensemble: int = 1
+    loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for CNNs on the CPU, else scan
 
     @classmethod
     def from_preset(cls, name: str | None = None, **overrides) -> TrainConfig:
@@ -107,6 +108,7 @@ class TrainConfig:
         if self.eval_size is not None:
             _checks.positive("eval_size", self.eval_size, integer=True)
         _checks.positive("ensemble", self.ensemble, integer=True)
+        _checks.choice("loop", self.loop, ("auto", *train.LOOPS))
         if self.model != "mlp":
             if self.grads != "auto":
                 raise ValueError(f"grads: only 'auto' for model {self.model!r}; got {self.grads!r}")
@@ -201,6 +203,15 @@ def _prepare_cnn(config, ds, splits) -> Prepared:
     return Prepared(spec, *splits, ds.num_classes)
 
 
+def epoch_loop(config: TrainConfig, backend: str | None = None) -> str:
+    """The config's :data:`jaxnn.train.LOOPS` choice; "auto" is "host" for a CNN on the CPU
+    (where convolution gradients run slowly inside a compiled loop) and "scan" otherwise."""
+    if config.loop != "auto":
+        return config.loop
+    cpu = (backend or jax.default_backend()) == "cpu"
+    return "host" if cpu and config.model != "mlp" else "scan"
+
+
 def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):
     """``jax.grad`` of the mini-batch-averaged cost (L2 is applied by the optimizer);
     ``l1(params)``, when given, is added to the cost: C = C_0 + (lambda_1 / n) sum |w|."""
@@ -231,7 +242,7 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
     state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
     epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                 n_train=len(prepared.train), num_classes=prepared.num_classes,
-                                stateful=True, on_nan=on_nan)
+                                stateful=True, on_nan=on_nan, loop=epoch_loop(config))
     evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
                                    num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
@@ -300,6 +311,9 @@ def run(
         if config.model != "mlp":
             raise ValueError(f"devices: data parallelism is implemented for MLPs only; got "
                              f"model {config.model!r} with devices={devices!r}")
+        if config.loop == "host":
+            raise ValueError(f"loop: data parallelism needs the scan loop; got loop='host' with "
+                             f"devices={devices!r}")
         mesh = parallel.make_mesh(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
     prepared = prepare(config)
@@ -327,7 +341,8 @@ def run(
         params = network.init(init_key)
         state = train.TrainState(params, optimizer.init(params), train_key, 0)
         epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan)
+                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,
+                                    loop=epoch_loop(config))
         if mesh is not None:
             epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
                                            mini_batch_size=config.mini_batch_size,

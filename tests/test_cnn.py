@@ -1,5 +1,7 @@
 """jaxnn.cnn: Flax NNX modules built from a CNNSpec, their pure layout, and training them."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -71,7 +73,8 @@ def test_dropout_is_off_at_evaluation_and_differs_between_keys():
     assert not np.allclose(a, evaluate(x))
 
 
-def test_stateful_epoch_draws_a_fresh_key_every_step():
+@pytest.mark.parametrize("loop", ["scan", "host"])
+def test_stateful_epoch_draws_a_fresh_key_every_step(loop):
     steps = 7
 
     def grad_fn(params, state, x, y, key):
@@ -82,7 +85,7 @@ def test_stateful_epoch_draws_a_fresh_key_every_step():
     opt = optim.make("sgd", 0.1)
     params = {"w": jnp.ones(3)}
     epoch = train.make_epoch(grad_fn, opt, mini_batch_size=2, n_train=2 * steps - 1,
-                             stateful=True)
+                             stateful=True, loop=loop)
     d = train.DeviceData.put(np.zeros((2 * steps - 1, 3), np.float32), np.zeros(2 * steps - 1,
                                                                                 np.int32))
     state0 = {"i": jnp.asarray(0), "seen": jnp.zeros((steps, 2), jnp.uint32)}
@@ -117,6 +120,22 @@ def test_batch_norm_statistics_travel_in_the_state(tiny_config):
              if "mean" in jax.tree_util.keystr(path)]
     assert means and any(float(jnp.abs(m).max()) > 0 for m in means)
     assert np.isfinite(result.history[0]["train_cost"])
+
+
+def test_cnns_on_the_cpu_step_from_the_host_and_match_the_scan(tiny_config):
+    """loop="auto" picks the host loop for a CNN on the CPU (and scan for an MLP); both loops
+    train the same network: dropout keys, batch-norm statistics and all."""
+    config = experiment.TrainConfig.from_preset("ch6-relu", model="fc100", batch_norm=True,
+                                                dropout=0.2, **tiny_config)
+    assert experiment.epoch_loop(config, "cpu") == "host"
+    assert experiment.epoch_loop(config, "gpu") == "scan"
+    assert experiment.epoch_loop(experiment.TrainConfig(), "cpu") == "scan"
+    runs = {loop: experiment.run(dataclasses.replace(config, loop=loop), progress=False)
+            for loop in ("scan", "host")}
+    for part in ("params", "model_state"):
+        a, b = (getattr(runs[loop].state, part) for loop in ("scan", "host"))
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
 def test_a_kernel_larger_than_the_input_fails_clearly():

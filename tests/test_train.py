@@ -55,6 +55,31 @@ def test_epoch_equals_the_loop_of_steps_it_replaces(small):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("on_nan", [None, "stop", "skip"])
+def test_host_loop_equals_the_scan_loop(small, on_nan):
+    tr, _ = small
+    n, m = 100, 7  # with a remainder step
+    sub = train.DeviceData(tr.x[:n], tr.labels[:n])
+    net, params, opt, _, _ = _setup(m, n)
+    grad_fn = experiment.autodiff_grad_fn(net, "cross_entropy")
+    out = {}
+    for loop in train.LOOPS:
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=m, n_train=n, on_nan=on_nan,
+                                 loop=loop)
+        p = jax.tree_util.tree_map(jnp.copy, params)  # the epoch donates its inputs
+        out[loop] = epoch(p, opt.init(p), jax.random.PRNGKey(5), sub)
+    assert len(out["scan"]) == len(out["host"]) == (2 if on_nan is None else 3)
+    for a, b in zip(jax.tree_util.tree_leaves(out["scan"]), jax.tree_util.tree_leaves(out["host"])):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+
+
+def test_unknown_loop_fails_early():
+    net, params, opt, _, _ = _setup(10, 100)
+    with pytest.raises(ValueError, match="loop: expected one of"):
+        train.make_epoch(experiment.autodiff_grad_fn(net, "cross_entropy"), opt,
+                         mini_batch_size=10, n_train=100, loop="python")
+
+
 @pytest.mark.parametrize("m", [1, 1000])
 def test_online_and_full_batch(small, m):
     tr, _ = small
