@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
-SUBCOMMANDS = ("train", "reproduce", "compare")
+SUBCOMMANDS = ("train", "reproduce", "compare", "speedrun")
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError)
 

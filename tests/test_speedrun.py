@@ -1,0 +1,131 @@
+"""jaxnn.speedrun and ``jaxnn speedrun`` on small data (the timing targets are GPU figures and
+are measured by the benchmark, not here)."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import data, speedrun
+from jaxnn.cli import main
+
+TINY = speedrun.SpeedrunConfig(widths=(4, 8), epochs=2, batch_size=100, eta=0.1,
+                               train_size=1000, test_size=500, dtype="float32")
+
+
+def test_resolve_picks_dtype_and_loop_for_the_backend():
+    cpu = speedrun.resolve(speedrun.SpeedrunConfig(), "cpu")
+    gpu = speedrun.resolve(speedrun.SpeedrunConfig(), "gpu")
+    assert (cpu.dtype, cpu.loop) == ("float32", "host")
+    assert (gpu.dtype, gpu.loop) == ("bfloat16", "scan")
+    mine = speedrun.resolve(speedrun.SpeedrunConfig(dtype="bfloat16", loop="scan"), "cpu")
+    assert (mine.dtype, mine.loop) == ("bfloat16", "scan")
+
+
+@pytest.mark.parametrize("shift", [1, 2])
+def test_random_shift_translates_each_image_without_wrapping(shift):
+    x = jax.random.uniform(jax.random.PRNGKey(0), (16, 6, 5, 1)) + 1.0  # no pixel is background
+    out = np.asarray(speedrun.random_shift(jax.random.PRNGKey(1), x, shift))
+    background = -speedrun.MNIST_MEAN / speedrun.MNIST_STD
+    padded = np.pad(np.asarray(x), ((0, 0), (shift, shift), (shift, shift), (0, 0)),
+                    constant_values=background)
+    seen = set()
+    for i in range(len(x)):
+        matches = [(dy, dx) for dy in range(2 * shift + 1) for dx in range(2 * shift + 1)
+                   if np.array_equal(out[i], padded[i, dy:dy + 6, dx:dx + 5])]
+        assert len(matches) == 1, i  # exactly one translation, background shifted in
+        seen.add(matches[0])
+    assert len(seen) > 1  # images get different shifts
+    assert out.shape == x.shape
+    np.testing.assert_array_equal(speedrun.random_shift(jax.random.PRNGKey(1), x, 0), x)
+
+
+def _tiny_data():
+    ds = data.load_mnist()
+    return ds.train.take(1000), ds.test.take(500)
+
+
+def test_scan_and_host_loops_train_the_same_network():
+    train_split, _ = _tiny_data()
+    images = jnp.asarray(train_split.images)
+    labels = jnp.asarray(train_split.labels, jnp.int32)
+    images, labels = images[:300], labels[:300]  # 2 epochs of 3 steps: scan is slow on CPU
+    params = jax.jit(lambda k: speedrun.layers.init(speedrun.network(TINY), k))(
+        jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    out = {loop: speedrun.make_train(dataclasses.replace(TINY, loop=loop), len(images))(
+        params, key, images, labels) for loop in ("scan", "host")}
+    for a, b in zip(jax.tree_util.tree_leaves(out["scan"]), jax.tree_util.tree_leaves(out["host"])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    moved = [float(jnp.max(jnp.abs(a - b))) for a, b in
+             zip(jax.tree_util.tree_leaves(out["host"]), jax.tree_util.tree_leaves(params))]
+    assert min(moved) > 0  # every leaf was trained
+
+
+def test_run_learns_and_reports_timings():
+    result = speedrun.run(dataclasses.replace(TINY, epochs=3, eta=0.05, optimizer="adam"),
+                          seeds=(0, 1))
+    s = result.summary()
+    assert s["seeds"] == [0, 1] and len(s["test_accuracy"]) == 2
+    assert s["mean_test_accuracy"] > 0.6  # 1,000 images, 3 epochs: far above chance (0.1)
+    assert all(t > 0 for t in s["train_seconds"])
+    assert s["total_seconds"] >= s["compile_seconds"] > 0
+    assert s["config"]["loop"] == "host" and s["config"]["dtype"] == "float32"
+
+
+def test_bfloat16_compute_keeps_float32_parameters():
+    config = dataclasses.replace(TINY, dtype="bfloat16", epochs=1)  # one step: CPU bf16 is slow
+    params = speedrun.layers.init(speedrun.network(config), jax.random.PRNGKey(0))
+    ds = data.load_mnist()
+    images = jnp.asarray(ds.train.images[:100])
+    out = speedrun.make_train(config, 100)(params, jax.random.PRNGKey(0), images,
+                                           jnp.asarray(ds.train.labels[:100], jnp.int32))
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(out)} == {jnp.dtype("float32")}
+    assert all(bool(jnp.any(a != b)) for a, b in zip(jax.tree_util.tree_leaves(out),
+                                                     jax.tree_util.tree_leaves(params)))
+    correct = speedrun.make_accuracy(config)(out, images, jnp.asarray(ds.train.labels[:100]))
+    assert 0 <= int(correct) <= 100
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"widths": (4,)}, "widths: expected two"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"dtype": "float16"}, "dtype: expected one of"),
+    ({"shift": 5}, "shift: expected an int pixel shift"),
+    ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"optimizer": "adamm"}, "optimizer: expected one of"),
+])
+def test_bad_settings_fail_early(changes, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        speedrun.resolve(dataclasses.replace(TINY, **changes))
+
+
+def test_batch_larger_than_the_data_fails_early():
+    with pytest.raises(ValueError, match="batch_size: expected at most the 50"):
+        speedrun.make_train(TINY, 50)
+
+
+def test_cli_quick_writes_json(tmp_path, capsys):
+    path = tmp_path / "speedrun.json"
+    assert main(["speedrun", "--quick", "--widths", "4,8", "--json", str(path),
+                 "--no-cache"]) == 0
+    printed = capsys.readouterr().out
+    assert "QUICK" in printed and "seed 0: test accuracy" in printed
+    payload = json.loads(path.read_text())
+    assert payload["quick"] is True and payload["seeds"] == [0]
+    assert 0.0 <= payload["mean_test_accuracy"] <= 1.0
+    assert payload["config"]["train_size"] == 5000
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["speedrun", "--widths", "a,b"], "widths: expected two integers"),
+    (["speedrun", "--seeds", "0"], "seeds: expected a positive number"),
+    (["speedrun", "--batch-size", "70000"], "batch_size: expected at most"),
+])
+def test_cli_errors_are_one_line(argv, fragment, capsys):
+    assert main([*argv, "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err
