@@ -48,3 +48,11 @@ def assert_trees_close(actual, expected, *, rtol=1e-7, atol=0.0, name="tree"):
         assert np.shape(a) == np.shape(e), f"{where}: shape {np.shape(a)} != {np.shape(e)}"
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol,
                                    err_msg=where)
+
+
+def pytest_collection_finish(session):
+    """Float32 is the default: a test module that turns float64 on at import would switch it on
+    for the whole suite. Such modules use the ``float64`` fixture instead."""
+    if jax.config.jax_enable_x64:
+        raise pytest.UsageError("jax_enable_x64 is on after collection: a test module enabled "
+                                "float64 at import; use the float64 fixture instead")

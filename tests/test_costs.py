@@ -5,10 +5,10 @@ import pytest
 
 from jaxnn import activations, costs
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: x64 for this module only
 
-A = jnp.array([[0.8, 0.1, 0.3], [0.2, 0.6, 0.9]], jnp.float64)
-Y = jnp.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], jnp.float64)
+A = np.array([[0.8, 0.1, 0.3], [0.2, 0.6, 0.9]], np.float64)
+Y = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], np.float64)
 
 
 def test_quadratic_by_hand():
