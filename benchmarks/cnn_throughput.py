@@ -33,7 +33,8 @@ images/s over that implementation's. Parameter counts are compared (they must be
 the PyTorch network is checked to give jaxnn's logits from the same weights.
 
     python benchmarks/cnn_throughput.py [--models ch6-relu flax-mnist] [--batch-size 128]
-        [--images N] [--repeats R] [--pause S] [--no-torch] [--torch-compile] [--json PATH]
+        [--images N] [--repeats R] [--pause S] [--no-torch] [--torch-threads T]
+        [--torch-compile] [--json PATH]
 """
 
 from __future__ import annotations
@@ -396,6 +397,8 @@ def parse_args(argv=None):
                         help=f"timed repetitions (default {GPU_REPEATS} on a GPU, "
                              f"{CPU_REPEATS} on CPU)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch.set_num_threads for the CPU (default: PyTorch's own)")
     parser.add_argument("--torch-compile", action="store_true",
                         help="wrap the PyTorch model in torch.compile")
     parser.add_argument("--pause", type=float, default=1.0,
@@ -404,7 +407,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.pause < 0:
         parser.error(f"--pause: expected seconds >= 0; got {args.pause}")
-    for name in ("batch_size", "images", "repeats"):
+    for name in ("batch_size", "images", "repeats", "torch_threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')}: expected a positive integer; got {value}")
@@ -428,6 +431,8 @@ def main(argv=None) -> dict:
     if have_torch:
         import torch
 
+        if args.torch_threads is not None:
+            torch.set_num_threads(args.torch_threads)
         env.update(torch=torch_version, torch_threads=torch.get_num_threads(),
                    torch_cuda=torch.cuda.is_available())
     results = []
