@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
 	$(BIN)/python benchmarks/epoch_cpu.py
+	$(BIN)/python benchmarks/cnn_throughput.py
 
 NOTEBOOKS_OUT ?= $(or $(TMPDIR),/tmp)/jaxnn-notebooks
 notebooks: $(STAMP)  ## run every notebook in full mode; executed copies go to $(NOTEBOOKS_OUT)

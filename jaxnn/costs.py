@@ -106,12 +106,14 @@ WEIGHT_NAMES = ("w", "kernel")
 
 
 def weight_mask(params):
-    """A pytree of bools, True at the weight leaves (``w`` in jaxnn.mlp, ``kernel`` in Flax)."""
+    """A pytree of bools, True at the weight leaves (``w`` in jaxnn.mlp, ``kernel`` in Flax,
+    also inside an NNX ``State`` of ``nnx.Param`` Variables, whose leaf path ends in ``.value``)."""
 
     def is_weight(path, _):
-        last = path[-1] if path else None
-        name = getattr(last, "key", getattr(last, "name", None))
-        return name in WEIGHT_NAMES
+        names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
+        if names and names[-1] == "value":  # a Flax NNX Variable's array: its owner names it
+            names = names[:-1]
+        return bool(names) and names[-1] in WEIGHT_NAMES
 
     return jax.tree_util.tree_map_with_path(is_weight, params)
 

@@ -77,3 +77,22 @@ def test_penalties_count_weights_only():
     np.testing.assert_allclose(costs.l1_penalty(params, scale=2.0), 2 * 6)
     mask = costs.weight_mask(params)
     assert mask == [{"w": True, "b": False}, {"w": True, "b": False, "alpha": False}]
+
+
+def test_penalties_see_the_kernels_of_an_nnx_state():
+    """A jaxnn.cnn model's Param state (Variables, leaf paths ending in .value) masks its
+    kernels as a pure dict does, so CNN presets get their L2 decay and penalty."""
+    from flax import nnx
+
+    from jaxnn import cnn
+
+    spec = cnn.architecture("conv1", input_shape=(12, 12, 1))
+    _, params, _ = cnn.split(cnn.make(spec, jax.random.PRNGKey(0)))
+    pure = nnx.as_pure(params)
+    assert jax.tree_util.tree_leaves(costs.weight_mask(params)) == \
+        jax.tree_util.tree_leaves(costs.weight_mask(pure))
+    kernels = [p["kernel"] for p in cnn.pure_params(params)["layers"].values()]
+    want = 0.5 * sum(float(jnp.sum(k**2)) for k in kernels)
+    assert want > 0
+    np.testing.assert_allclose(costs.l2_penalty(params), want, rtol=1e-5)
+    np.testing.assert_allclose(costs.l2_penalty(pure), want, rtol=1e-5)

@@ -1,0 +1,90 @@
+"""Smoke tests of the benchmark scripts: they run on tiny settings and write sensible JSON.
+
+No timing is asserted (the machines are shared); only that every implementation trains,
+reports a positive throughput, and that the implementations compared train the same network.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cnn_throughput_runs_and_writes_a_row_per_implementation(tmp_path):
+    ct = _load("cnn_throughput")
+    out = tmp_path / "cnn.json"
+    payload = ct.main(["--models", "flax-mnist", "--images", "64", "--batch-size", "16",
+                       "--repeats", "1", "--pause", "0.2", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["results"] == json.loads(json.dumps(payload["results"]))
+    assert saved["settings"]["images"] == 64 and saved["settings"]["batch_size"] == 16
+    for key in ("jax", "flax", "optax", "device"):
+        assert saved["environment"][key]
+    assert {r["model"] for r in saved["results"]} == {"flax-mnist"}
+    for model in ("flax-mnist",):
+        rows = {r["implementation"]: r for r in saved["results"] if r["model"] == model}
+        assert set(rows) == {"jaxnn (compiled epoch)", "nnx.jit step loop", "pytorch"}
+        timed = [r for r in rows.values() if r["images_per_s"] is not None]
+        for r in timed:
+            assert r["images_per_s"] > 0 and r["first_epoch_s"] > 0 and r["batch"] == 16
+            assert r["images"] == 64 and len(r["epoch_s"]) == 1
+        assert len({r["param_count"] for r in timed}) == 1  # same network everywhere
+        assert rows["jaxnn (compiled epoch)"]["jaxnn_ratio"] == 1.0
+        if rows["pytorch"]["images_per_s"] is None:
+            assert rows["pytorch"]["note"] in ("torch not installed", "--no-torch")
+        else:
+            assert rows["pytorch"]["logits_mismatch"] <= ct.LOGITS_TOLERANCE
+
+
+def test_nnx_jit_loop_trains_exactly_like_the_compiled_epoch():
+    """Same init, same permutation, same optax optimizer (ch6-relu: SGD + chapter-6 L2 decay):
+    the Python loop of nnx.jit steps and jaxnn's scanned epoch reach the same weights."""
+    ct = _load("cnn_throughput")
+    s = ct.Setup("ch6-relu", None, 40)
+    fused, looped = ct.JaxnnEpoch(s), ct.NnxJitLoop(s)
+    start = looped.params()
+    for _ in range(2):
+        fused.epoch()
+        looped.epoch()
+    a, b = fused.params()["layers"], looped.params()["layers"]
+    assert a.keys() == b.keys()
+    for i in a:
+        for name in ("kernel", "bias"):
+            moved = np.max(np.abs(np.asarray(a[i][name]) - np.asarray(start["layers"][i][name])))
+            assert moved > 1e-4, f"layer {i} {name} did not train"
+            np.testing.assert_allclose(a[i][name], b[i][name], rtol=1e-4, atol=1e-6,
+                                       err_msg=f"layer {i} {name}")
+
+
+def test_pytorch_model_computes_the_jaxnn_logits():
+    """The PyTorch network built from a CNNSpec, loaded with jaxnn's weights (HWIO -> OIHW,
+    NHWC -> NCHW flatten order), gives the same logits: it is the same architecture."""
+    torch = pytest.importorskip("torch")  # optional: the benchmark's PyTorch row only
+    import jax
+
+    from jaxnn import cnn, layers
+
+    ct = _load("cnn_throughput")
+    x = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (3, 28, 28, 1)), np.float32)
+    for name in ("conv2", "flax-mnist"):
+        spec = cnn.architecture(name, input_shape=(28, 28, 1))
+        pure = cnn.pure_params(cnn.make(spec, jax.random.PRNGKey(0)))
+        model = ct.torch_model(spec)
+        ct.copy_into_torch(spec, pure, model)
+        assert sum(p.numel() for p in model.parameters()) == sum(
+            np.size(v) for v in jax.tree_util.tree_leaves(pure))
+        with torch.no_grad():
+            got = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+        np.testing.assert_allclose(got, layers.forward(spec, pure, x), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
