@@ -13,7 +13,10 @@ Implementations, all on the same MNIST training images (the first ``--images`` o
 
 1. ``jaxnn``: what ``jaxnn train --preset NAME`` runs: ``experiment.prepare`` and the CNN path of
    ``experiment.run`` (``train.make_epoch(..., stateful=True, on_nan="stop")`` over
-   ``cnn.make_grad_fn``): one compiled call per epoch, ``lax.scan`` over mini-batches.
+   ``cnn.make_grad_fn``), with both epoch loops: ``scan`` (one compiled call per epoch,
+   ``lax.scan`` over mini-batches) and ``host`` (one jitted call per mini-batch). The first row
+   is the loop ``jaxnn train`` picks on this backend (scan on a GPU, host for CNNs on the CPU),
+   and the ratios are relative to it.
 2. ``nnx.jit``: the same ``jaxnn.cnn.CNN`` module and optax optimizer stepped batch by batch
    from Python with an ``@nnx.jit`` train step and ``nnx.Optimizer``, as Flax's MNIST tutorial
    does. The mini-batch is gathered on the device inside the step, by a shuffled index (the
@@ -89,16 +92,18 @@ class Setup:
 
 
 class JaxnnEpoch:
-    """jaxnn's compiled epoch, exactly as ``jaxnn train`` builds it (divergence guard on)."""
+    """jaxnn's epoch, exactly as ``jaxnn train --loop LOOP`` builds it (divergence guard on):
+    ``scan``, one compiled call per epoch, or ``host``, one jitted call per mini-batch."""
 
-    name = "jaxnn (compiled epoch)"
+    def __init__(self, s: Setup, loop: str):
+        import dataclasses
 
-    def __init__(self, s: Setup):
         import jax
 
         from jaxnn import costs, experiment
 
-        c = s.config
+        self.name = f"jaxnn, {loop} loop"
+        c = dataclasses.replace(s.config, loop=loop)
         l1 = functools.partial(costs.l1_penalty, scale=c.l1 / s.n) if c.l1 else None
         self.state, self.epoch_fn, _ = experiment._cnn_training(
             c, s.prepared, s.optimizer, s.init_key, s.train_key, l1, on_nan="stop")
@@ -348,8 +353,12 @@ def bench_model(preset, batch, images, repeats, *, use_torch, torch_compile, pau
         time.sleep(pause)
         return impl.epoch()
 
+    from jaxnn import experiment, train
+
     s = Setup(preset, batch, images)
-    impls = [JaxnnEpoch(s), NnxJitLoop(s)]
+    default = experiment.epoch_loop(s.config)  # what jaxnn train uses on this backend
+    impls = [JaxnnEpoch(s, default), *(JaxnnEpoch(s, loop) for loop in train.LOOPS
+                                        if loop != default), NnxJitLoop(s)]
     skipped = None
     if use_torch:
         impls.append(TorchLoop(s, compile_model=torch_compile))
