@@ -38,11 +38,13 @@ def add_parser(sub) -> None:
                    "(default 5)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="mini-batch size (a divisor of the training-set size keeps one shape)")
+                   help="mini-batch size; each epoch uses n // size full batches of a fresh "
+                        "shuffle (one compiled shape), so a divisor of n uses every image")
     p.add_argument("--eta", type=float, default=d.eta, help="peak learning rate (one-cycle)")
     p.add_argument("--optimizer", default=d.optimizer)
     p.add_argument("--widths", default=d.widths, metavar="C1,C2",
-                   help="channels of the two convolutions (default %(default)s)")
+                   help="channels of the two convolutions (default "
+                        f"{','.join(map(str, d.widths))})")
     p.add_argument("--hidden", type=int, default=d.hidden,
                    help="units of a hidden dense layer before the output (0: none)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
