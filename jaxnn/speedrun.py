@@ -27,6 +27,7 @@ The network is a :class:`jaxnn.layers.CNNSpec` trained through the pure
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, NamedTuple
 
@@ -178,7 +179,7 @@ def make_train(config: SpeedrunConfig, n_train: int, num_classes: int = 10):
         return perm.reshape(steps, m), jax.random.split(k_steps, steps)
 
     if config.loop == "host":
-        return _host_loop(tx, jax.jit(step), jax.jit(epoch_batches, static_argnums=1),
+        return _host_loop(tx, jax.jit(step), jax.jit(epoch_batches, static_argnames="n"),
                           config.epochs, steps)
 
     def train(params, key, images_u8, labels):
@@ -197,21 +198,32 @@ def _host_loop(tx, step, epoch_batches, epochs, steps):
     """The same run as :func:`make_train`'s single call, stepped from Python: one jitted call
     per mini-batch. Slower on an accelerator (a dispatch per step), but on XLA's CPU backend a
     convolution's gradient inside a compiled loop runs an order of magnitude slower than the
-    same gradient called on its own, so CPU runs use this."""
+    same gradient called on its own, so CPU runs use this. It has the jitted function's
+    ``lower(...).compile()`` so that :func:`run` compiles both kinds ahead of the clock."""
 
     class HostLoop:
+        compiled = None
+
         def __call__(self, params, key, images_u8, labels):
+            run_step, batches = self.compiled or (step, epoch_batches)
             carry = (params, tx.init(params))
             for k in jax.random.split(key, epochs):
-                idx, keys = epoch_batches(k, images_u8.shape[0])
+                idx, keys = batches(k) if self.compiled else batches(k, n=images_u8.shape[0])
                 for i in range(steps):
-                    carry, _ = step(carry, (idx[i], keys[i]), images_u8, labels)
+                    carry, _ = run_step(carry, (idx[i], keys[i]), images_u8, labels)
             return carry[0]
 
-        def lower(self, *args):  # the interface of a jitted function, for run()
-            return self
+        def lower(self, params, key, images_u8, labels):
+            n = images_u8.shape[0]
+            idx, keys = epoch_batches(key, n)  # example arguments for the step (cheap)
+            loop = HostLoop()
+            loop.compiled = (step.lower((params, tx.init(params)), (idx[0], keys[0]),
+                                        images_u8, labels),
+                             jax.jit(functools.partial(epoch_batches, n=n)).lower(key))
+            return loop
 
         def compile(self):
+            self.compiled = tuple(lowered.compile() for lowered in self.compiled)
             return self
 
     return HostLoop()
