@@ -166,4 +166,7 @@ plt.show()
 # %% [markdown]
 # Rules of thumb that follow: keep the data on the device, make each compiled call do a lot of work
 # (a whole epoch in `lax.scan`, not one mini-batch per Python step), and give the accelerator
-# matrices large enough to fill it.
+# matrices large enough to fill it. One exception, measured on the CPU: XLA's CPU backend runs a
+# convolution's gradient several times slower inside a compiled loop than on its own, so
+# `jaxnn train` steps convolutional networks from Python there (`--loop auto`; see
+# `jaxnn.train.LOOPS`).
