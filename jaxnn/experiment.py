@@ -205,11 +205,18 @@ def _prepare_cnn(config, ds, splits) -> Prepared:
 
 def epoch_loop(config: TrainConfig, backend: str | None = None) -> str:
     """The config's :data:`jaxnn.train.LOOPS` choice; "auto" is "host" for a CNN on the CPU
-    (where convolution gradients run slowly inside a compiled loop) and "scan" otherwise."""
+    (where convolution gradients run slowly inside a compiled loop) and "scan" otherwise.
+    ``backend`` is the platform that trains (default: JAX's default backend)."""
     if config.loop != "auto":
         return config.loop
     cpu = (backend or jax.default_backend()) == "cpu"
     return "host" if cpu and config.model != "mlp" else "scan"
+
+
+def _platform(split: train.DeviceData) -> str:
+    """The platform of the device that holds ``split`` (it may differ from JAX's default
+    backend under ``jax.default_device``)."""
+    return next(iter(split.x.devices())).platform
 
 
 def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):
@@ -242,7 +249,8 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
     state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
     epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                 n_train=len(prepared.train), num_classes=prepared.num_classes,
-                                stateful=True, on_nan=on_nan, loop=epoch_loop(config))
+                                stateful=True, on_nan=on_nan,
+                                loop=epoch_loop(config, _platform(prepared.train)))
     evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
                                    num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
@@ -342,7 +350,7 @@ def run(
         state = train.TrainState(params, optimizer.init(params), train_key, 0)
         epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                     n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,
-                                    loop=epoch_loop(config))
+                                    loop=epoch_loop(config, _platform(prepared.train)))
         if mesh is not None:
             epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
                                            mini_batch_size=config.mini_batch_size,
