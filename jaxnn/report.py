@@ -6,11 +6,42 @@ and ``curves.png`` (accuracy and training cost per epoch).
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+_missing_said: set[str] = set()
+
+
+def optional_import(name: str, skipped: str):
+    """``importlib.import_module(name)``, or ``None`` and one line on stderr saying what is skipped.
+
+    tqdm and matplotlib are dependencies of jaxnn, but a machine set up with
+    ``pip install --no-deps`` (a shared GPU box, say) may lack them, and a missing progress bar
+    or plot must not stop a training run. The line is printed once per module and process.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        top = name.split(".")[0]
+        if top not in _missing_said:
+            _missing_said.add(top)
+            print(f"jaxnn: {top} is not installed, so {skipped} (pip install {top})",
+                  file=sys.stderr)
+        return None
+
+
+def pyplot(skipped: str = "no plot is drawn"):
+    """``matplotlib.pyplot`` on the non-interactive Agg backend, or ``None`` without matplotlib."""
+    matplotlib = optional_import("matplotlib", skipped)
+    if matplotlib is None:
+        return None
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")
 
 
 def new_run_dir(base: str | Path = "runs", label: str = "run") -> Path:
@@ -44,12 +75,14 @@ class MetricsWriter:
             f.write(json.dumps(row) + "\n")
 
 
-def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path:
-    """Accuracy (validation, test, train) and training cost per epoch, side by side."""
-    import matplotlib
+def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path | None:
+    """Accuracy (validation, test, train) and training cost per epoch, side by side.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the path written, or ``None`` when matplotlib is not installed.
+    """
+    plt = pyplot(f"{Path(path).name} is not drawn")
+    if plt is None:
+        return None
 
     epochs = [r["epoch"] for r in history]
     fig, (acc_ax, cost_ax) = plt.subplots(1, 2, figsize=(11, 4))

@@ -188,12 +188,16 @@ def gradient_norm_table(seeds: Sequence[int] = (0, 1, 2, 3, 4), images: int = 10
     return "\n".join(lines) + "\n", out
 
 
-def plot_rows(rows: Sequence[Row], path: Path) -> Path:
-    """Validation and test accuracy per epoch of every run, one panel per preset."""
-    import matplotlib
+def plot_rows(rows: Sequence[Row], path: Path) -> Path | None:
+    """Validation and test accuracy per epoch of every run, one panel per preset.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns the path written, or ``None`` when matplotlib is not installed.
+    """
+    from jaxnn import report
+
+    plt = report.pyplot(f"{Path(path).name} is not drawn")
+    if plt is None:
+        return None
 
     n = len(rows)
     cols = min(3, n)
@@ -229,6 +233,6 @@ def write(rows: Sequence[Row], out: Path, *, extra_markdown: str = "",
     paths["markdown"].write_text(markdown(rows) + ("\n" + extra_markdown if extra_markdown else ""))
     payload = {"rows": [r.to_json() for r in rows], **(extra_json or {})}
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
-    if rows:
-        paths["curves"] = plot_rows(rows, out / "curves.png")
+    if rows and (curves := plot_rows(rows, out / "curves.png")) is not None:
+        paths["curves"] = curves
     return paths

@@ -359,9 +359,11 @@ def fit(
     history = list(history or [])
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from jaxnn import report
 
-        bar = tqdm(total=epochs, initial=state.epoch, unit="epoch", leave=False)
+        tqdm = report.optional_import("tqdm.auto", "no progress bar is shown")
+        if tqdm is not None:
+            bar = tqdm.tqdm(total=epochs, initial=state.epoch, unit="epoch", leave=False)
     try:
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)

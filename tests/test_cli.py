@@ -27,6 +27,23 @@ def test_train_writes_a_run_directory(tmp_path, capsys):
     assert (out / "curves.png").stat().st_size > 10_000
 
 
+def test_train_runs_without_tqdm_and_matplotlib(tmp_path, capsys, monkeypatch):
+    """A machine set up with ``pip install --no-deps`` may lack them: the run still completes."""
+    from jaxnn import report
+
+    for name in ("tqdm", "tqdm.auto", "matplotlib", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import raise ImportError
+    monkeypatch.setattr(report, "_missing_said", set())
+    out = tmp_path / "run"
+    code = main(["train", "--epochs", "1", "--train-size", "1000", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "Epoch 0: " in captured.out
+    assert "tqdm is not installed, so no progress bar is shown" in captured.err
+    assert "matplotlib is not installed, so curves.png is not drawn" in captured.err
+    assert (out / "summary.json").exists() and not (out / "curves.png").exists()
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [

@@ -119,10 +119,13 @@ def manual_grad_fn(config):
 
 
 def run(args) -> int:
-    from tqdm.auto import tqdm
-
     from jaxnn import experiment, report
     from jaxnn.train import Diverged
+
+    # The book's line goes through tqdm.write so that it does not break the progress bar.
+    tqdm = None if args.no_progress else report.optional_import("tqdm.auto",
+                                                                "no progress bar is shown")
+    write_line = tqdm.tqdm.write if tqdm is not None else print
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
     if getattr(args, "resume", None) is not None:
@@ -150,7 +153,7 @@ def run(args) -> int:
 
     def book_line(record, state):
         if "test_correct" in record:
-            tqdm.write(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
+            write_line(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     guard = _Reliability(args, out, config)
