@@ -90,3 +90,19 @@ def test_pytorch_model_computes_the_jaxnn_logits():
             got = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
         np.testing.assert_allclose(got, layers.forward(spec, pure, x), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
+
+
+def test_gpu_script_names_its_stages_and_refuses_an_unknown_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = BENCHMARKS / "gpu.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)}
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
+    assert usage.returncode == 2
+    for stage in ("check", "speedrun", "throughput", "dropout", "ch6"):
+        assert f"#   {stage} " in usage.stdout
+    wrong = subprocess.run(["bash", str(script), "speed"], capture_output=True, text=True, env=env)
+    assert wrong.returncode == 2 and "unknown stage: speed" in wrong.stderr
+    assert not any(tmp_path.iterdir())  # refused before anything was written

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Every GPU figure the project owes, in stages that each fit one call of the device tool (< 10 min).
+#
+#   bash benchmarks/gpu.sh STAGE [STAGE ...]
+#
+# Stages, in the order to run them when device time is short (estimates are guesses until a GPU
+# run replaces them with measurements):
+#   check       install (pip --no-deps), versions, devices, a 1-epoch `jaxnn train`,
+#               `jaxnn compare`, `jaxnn speedrun --quick`, and the speed-run tests on the GPU
+#   speedrun    benchmarks/speedrun.py: 5 seeds, cold then warm compilation cache
+#   throughput  benchmarks/cnn_throughput.py (jaxnn scan/host, nnx.jit, PyTorch on CUDA) and
+#               benchmarks/manual_vs_autodiff.py
+#   dropout     ch6-dropout at the book's settings (40 epochs, expanded data), timed: the issue's
+#               "under 60 s" figure; one epoch first, so a slow step shows before the long run
+#   ch6         `jaxnn reproduce` of the chapter-6 rows, one run each, as far as the time allows
+#
+# Everything a stage writes goes to $OUT/<stage>/ (the device tool's output folder; without $OUT,
+# benchmarks/results/gpu/): the JSON of each benchmark, the run directories, and log.txt.
+# The whole call is cut at CALL_SECONDS (default 560, under the tool's 600 s), shared fairly
+# among the stages named, so that a call never runs past its limit and loses its output.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-benchmarks/results/gpu}
+CALL_SECONDS=${CALL_SECONDS:-560}
+PY=${PYTHON:-python}
+
+installed() {
+  "$PY" -c "import jaxnn" 2>/dev/null || "$PY" -m pip install --quiet --no-deps -e . >/dev/null
+}
+
+# Seconds left to the current stage.
+left() { echo $((stage_seconds - (SECONDS - stage_start))); }
+
+# run LABEL SECONDS CMD...: one command under a time limit (at most what is left to the stage);
+# its exit status is logged, not fatal (124: cut at the limit).
+run() {
+  local label=$1 limit=$2 start=$SECONDS; shift 2
+  (( limit > $(left) )) && limit=$(left)
+  (( limit > 10 )) || { echo "## $label: skipped, no time left in this stage"; return; }
+  echo "## $label (limit ${limit} s): $*"
+  timeout --kill-after=20 "$limit" "$@"
+  echo "## $label: exit $? after $((SECONDS - start)) s"
+}
+
+stage_check() {
+  "$PY" - <<'PY'
+import platform, jax, jaxlib, flax, optax, numpy
+print("python", platform.python_version(), "jax", jax.__version__, "jaxlib", jaxlib.__version__,
+      "flax", flax.__version__, "optax", optax.__version__, "numpy", numpy.__version__)
+print("devices", jax.devices())
+for name in ("torch", "tqdm", "matplotlib", "orbax.checkpoint", "hypothesis"):
+    try:
+        module = __import__(name, fromlist=["_"])
+        print(name, getattr(module, "__version__", "?"))
+    except ImportError:
+        print(name, "missing")
+PY
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  run "train 1 epoch" 120 jaxnn train --epochs 1 --no-progress --out "$dir/train-ch1"
+  run "train ch6-relu 1 epoch" 180 jaxnn train --preset ch6-relu --epochs 1 --no-progress \
+    --out "$dir/train-ch6-relu"
+  run "compare" 60 jaxnn compare
+  run "speedrun --quick" 120 jaxnn speedrun --quick --json "$dir/speedrun-quick.json"
+  run "tests on the GPU" "$(left)" "$PY" -m pytest -q -p no:cacheprovider tests/test_speedrun.py \
+    tests/test_train.py
+}
+
+stage_speedrun() {
+  run "speedrun cold/warm" "$(left)" "$PY" benchmarks/speedrun.py
+  cp benchmarks/results/speedrun.json "$dir/" 2>/dev/null
+}
+
+stage_throughput() {
+  run "cnn throughput" $(( $(left) * 3 / 4 )) "$PY" benchmarks/cnn_throughput.py \
+    --json "$dir/cnn_throughput.json"
+  run "manual vs autodiff" "$(left)" "$PY" benchmarks/manual_vs_autodiff.py \
+    --out "$dir/manual_vs_autodiff.json"
+}
+
+stage_dropout() {
+  run "ch6-dropout 1 epoch" 240 jaxnn train --preset ch6-dropout --epochs 1 --no-progress \
+    --out "$dir/ch6-dropout-1"
+  run "ch6-dropout 40 epochs" "$(left)" jaxnn train --preset ch6-dropout --no-progress \
+    --out "$dir/ch6-dropout"
+}
+
+stage_ch6() {
+  run "reproduce ch6" "$(left)" jaxnn reproduce ch6-conv1 ch6-conv2 ch6-relu ch6-expanded \
+    --runs 1 --out "$dir/reproduce"
+}
+
+[ $# -gt 0 ] || { sed -n '2,20p' "$0"; exit 2; }
+for stage in "$@"; do
+  declare -F "stage_$stage" >/dev/null || { echo "unknown stage: $stage" >&2; exit 2; }
+done
+installed || { echo "pip install --no-deps -e . failed" >&2; exit 1; }
+stages_left=$#
+for stage in "$@"; do
+  dir="$OUT/$stage"
+  mkdir -p "$dir"
+  stage_start=$SECONDS
+  stage_seconds=$(( (CALL_SECONDS - SECONDS) / stages_left ))
+  stages_left=$((stages_left - 1))
+  echo "# stage $stage: ${stage_seconds} s" | tee "$dir/log.txt"
+  "stage_$stage" 2>&1 | tee -a "$dir/log.txt"
+done
