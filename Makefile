@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 train: $(STAMP)  ## the book's chapter-1 network on the embedded MNIST (offline)
 	$(BIN)/jaxnn train $(ARGS)
 
+# Tests run in parallel worker processes (pytest-xdist), one per core; JOBS=0 runs them serially.
+JOBS ?= auto
 test: $(STAMP)  ## the whole suite, on CPU
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check jaxnn manual_grad tests benchmarks scripts
