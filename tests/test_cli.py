@@ -56,10 +56,12 @@ def test_train_runs_without_tqdm_and_matplotlib(tmp_path, capsys, monkeypatch):
         (["train", "--preset", "nope"], "preset: expected one of"),
     ],
 )
-def test_user_errors_are_one_line(argv, fragment, capsys):
+def test_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # runs/ goes here, never into the repository
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err and "Traceback" not in err
+    assert not list(tmp_path.glob("runs/*")), "a failed run left its run directory behind"
 
 
 def test_console_script_exit_code_and_debug():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -140,7 +141,9 @@ def run(args) -> int:
 
         devices = parallel.device_count(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
+    made_dir = False  # a runs/<time>-<preset>/ directory of our own, removed if nothing ran
     if out is None:
+        made_dir = not args.out
         out = Path(args.out) if args.out else report.new_run_dir("runs",
                                                                   config.preset or "custom")
         out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +160,7 @@ def run(args) -> int:
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     guard = _Reliability(args, out, config)
+    remove_dir = False
     try:
         result = experiment.run(
             config, grad_fn=grad_fn, progress=not args.no_progress,
@@ -168,8 +172,15 @@ def run(args) -> int:
             raise
         print(f"jaxnn train: error: {e}{guard.last_good()}", file=sys.stderr)
         return 3
+    except Exception:
+        # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
+        # before the first epoch: leave no empty run directory behind.
+        remove_dir = made_dir and not (out / "metrics.jsonl").exists()
+        raise
     finally:
         guard.close()
+        if remove_dir:
+            shutil.rmtree(out, ignore_errors=True)
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
     if guard.on_nan == "skip":
         print(f"skipped {skipped} updates whose gradients or parameters were NaN or inf")
