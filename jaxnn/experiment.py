@@ -209,8 +209,7 @@ def epoch_loop(config: TrainConfig, backend: str | None = None) -> str:
     ``backend`` is the platform that trains (default: JAX's default backend)."""
     if config.loop != "auto":
         return config.loop
-    cpu = (backend or jax.default_backend()) == "cpu"
-    return "host" if cpu and config.model != "mlp" else "scan"
+    return train.auto_loop(backend or jax.default_backend(), convolutional=config.model != "mlp")
 
 
 def _platform(split: train.DeviceData) -> str:

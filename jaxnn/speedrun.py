@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, costs, layers, optim
+from jaxnn.train import LOOPS, auto_loop
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-LOOPS = ("scan", "host")
 AUTO = "auto"  # dtype and loop: chosen for the backend by resolve()
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # pixel statistics of MNIST's training images (x/255)
 
@@ -90,11 +90,12 @@ def resolve(config: SpeedrunConfig, backend: str | None = None) -> SpeedrunConfi
     bfloat16 and the single compiled call; on the CPU float32 (XLA's CPU backend has no fast
     bfloat16 convolutions) and one call per step (see :func:`_host_loop`)."""
     config = config.validated()
-    cpu = (backend or jax.default_backend()) == "cpu"
+    platform = backend or jax.default_backend()
     return dataclasses.replace(
         config,
-        dtype=("float32" if cpu else "bfloat16") if config.dtype == AUTO else config.dtype,
-        loop=("host" if cpu else "scan") if config.loop == AUTO else config.loop)
+        dtype=("float32" if platform == "cpu" else "bfloat16") if config.dtype == AUTO
+        else config.dtype,
+        loop=auto_loop(platform, convolutional=True) if config.loop == AUTO else config.loop)
 
 
 def network(config: SpeedrunConfig, num_classes: int = 10) -> layers.CNNSpec:

@@ -256,6 +256,12 @@ gradient inside a compiled loop runs several times slower than the same gradient
 own (measured: 6.7x for one ch6-relu epoch on 1,000 images), so CNNs on the CPU use host."""
 
 
+def auto_loop(platform: str, *, convolutional: bool) -> str:
+    """The :data:`LOOPS` choice for a network on ``platform`` ("cpu", "gpu", "tpu"): ``host``
+    for a convolutional network on the CPU, ``scan`` everywhere else."""
+    return "host" if platform == "cpu" and convolutional else "scan"
+
+
 def _host_epoch(batches, body, start, finish, full, rest):
     """The epoch of :func:`make_epoch` as a Python loop over one jitted step per mini-batch:
     the same updates in the same order (``loop="host"``)."""
