@@ -445,9 +445,16 @@ def main(argv=None) -> dict:
         env.update(torch=torch_version, torch_threads=torch.get_num_threads(),
                    torch_cuda=torch.cuda.is_available())
     results = []
+    payload = {"environment": env,
+               "settings": {"images": images, "repeats": repeats, "models": args.models,
+                            "batch_size": args.batch_size, "torch": use_torch,
+                            "torch_compile": args.torch_compile, "pause_s": args.pause,
+                            "argv": sys.argv[1:] if argv is None else list(argv)},
+               "results": results}
     for preset in args.models:
         results += bench_model(preset, args.batch_size, images, repeats, use_torch=use_torch,
                                torch_compile=args.torch_compile, pause=args.pause)
+        write_json(args.json, payload)  # after every model: a run cut short keeps what it has
     table = [[r["model"], r["batch"], r["implementation"],
               "-" if r["images_per_s"] is None else f"{r['images_per_s']:,.0f}",
               "-" if r["jaxnn_ratio"] is None else f"{r['jaxnn_ratio']:.2f}x",
@@ -459,13 +466,6 @@ def main(argv=None) -> dict:
           + (f"torch {torch_version})" if have_torch else "torch not installed)"))
     print(markdown_table(["model", "batch", "implementation", "images/s", "jaxnn / this",
                           "first epoch incl. compile (s)", "parameters"], table))
-    payload = {"environment": env,
-               "settings": {"images": images, "repeats": repeats, "models": args.models,
-                            "batch_size": args.batch_size, "torch": use_torch,
-                            "torch_compile": args.torch_compile, "pause_s": args.pause,
-                            "argv": sys.argv[1:] if argv is None else list(argv)},
-               "results": results}
-    write_json(args.json, payload)
     return payload
 
 

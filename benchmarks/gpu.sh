@@ -25,15 +25,19 @@ OUT=${OUT:-benchmarks/results/gpu}
 CALL_SECONDS=${CALL_SECONDS:-560}
 PY=${PYTHON:-python}
 
-# jaxnn importable, and `jaxnn` on the PATH. Without a network, pip's isolated build may not
+# jaxnn importable from anywhere (benchmarks/*.py run with benchmarks/ as their path, not the
+# repository root), and `jaxnn` on the PATH. Without a network, pip's isolated build may not
 # find setuptools: then build in this environment, and as a last resort run from the source tree.
+importable() { (cd / && "$PY" -c "import jaxnn, manual_grad" 2>/dev/null); }
 installed() {
-  "$PY" -c "import jaxnn" 2>/dev/null \
-    || "$PY" -m pip install --quiet --no-deps -e . \
-    || "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . \
-    || export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+  mkdir -p "$OUT"
+  importable \
+    || "$PY" -m pip install --quiet --no-deps -e . >"$OUT/pip.log" 2>&1 \
+    || "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . >>"$OUT/pip.log" 2>&1 \
+    || echo "# pip could not install jaxnn (see $OUT/pip.log): running it from the source tree"
+  importable || export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
   if command -v jaxnn >/dev/null; then JAXNN=(jaxnn); else JAXNN=("$PY" -m jaxnn); fi
-  "$PY" -c "import jaxnn"
+  importable
 }
 
 # Seconds left to the current stage.
@@ -104,6 +108,7 @@ for stage in "$@"; do
   declare -F "stage_$stage" >/dev/null || { echo "unknown stage: $stage" >&2; exit 2; }
 done
 installed || { echo "pip install --no-deps -e . failed" >&2; exit 1; }
+echo "# jaxnn: $(cd / && "$PY" -c 'import jaxnn; print(jaxnn.__file__)'); command: ${JAXNN[*]}"
 stages_left=$#
 for stage in "$@"; do
   dir="$OUT/$stage"
