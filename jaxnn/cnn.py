@@ -47,8 +47,13 @@ class CNN(nnx.Module):
                 modules[str(i)] = nnx.Linear(shape[0], layer.features, rngs=rngs,
                                              param_dtype=param_dtype)
             elif isinstance(layer, layers.BatchNorm):
-                modules[str(i)] = nnx.BatchNorm(shape[-1], momentum=layer.momentum,
-                                                rngs=rngs, param_dtype=param_dtype)
+                bn = nnx.BatchNorm(shape[-1], momentum=layer.momentum, rngs=rngs,
+                                   param_dtype=param_dtype)
+                # Flax keeps the running statistics in float32 whatever param_dtype is; a
+                # float64 network keeps them in float64 too (and updates them without a cast).
+                bn.mean = nnx.BatchStat(jnp.zeros(shape[-1], param_dtype))
+                bn.var = nnx.BatchStat(jnp.ones(shape[-1], param_dtype))
+                modules[str(i)] = bn
             shape = out_shape
         self.layers = nnx.Dict(modules)
 

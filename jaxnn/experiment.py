@@ -237,8 +237,10 @@ def make_optimizer(config: TrainConfig, n_train: int):
                       n_train=l2_denominator(config, n_train), clip_norm=config.clip_norm)
 
 
-def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_nan=None):
-    """State, epoch and evaluation for a :mod:`jaxnn.cnn` model: split once, pure jit step."""
+def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_nan=None,
+                  mesh=None):
+    """State, epoch and evaluation for a :mod:`jaxnn.cnn` model: split once, pure jit step
+    (its mini-batches split over ``mesh`` when given, see :mod:`jaxnn.parallel`)."""
     from jaxnn import cnn
 
     model = cnn.make(prepared.network, init_key)
@@ -246,10 +248,15 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
     cost_fn = costs.from_logits(config.cost, config.output_activation)
     grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
     state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
-    epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                n_train=len(prepared.train), num_classes=prepared.num_classes,
-                                stateful=True, on_nan=on_nan,
-                                loop=epoch_loop(config, _platform(prepared.train)))
+    kwargs = dict(mini_batch_size=config.mini_batch_size, n_train=len(prepared.train),
+                  num_classes=prepared.num_classes, stateful=True, on_nan=on_nan,
+                  loop=epoch_loop(config, _platform(prepared.train)))
+    if mesh is None:
+        epoch_fn = train.make_epoch(grad_fn, optimizer, **kwargs)
+    else:
+        from jaxnn import parallel
+
+        epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs)
     evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
                                    num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
@@ -308,6 +315,10 @@ def run(
     ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`)."""
     config = config.validated()
     if config.ensemble > 1:
+        if devices != 1:
+            raise ValueError(f"devices: an ensemble trains its networks one after another on "
+                             f"one device; got ensemble={config.ensemble} with "
+                             f"devices={devices!r}")
         from jaxnn import ensemble
 
         return ensemble.run(config, callbacks=callbacks, progress=progress)
@@ -315,12 +326,6 @@ def run(
     if devices != 1:
         from jaxnn import parallel
 
-        if config.model != "mlp":
-            raise ValueError(f"devices: data parallelism is implemented for MLPs only; got "
-                             f"model {config.model!r} with devices={devices!r}")
-        if config.loop == "host":
-            raise ValueError(f"loop: data parallelism needs the scan loop; got loop='host' with "
-                             f"devices={devices!r}")
         mesh = parallel.make_mesh(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
     prepared = prepare(config)
@@ -341,19 +346,19 @@ def run(
         penalty = l1 if penalty is None else (lambda p, a=penalty, b=l1: a(p) + b(p))
     if config.model != "mlp":
         state, epoch_fn, evaluate = _cnn_training(config, prepared, optimizer, init_key,
-                                                  train_key, l1, on_nan=on_nan)
+                                                  train_key, l1, on_nan=on_nan, mesh=mesh)
     else:
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
         params = network.init(init_key)
         state = train.TrainState(params, optimizer.init(params), train_key, 0)
-        epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,
-                                    loop=epoch_loop(config, _platform(prepared.train)))
-        if mesh is not None:
-            epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, n_train=n,
-                                           mini_batch_size=config.mini_batch_size,
-                                           num_classes=prepared.num_classes, on_nan=on_nan)
+        kwargs = dict(mini_batch_size=config.mini_batch_size, n_train=n,
+                      num_classes=prepared.num_classes, on_nan=on_nan,
+                      loop=epoch_loop(config, _platform(prepared.train)))
+        if mesh is None:
+            epoch_fn = train.make_epoch(grad_fn, optimizer, **kwargs)
+        else:
+            epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs)
         cost_fn = costs.from_logits(config.cost, network.output_activation)
         evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     history = None

@@ -123,10 +123,12 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
 
 
 def replicate_state(state: train.TrainState, mesh: Mesh) -> train.TrainState:
-    """``params``, ``opt_state`` and ``key`` replicated; the epoch counter stays a Python int."""
+    """``params``, ``opt_state``, ``key`` and ``model_state`` (batch-norm statistics, if any)
+    replicated; the epoch counter stays a Python int."""
     return state._replace(params=replicate(state.params, mesh),
                           opt_state=replicate(state.opt_state, mesh),
-                          key=replicate(state.key, mesh))
+                          key=replicate(state.key, mesh),
+                          model_state=replicate(state.model_state, mesh))
 
 
 def shard_data(data: train.DeviceData | None, mesh: Mesh) -> train.DeviceData | None:
@@ -150,18 +152,21 @@ def place(prepared, mesh: Mesh):
 
 
 def make_epoch(grad_fn, optimizer, *, mesh: Mesh, mini_batch_size: int, n_train: int,
-               num_classes: int = 10, on_nan: str | None = None):
+               num_classes: int = 10, on_nan: str | None = None, stateful: bool = False,
+               loop: str = "scan"):
     """:func:`jaxnn.train.make_epoch` with every full mini-batch split over ``mesh``.
 
-    Same signature and result as the single-device epoch (to float tolerance); call it with
-    state from :func:`replicate_state` and data from :func:`shard_data`. ValueError when
+    Same signature and result as the single-device epoch (to float tolerance), for either
+    ``loop`` and for stateful models (:mod:`jaxnn.cnn`: batch-norm statistics are averaged over
+    the whole mini-batch, across devices; dropout masks do not depend on the split); call it
+    with state from :func:`replicate_state` and data from :func:`shard_data`. ValueError when
     ``mini_batch_size`` does not divide by the device count.
     """
     _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     check_divisible("mini_batch_size", mini_batch_size, mesh)
     return train.make_epoch(grad_fn, optimizer, mini_batch_size=mini_batch_size,
                             n_train=n_train, num_classes=num_classes, on_nan=on_nan,
-                            batch_sharding=batch_sharding(mesh))
+                            batch_sharding=batch_sharding(mesh), stateful=stateful, loop=loop)
 
 
 def initialize_distributed(coordinator_address: str | None = None,

@@ -52,6 +52,21 @@ def test_sharded_epoch_equals_single_device_epoch(eight_devices, case):
     assert r["data_sharded"] == (r["n"] % 8 == 0)
 
 
+@pytest.mark.parametrize("loop", ["scan", "host"])
+def test_sharded_cnn_epoch_equals_single_device_epoch(eight_devices, loop):
+    """A CNN with batch norm and dropout, two epochs of Adam in float64, both loops: the
+    batch statistics span the whole mini-batch across the devices and the dropout masks do not
+    depend on the split, so parameters, optimizer state and running statistics agree to ~1e-15."""
+    r = next(c for c in eight_devices["cnn_cases"] if c["loop"] == loop)
+    assert r["dtype"] == "float64"
+    assert {"BatchNorm", "Dropout", "Conv", "Pool"} <= set(r["spec"]), r["spec"]
+    assert r["param_max_rel_diff"] < 1e-10, r
+    assert r["opt_state_max_rel_diff"] < 1e-10, r
+    assert r["batch_stats_max_rel_diff"] < 1e-10, r
+    assert r["batch_stats_moved"] > 1e-3, "training should update the running statistics"
+    assert r["params_replicated"], "parameters must stay replicated on all 8 devices"
+
+
 def test_indivisible_mini_batch_is_a_clear_error(eight_devices):
     msg = eight_devices["indivisible_error"]
     assert msg is not None, "mini_batch_size 10 on 8 devices must be refused"
@@ -116,3 +131,11 @@ def test_second_run_reads_the_compilation_cache(tmp_path):
                             text=True, env=_env(), timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in cache.iterdir()) == written
+
+
+def test_ensemble_with_devices_is_refused_before_training():
+    from jaxnn import experiment
+
+    config = experiment.TrainConfig.from_preset("ch1-30", ensemble=2, epochs=1, train_size=100)
+    with pytest.raises(ValueError, match=r"devices: an ensemble .* got ensemble=2 with devices=2"):
+        experiment.run(config, devices=2)
