@@ -29,6 +29,10 @@ correct, only not split.
 
 Multi-host: call :func:`initialize_distributed` (``jaxnn train --distributed``) in every process
 before anything touches a device; the mesh then spans ``jax.devices()`` of all processes.
+Every process computes the same replicated results; :func:`is_primary` (process 0) writes the
+files and prints, :func:`broadcast_text` shares a value only it may choose (a run directory's
+name), :func:`barrier` and :func:`check_shared_directory` keep the processes' file accesses in
+order (see the end of this module).
 """
 
 from __future__ import annotations
