@@ -198,19 +198,26 @@ def test_checkpoint_and_resume_in_two_processes_in_one_agreed_run_dir(tmp_path, 
     assert 3 in {int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()}
 
 
-def test_checkpoints_without_a_shared_directory_fail_in_both_processes(tmp_path):
-    """Process 1 given another --out stands for a host that does not see process 0's disk:
-    orbax would write the checkpoints only where process 0 sees them, so both stop at once
-    with the same message instead of one waiting for the other."""
+@pytest.mark.parametrize("case", ["no shared directory", "devices of one process"])
+def test_refused_settings_stop_both_processes(tmp_path, case):
+    """Both processes stop at once with the same one-line error (exit code 2), instead of one
+    waiting for the other. Process 1 given another --out stands for a host that does not see
+    process 0's disk (orbax would write the checkpoints only where process 0 sees them);
+    ``--devices 2`` would make a mesh of process 0's two devices only."""
     work = tmp_path / "work"
     work.mkdir()
-    run = launch([*SETTINGS, "--epochs", "1", "--checkpoint-every", "1"], work,
-                 per_process=[["--out", "host0"], ["--out", "host1"]])
+    if case == "no shared directory":
+        args = [*SETTINGS, "--epochs", "1", "--checkpoint-every", "1"]
+        per_process = [["--out", "host0"], ["--out", "host1"]]
+        message = "on a file system shared by all processes; process(es) [1] do not see"
+    else:
+        args, per_process = [*SETTINGS, "--epochs", "1", "--devices", "2", "--out", "o"], None
+        message = "devices: with 2 processes, expected 'all' (the 4 devices of every process)"
+    run = launch(args, work, per_process=per_process)
     assert run.codes == [2, 2], run.tails()
     for err in run.errs:
-        assert "on a file system shared by all processes; process(es) [1] do not see" in err, \
-            run.tails()
-    assert not (work / "host1").exists()  # process 1 writes nothing
+        assert message in err, run.tails()
+    assert not (work / "host1").exists() and not (work / "o").exists()  # 1 writes nothing
     assert not (work / "host0" / "metrics.jsonl").exists()
 
 

@@ -149,6 +149,12 @@ def run(args) -> int:
 
         devices = parallel.device_count(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
+        total = parallel.device_count("all")
+        if parallel.process_count() > 1 and devices != total:
+            # the first N devices may all be process 0's, leaving the others nothing to feed
+            raise ValueError(f"devices: with {parallel.process_count()} processes, expected "
+                             f"'all' (the {total} devices of every process) or 1 (each process "
+                             f"alone on one device); got {devices}")
     made_dir = False  # a runs/<time>-<preset>/ directory of our own, removed if nothing ran
     if out is None:
         made_dir = not args.out
