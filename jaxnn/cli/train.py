@@ -316,9 +316,16 @@ class _Reliability:
         return [self.saver] if self.saver is not None else []
 
     def _resume(self, fresh_state):
-        from jaxnn import report
+        from jaxnn import parallel, report
 
         restored = self.checkpointer.restore(fresh_state, warn=False)
+        step = str(restored.epoch)  # every process must continue from the same step
+        primary_step = parallel.broadcast_text(step)
+        if not all(parallel.all_processes(primary_step == step)):
+            raise ValueError(f"--resume: the processes restored different checkpoints of "
+                             f"{self.checkpointer.directory} (process 0: after epoch "
+                             f"{primary_step}); is every step on the shared file system "
+                             "complete?")
         self.saver.history = list(restored.history)
         if not self.primary:  # every process restores the same state; one writes and prints
             return restored.state, restored.history
