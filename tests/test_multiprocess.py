@@ -219,6 +219,8 @@ def test_refused_settings_stop_both_processes(tmp_path, case):
         assert message in err, run.tails()
     assert not (work / "host1").exists() and not (work / "o").exists()  # 1 writes nothing
     assert not (work / "host0" / "metrics.jsonl").exists()
+    if case == "no shared directory":  # process 1 names process 0's directory, not its own
+        assert "process 0 writes the run directory host0 " in run.outs[1], run.tails()
 
 
 def test_one_process_helpers_do_nothing(tmp_path):

@@ -162,11 +162,13 @@ def run(args) -> int:
         if primary:
             out.mkdir(parents=True, exist_ok=True)
             (out / "metrics.jsonl").unlink(missing_ok=True)
+    if parallel.process_count() > 1:  # name process 0's directory (its --out may differ)
+        primary_out = parallel.broadcast_text(str(out))
     if primary:
         report.write_json(out / "config.json", config.to_json())
     else:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
-              f"trains; process 0 writes the run directory {out} and prints the results")
+              f"trains; process 0 writes the run directory {primary_out} and prints the results")
     arch = list(config.sizes) if config.model == "mlp" else config.model
     say(f"jaxnn train: {config.preset} {arch} {config.activation}/"
         f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
@@ -189,7 +191,7 @@ def run(args) -> int:
     except Diverged as e:
         if getattr(args, "debug", False):
             raise
-        last_good = guard.last_good()  # every process: orbax lists steps collectively
+        last_good = guard.last_good()  # in every process, like every checkpointer call
         say(f"jaxnn train: error: {e}{last_good}", file=sys.stderr)
         return 3
     except Exception:
