@@ -29,6 +29,10 @@ correct, only not split.
 
 Multi-host: call :func:`initialize_distributed` (``jaxnn train --distributed``) in every process
 before anything touches a device; the mesh then spans ``jax.devices()`` of all processes.
+Every process computes the same replicated results; :func:`is_primary` (process 0) writes the
+files and prints, :func:`broadcast_text` shares a value only it may choose (a run directory's
+name), :func:`barrier` and :func:`check_shared_directory` keep the processes' file accesses in
+order (see the end of this module).
 """
 
 from __future__ import annotations
@@ -183,3 +187,115 @@ def initialize_distributed(coordinator_address: str | None = None,
         process_id = int(env["JAX_PROCESS_ID"])
     jax.distributed.initialize(coordinator_address=coordinator_address,
                                num_processes=num_processes, process_id=process_id)
+
+
+# --- Several processes: who writes, and agreeing on values -----------------------------------
+#
+# With ``--distributed`` every process runs the same program on the same data and computes the
+# same (replicated) results. Files and printed lines are the job of one process, the primary
+# (``jax.process_index() == 0``); values only one process may choose (a clock reading, a random
+# name) are chosen there and broadcast. With one process all of these are no-ops, so the
+# single-process path does not touch a device or wait for anyone.
+
+
+def _distributed() -> bool:
+    """True when ``jax.distributed.initialize`` ran in this process (several processes may
+    then share the devices); checked without starting a backend."""
+    is_initialized = getattr(jax.distributed, "is_initialized", None)
+    if is_initialized is not None:
+        return bool(is_initialized())
+    return jax.process_count() > 1
+
+
+def process_count() -> int:
+    """Number of processes in the job: 1 unless :func:`initialize_distributed` ran."""
+    return jax.process_count() if _distributed() else 1
+
+
+def process_index() -> int:
+    """This process's index in 0..process_count()-1 (0 without ``--distributed``)."""
+    return jax.process_index() if _distributed() else 0
+
+
+def is_primary() -> bool:
+    """True in the one process that writes files and prints (process 0); always True for a
+    single process."""
+    return process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait until every process has reached ``barrier(name)`` (no-op for a single process):
+    put it between the other processes reading a file and the primary rewriting it."""
+    if process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def broadcast_text(text: str, *, max_bytes: int = 4096) -> str:
+    """The primary's ``text`` in every process (other processes' ``text`` is ignored); the
+    identity for a single process. ValueError if the UTF-8 text is longer than ``max_bytes``."""
+    if process_count() == 1:
+        return text
+    from jax.experimental import multihost_utils
+
+    data = text.encode() if is_primary() else b""
+    if len(data) > max_bytes:
+        raise ValueError(f"text: expected at most {max_bytes} UTF-8 bytes to broadcast; got "
+                         f"{len(data)}")
+    buffer = np.zeros(max_bytes + 4, np.uint8)
+    buffer[:4] = np.frombuffer(np.uint32(len(data)).tobytes(), np.uint8)
+    buffer[4:4 + len(data)] = np.frombuffer(data, np.uint8)
+    buffer = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
+    n = int(np.frombuffer(buffer[:4].tobytes(), np.uint32)[0])
+    return buffer[4:4 + n].tobytes().decode()
+
+
+def all_processes(flag: bool) -> list[bool]:
+    """Every process's ``flag``, in process order (``[flag]`` for a single process): lets all
+    processes take the same decision, so that none waits forever for one that gave up."""
+    if process_count() == 1:
+        return [bool(flag)]
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.int32(bool(flag)))
+    return [bool(f) for f in np.asarray(flags).reshape(-1)]
+
+
+def check_shared_directory(path, arg: str = "--out") -> None:
+    """Check that every process sees the directory ``path`` the primary writes (a shared file
+    system), as orbax checkpoints and ``--resume`` with several processes need: the primary
+    writes a probe file with a random name, every process looks for it. All processes raise
+    the same ValueError (naming ``arg``) when one does not see it. No-op for a single process.
+    """
+    if process_count() == 1:
+        return
+    import secrets
+    from pathlib import Path
+
+    name = broadcast_text(f".jaxnn-shared-{secrets.token_hex(8)}" if is_primary() else "")
+    probe = Path(path) / name
+    wrote = True
+    if is_primary():
+        try:
+            probe.write_text(name)
+        except OSError:
+            wrote = False
+    barrier(f"jaxnn: {name} written")
+    try:
+        seen = probe.read_text() == name
+    except OSError:
+        seen = False
+    flags = all_processes(seen)  # a collective: every process has read the probe after it
+    if is_primary():
+        probe.unlink(missing_ok=True)
+    if not wrote:
+        raise ValueError(f"{arg}: process 0 cannot write into {path}: expected an existing "
+                         "directory on a file system shared by all processes")
+    if not all(flags):
+        missing = [i for i, f in enumerate(flags) if not f]
+        raise ValueError(
+            f"{arg}: with {len(flags)} processes, checkpoints and --resume need {path} on a "
+            f"file system shared by all processes; process(es) {missing} do not see the file "
+            "process 0 wrote there"
+        )

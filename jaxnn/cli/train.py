@@ -120,17 +120,25 @@ def manual_grad_fn(config):
 
 
 def run(args) -> int:
-    from jaxnn import experiment, report
+    from jaxnn import experiment, parallel, report
     from jaxnn.train import Diverged
+
+    # With several processes (--distributed) all of them train; only the primary writes the
+    # run directory and prints (parallel.is_primary() is True for a single process).
+    primary = parallel.is_primary()
+    say = print if primary else _silent
 
     # The book's line goes through tqdm.write so that it does not break the progress bar.
     tqdm = None if args.no_progress else report.optional_import("tqdm.auto",
                                                                 "no progress bar is shown")
     write_line = tqdm.tqdm.write if tqdm is not None else print
+    say_line = write_line if primary else _silent
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
     if getattr(args, "resume", None) is not None:
+        parallel.check_shared_directory(args.resume, "--resume")
         config, out = _resumed_config(args, overrides)
+        parallel.barrier("jaxnn train: config.json read")  # before the primary rewrites it
     else:
         config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
         out = None
@@ -141,47 +149,63 @@ def run(args) -> int:
 
         devices = parallel.device_count(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
+        total = parallel.device_count("all")
+        if parallel.process_count() > 1 and devices != total:
+            # the first N devices may all be process 0's, leaving the others nothing to feed
+            raise ValueError(f"devices: with {parallel.process_count()} processes, expected "
+                             f"'all' (the {total} devices of every process) or 1 (each process "
+                             f"alone on one device); got {devices}")
     made_dir = False  # a runs/<time>-<preset>/ directory of our own, removed if nothing ran
     if out is None:
         made_dir = not args.out
-        out = Path(args.out) if args.out else report.new_run_dir("runs",
-                                                                  config.preset or "custom")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").unlink(missing_ok=True)
-    report.write_json(out / "config.json", config.to_json())
+        out = Path(args.out) if args.out else _new_run_dir(config.preset or "custom")
+        if primary:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+    if parallel.process_count() > 1:  # name process 0's directory (its --out may differ)
+        primary_out = parallel.broadcast_text(str(out))
+    if primary:
+        report.write_json(out / "config.json", config.to_json())
+    else:
+        print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
+              f"trains; process 0 writes the run directory {primary_out} and prints the results")
     arch = list(config.sizes) if config.model == "mlp" else config.model
-    print(f"jaxnn train: {config.preset} {arch} {config.activation}/"
-          f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
-          f"mini-batch {config.mini_batch_size}, {config.epochs} epochs -> {out}")
+    say(f"jaxnn train: {config.preset} {arch} {config.activation}/"
+        f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
+        f"mini-batch {config.mini_batch_size}, {config.epochs} epochs -> {out}")
 
     def book_line(record, state):
         if "test_correct" in record:
-            write_line(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
+            say_line(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
-    guard = _Reliability(args, out, config)
+    guard = _Reliability(args, out, config, primary=primary)
+    writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
     remove_dir = False
     try:
         result = experiment.run(
-            config, grad_fn=grad_fn, progress=not args.no_progress,
-            callbacks=[report.MetricsWriter(out / "metrics.jsonl"), *guard.callbacks, book_line],
+            config, grad_fn=grad_fn, progress=not args.no_progress and primary,
+            callbacks=[*writers, *guard.callbacks, book_line],
             resume=guard.resume, on_nan=guard.on_nan, devices=devices,
         )
     except Diverged as e:
         if getattr(args, "debug", False):
             raise
-        print(f"jaxnn train: error: {e}{guard.last_good()}", file=sys.stderr)
+        last_good = guard.last_good()  # in every process, like every checkpointer call
+        say(f"jaxnn train: error: {e}{last_good}", file=sys.stderr)
         return 3
     except Exception:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
         # before the first epoch: leave no empty run directory behind.
-        remove_dir = made_dir and not (out / "metrics.jsonl").exists()
+        remove_dir = made_dir and primary and not (out / "metrics.jsonl").exists()
         raise
     finally:
         guard.close()
         if remove_dir:
             shutil.rmtree(out, ignore_errors=True)
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
+    if not primary:
+        return 0
     if guard.on_nan == "skip":
         print(f"skipped {skipped} updates whose gradients or parameters were NaN or inf")
     if devices != 1:
@@ -201,6 +225,21 @@ def run(args) -> int:
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")
     return 0
+
+
+def _silent(*args, **kwargs) -> None:
+    """``print`` for the processes other than the primary: they train without a word."""
+
+
+def _new_run_dir(label: str) -> Path:
+    """``report.new_run_dir("runs", label)``, made by the primary; with several processes
+    the others take its name (their clocks may differ by a second) and make nothing."""
+    from jaxnn import parallel, report
+
+    if parallel.process_count() == 1:
+        return report.new_run_dir("runs", label)
+    name = str(report.new_run_dir("runs", label)) if parallel.is_primary() else ""
+    return Path(parallel.broadcast_text(name))
 
 
 def _resumed_config(args, overrides):
@@ -237,12 +276,12 @@ def _resumed_config(args, overrides):
 class _Reliability:
     """The checkpoint callback, the resume hook and the NaN policy of one ``jaxnn train``."""
 
-    def __init__(self, args, out: Path, config):
+    def __init__(self, args, out: Path, config, *, primary: bool = True):
         import json
 
-        from jaxnn import report
+        from jaxnn import parallel, report
 
-        self.args, self.out, self.config = args, out, config
+        self.args, self.out, self.config, self.primary = args, out, config, primary
         self.on_nan = getattr(args, "on_nan", None)
         self.every = getattr(args, "checkpoint_every", None)
         resuming = getattr(args, "resume", None) is not None
@@ -255,12 +294,17 @@ class _Reliability:
             saved = json.loads(options.read_text())
             self.on_nan = self.on_nan or saved.get("on_nan")
             self.every = self.every or saved.get("checkpoint_every")
-        report.write_json(options, {"on_nan": self.on_nan or "stop",
-                                    "checkpoint_every": self.every})
+        if resuming:
+            parallel.barrier("jaxnn train: options.json read")  # before the primary rewrites it
+        if primary:
+            report.write_json(options, {"on_nan": self.on_nan or "stop",
+                                        "checkpoint_every": self.every})
         self.checkpointer = self.saver = None
         if self.every is not None or resuming:
             from jaxnn import checkpoint
 
+            if not resuming:  # (a resumed directory was checked before its config was read)
+                parallel.check_shared_directory(out, "--out")
             self.checkpointer = checkpoint.Checkpointer(out)
             self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1,
                                               last_epoch=config.epochs)
@@ -274,12 +318,21 @@ class _Reliability:
         return [self.saver] if self.saver is not None else []
 
     def _resume(self, fresh_state):
-        from jaxnn import report
+        from jaxnn import parallel, report
 
         restored = self.checkpointer.restore(fresh_state, warn=False)
+        step = str(restored.epoch)  # every process must continue from the same step
+        primary_step = parallel.broadcast_text(step)
+        if not all(parallel.all_processes(primary_step == step)):
+            raise ValueError(f"--resume: the processes restored different checkpoints of "
+                             f"{self.checkpointer.directory} (process 0: after epoch "
+                             f"{primary_step}); is every step on the shared file system "
+                             "complete?")
+        self.saver.history = list(restored.history)
+        if not self.primary:  # every process restores the same state; one writes and prints
+            return restored.state, restored.history
         for problem in restored.problems:
             print(f"jaxnn train: warning: {problem}", file=sys.stderr)
-        self.saver.history = list(restored.history)
         metrics = self.out / "metrics.jsonl"  # one line per epoch: rewrite from the checkpoint
         metrics.unlink(missing_ok=True)
         writer = report.MetricsWriter(metrics)
