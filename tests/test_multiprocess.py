@@ -198,6 +198,24 @@ def test_checkpoint_and_resume_in_two_processes_in_one_agreed_run_dir(tmp_path, 
     assert 3 in {int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit()}
 
 
+CNN = ["--preset", "ch6-conv1", "--batch-norm", "--dropout", "0.5", "--eta", "0.03",
+       "--mini-batch-size", "16", "--train-size", "320", "--eval-size", "200", "--epochs", "2",
+       "--no-progress"]
+
+
+def test_cnn_with_batch_norm_and_dropout_in_two_processes_trains_like_one(tmp_path):
+    """The chapter-6 CNN with batch norm and dropout, 2 processes x 2 devices: the batch
+    statistics span the 4 devices of both processes and the dropout masks do not depend on the
+    split, so it trains as one process on one device does (to float32 rounding)."""
+    out = tmp_path / "single"
+    assert main(["train", *CNN, "--out", str(out)]) == 0
+    work = tmp_path / "work"
+    work.mkdir()
+    run = launch([*CNN, "--out", "shared"], work)
+    run.assert_ok()
+    assert_same_training(rows(work / "shared"), rows(out), "CNN: 2 processes vs 1")
+
+
 @pytest.mark.parametrize("case", ["no shared directory", "devices of one process"])
 def test_refused_settings_stop_both_processes(tmp_path, case):
     """Both processes stop at once with the same one-line error (exit code 2), instead of one
