@@ -98,6 +98,14 @@ def test_cli_devices_errors_before_training(tmp_path, capsys):
     assert "devices: expected at most" in err and not out.exists()
 
 
+def test_speedrun_has_no_distributed_flag(capsys):
+    """The speed run is a one-device benchmark; only ``jaxnn train`` runs in several processes."""
+    with pytest.raises(SystemExit) as e:
+        main(["speedrun", "--distributed", "--quick"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --distributed" in capsys.readouterr().err
+
+
 def test_cache_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv(runtime.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -19,13 +19,15 @@ from pathlib import Path
 CACHE_ENV = "JAXNN_CACHE_DIR"
 
 
-def add_flags(p: argparse.ArgumentParser) -> None:
-    """``--cache-dir``, ``--no-cache`` and ``--distributed``."""
+def add_flags(p: argparse.ArgumentParser, *, distributed: bool = True) -> None:
+    """``--cache-dir``, ``--no-cache`` and (unless ``distributed=False``) ``--distributed``."""
     p.add_argument("--cache-dir", default=None,
                    help=f"JAX persistent compilation cache directory (default ${CACHE_ENV} or "
                         "~/.cache/jaxnn/jax-cache; '' disables)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not read or write the persistent compilation cache")
+    if not distributed:
+        return
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize() first (cluster "
                         "auto-detection, or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "

@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
                    help=f"{QUICK['train_size']} training and {QUICK['test_size']} test images, "
                         "1 epoch, 1 seed: a smoke test, not a speed run")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    runtime.add_flags(p)
+    runtime.add_flags(p, distributed=False)  # a one-device benchmark: no multi-host run
     p.set_defaults(func=run)
 
 
