@@ -54,6 +54,7 @@ def test_train_runs_without_tqdm_and_matplotlib(tmp_path, capsys, monkeypatch):
         (["train", "--mini-batch-size", "0"], "mini_batch_size"),
         (["train", "--sizes", "784,30,9"], "sizes: the last layer"),
         (["train", "--preset", "nope"], "preset: expected one of"),
+        (["train", "--checkpoint-every", "0"], "checkpoint_every: expected a positive integer"),
     ],
 )
 def test_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):

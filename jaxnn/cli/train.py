@@ -142,6 +142,10 @@ def run(args) -> int:
     else:
         config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
         out = None
+    if getattr(args, "checkpoint_every", None) is not None:  # before the run directory is made
+        from jaxnn import _checks
+
+        _checks.positive("checkpoint_every", args.checkpoint_every, integer=True)
     devices = getattr(args, "devices", "1")
     devices = 1 if devices in ("1", 1) else devices
     if devices != 1:  # check before the run directory is made
@@ -179,10 +183,10 @@ def run(args) -> int:
             say_line(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
-    guard = _Reliability(args, out, config, primary=primary)
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
-    remove_dir = False
+    guard, remove_dir = None, False
     try:
+        guard = _Reliability(args, out, config, primary=primary)
         result = experiment.run(
             config, grad_fn=grad_fn, progress=not args.no_progress and primary,
             callbacks=[*writers, *guard.callbacks, book_line],
@@ -200,7 +204,8 @@ def run(args) -> int:
         remove_dir = made_dir and primary and not (out / "metrics.jsonl").exists()
         raise
     finally:
-        guard.close()
+        if guard is not None:
+            guard.close()
         if remove_dir:
             shutil.rmtree(out, ignore_errors=True)
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
