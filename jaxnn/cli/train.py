@@ -149,8 +149,6 @@ def run(args) -> int:
     devices = getattr(args, "devices", "1")
     devices = 1 if devices in ("1", 1) else devices
     if devices != 1:  # check before the run directory is made
-        from jaxnn import parallel
-
         devices = parallel.device_count(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, devices)
         total = parallel.device_count("all")
