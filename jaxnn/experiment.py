@@ -238,9 +238,9 @@ def make_optimizer(config: TrainConfig, n_train: int):
 
 
 def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_nan=None,
-                  mesh=None):
+                  batch_sharding=None):
     """State, epoch and evaluation for a :mod:`jaxnn.cnn` model: split once, pure jit step
-    (its mini-batches split over ``mesh`` when given, see :mod:`jaxnn.parallel`)."""
+    (its mini-batches split as ``batch_sharding`` says, see :mod:`jaxnn.parallel`)."""
     from jaxnn import cnn
 
     model = cnn.make(prepared.network, init_key)
@@ -248,15 +248,10 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
     cost_fn = costs.from_logits(config.cost, config.output_activation)
     grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
     state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
-    kwargs = dict(mini_batch_size=config.mini_batch_size, n_train=len(prepared.train),
-                  num_classes=prepared.num_classes, stateful=True, on_nan=on_nan,
-                  loop=epoch_loop(config, _platform(prepared.train)))
-    if mesh is None:
-        epoch_fn = train.make_epoch(grad_fn, optimizer, **kwargs)
-    else:
-        from jaxnn import parallel
-
-        epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs)
+    epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
+                                n_train=len(prepared.train), num_classes=prepared.num_classes,
+                                stateful=True, on_nan=on_nan, batch_sharding=batch_sharding,
+                                loop=epoch_loop(config, _platform(prepared.train)))
     evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
                                    num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
@@ -322,12 +317,13 @@ def run(
         from jaxnn import ensemble
 
         return ensemble.run(config, callbacks=callbacks, progress=progress)
-    mesh = None
+    mesh = batch_sharding = None
     if devices != 1:
         from jaxnn import parallel
 
         mesh = parallel.make_mesh(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
+        batch_sharding = parallel.batch_sharding(mesh)  # every full mini-batch split
     prepared = prepare(config)
     if mesh is not None:
         prepared = parallel.place(prepared, mesh)
@@ -346,19 +342,17 @@ def run(
         penalty = l1 if penalty is None else (lambda p, a=penalty, b=l1: a(p) + b(p))
     if config.model != "mlp":
         state, epoch_fn, evaluate = _cnn_training(config, prepared, optimizer, init_key,
-                                                  train_key, l1, on_nan=on_nan, mesh=mesh)
+                                                  train_key, l1, on_nan=on_nan,
+                                                  batch_sharding=batch_sharding)
     else:
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
         params = network.init(init_key)
         state = train.TrainState(params, optimizer.init(params), train_key, 0)
-        kwargs = dict(mini_batch_size=config.mini_batch_size, n_train=n,
-                      num_classes=prepared.num_classes, on_nan=on_nan,
-                      loop=epoch_loop(config, _platform(prepared.train)))
-        if mesh is None:
-            epoch_fn = train.make_epoch(grad_fn, optimizer, **kwargs)
-        else:
-            epoch_fn = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs)
+        epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
+                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,
+                                    batch_sharding=batch_sharding,
+                                    loop=epoch_loop(config, _platform(prepared.train)))
         cost_fn = costs.from_logits(config.cost, network.output_activation)
         evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     history = None
