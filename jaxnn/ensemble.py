@@ -28,11 +28,12 @@ def majority_vote(predictions) -> jax.Array:
     return jnp.argmax(votes, axis=-1)
 
 
-def run(config, *, callbacks=(), progress: bool = True):
+def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
     """Train ``config.ensemble`` members (seeds seed, seed + 1, ...) and vote on the test set.
 
-    The summary holds each member's summary and ``ensemble_test_accuracy``, the vote of the
-    members' final parameters on the test set."""
+    The members train one after another, each data-parallel over ``devices`` when that is not
+    1 (see :func:`jaxnn.experiment.run`). The summary holds each member's summary and
+    ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set."""
     from jaxnn import cnn, experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
@@ -40,9 +41,12 @@ def run(config, *, callbacks=(), progress: bool = True):
     members, votes = [], []
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
-        result = experiment.run(member, callbacks=callbacks, progress=progress)
+        result = experiment.run(member, callbacks=callbacks, progress=progress,
+                                devices=devices)
         members.append(result)
         params = train.eval_params(result.state)
+        if devices != 1:  # replicated over the mesh; the vote runs on the default device
+            params = jax.device_put(jax.device_get(params))
         if config.model == "mlp":
             logits = jax.jit(prepared.network.logits)(params, prepared.test.x)
         else:

@@ -310,13 +310,9 @@ def run(
     ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`)."""
     config = config.validated()
     if config.ensemble > 1:
-        if devices != 1:
-            raise ValueError(f"devices: an ensemble trains its networks one after another on "
-                             f"one device; got ensemble={config.ensemble} with "
-                             f"devices={devices!r}")
         from jaxnn import ensemble
 
-        return ensemble.run(config, callbacks=callbacks, progress=progress)
+        return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices)
     mesh = batch_sharding = None
     if devices != 1:
         from jaxnn import parallel

@@ -127,6 +127,17 @@ def compare_cnn(ds, mesh, *, n: int, m: int, loop: str) -> dict:
     }
 
 
+def compare_ensemble() -> dict:
+    """An ensemble of 2 chapter-1 networks (float32), once on one device and once with every
+    member data-parallel over all devices: the same votes and member histories."""
+    config = experiment.TrainConfig.from_preset("ch1-30", ensemble=2, epochs=2, train_size=1000,
+                                                mini_batch_size=16)
+    one, many = (experiment.run(config, progress=False, devices=d) for d in (1, "all"))
+    return {"ensemble_test_accuracy": [r.summary["ensemble_test_accuracy"] for r in (one, many)],
+            "member_train_costs": [[m["final_train_cost"] for m in r.summary["members"]]
+                                   for r in (one, many)]}
+
+
 def size(mesh) -> int:
     return parallel.size(mesh)
 
@@ -142,6 +153,9 @@ def main() -> None:
         compare(ds, mesh, n=1003, m=16, dtype=np.float64),
     ]}
     out["cnn_cases"] = [compare_cnn(ds, mesh, n=96, m=16, loop=loop) for loop in train.LOOPS]
+    jax.config.update("jax_enable_x64", False)  # the command line's float32
+    out["ensemble"] = compare_ensemble()
+    jax.config.update("jax_enable_x64", True)
     if "--float32" in sys.argv:  # not asserted: float32 drifts ~1e-4 over two epochs
         out["cases"].append(compare(ds, mesh, n=1000, m=16, dtype=np.float32))
     # A mini-batch size that does not divide by the device count is refused, naming both.
