@@ -160,12 +160,16 @@ def run(args) -> int:
     made_dir = False  # a runs/<time>-<preset>/ directory of our own, removed if nothing ran
     if out is None:
         made_dir = not args.out
-        out = Path(args.out) if args.out else _new_run_dir(config.preset or "custom")
+        if args.out:
+            out = Path(args.out)
+        elif primary:  # the others take its name below (their clocks may differ by a second)
+            out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
             out.mkdir(parents=True, exist_ok=True)
             (out / "metrics.jsonl").unlink(missing_ok=True)
-    if parallel.process_count() > 1:  # name process 0's directory (its --out may differ)
-        primary_out = parallel.broadcast_text(str(out))
+    # Process 0's directory, in every process (the identity for a single process).
+    primary_out = parallel.broadcast_text(str(out) if out is not None else "")
+    out = out if out is not None else Path(primary_out)
     if primary:
         report.write_json(out / "config.json", config.to_json())
     else:
@@ -232,17 +236,6 @@ def run(args) -> int:
 
 def _silent(*args, **kwargs) -> None:
     """``print`` for the processes other than the primary: they train without a word."""
-
-
-def _new_run_dir(label: str) -> Path:
-    """``report.new_run_dir("runs", label)``, made by the primary; with several processes
-    the others take its name (their clocks may differ by a second) and make nothing."""
-    from jaxnn import parallel, report
-
-    if parallel.process_count() == 1:
-        return report.new_run_dir("runs", label)
-    name = str(report.new_run_dir("runs", label)) if parallel.is_primary() else ""
-    return Path(parallel.broadcast_text(name))
 
 
 def _resumed_config(args, overrides):
