@@ -177,6 +177,14 @@ ARCHITECTURES = {
 fully connected layer as network3 does) and Flax's MNIST example (SAME 3x3, average pooling)."""
 
 
+def has_convolutions(name: str) -> bool:
+    """Whether architecture ``name`` (a key of :data:`ARCHITECTURES`) has a convolution."""
+    from jaxnn import _checks
+
+    build = _checks.lookup("model", name, ARCHITECTURES)
+    return any(isinstance(layer, Conv) for layer in build(10))
+
+
 def architecture(name: str, *, input_shape, num_classes: int = 10, activation: str = "relu",
                  dropout: float | None = None, batch_norm: bool = False) -> CNNSpec:
     """A :class:`CNNSpec` by ``name`` (a key of :data:`ARCHITECTURES`). ``dropout`` replaces the

@@ -52,7 +52,7 @@ class TrainConfig:
     maxout_pieces: int = 2
     eval_size: int | None = None
     ensemble: int = 1
-    loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for CNNs on the CPU, else scan
+    loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for convolutions on the CPU, else scan
 
     @classmethod
     def from_preset(cls, name: str | None = None, **overrides) -> TrainConfig:
@@ -204,12 +204,18 @@ def _prepare_cnn(config, ds, splits) -> Prepared:
 
 
 def epoch_loop(config: TrainConfig, backend: str | None = None) -> str:
-    """The config's :data:`jaxnn.train.LOOPS` choice; "auto" is "host" for a CNN on the CPU
-    (where convolution gradients run slowly inside a compiled loop) and "scan" otherwise.
+    """The config's :data:`jaxnn.train.LOOPS` choice; "auto" is "host" for a network with
+    convolutions on the CPU (where their gradients run slowly inside a compiled loop) and "scan"
+    otherwise, fully connected Flax models (``fc100``) included.
     ``backend`` is the platform that trains (default: JAX's default backend)."""
     if config.loop != "auto":
         return config.loop
-    return train.auto_loop(backend or jax.default_backend(), convolutional=config.model != "mlp")
+    convolutional = False
+    if config.model != "mlp":
+        from jaxnn import cnn
+
+        convolutional = cnn.has_convolutions(config.model)
+    return train.auto_loop(backend or jax.default_backend(), convolutional=convolutional)
 
 
 def _platform(split: train.DeviceData) -> str:

@@ -123,12 +123,16 @@ def test_batch_norm_statistics_travel_in_the_state(tiny_config):
 
 
 def test_cnns_on_the_cpu_step_from_the_host_and_match_the_scan(tiny_config):
-    """loop="auto" picks the host loop for a CNN on the CPU (and scan for an MLP); both loops
-    train the same network: dropout keys, batch-norm statistics and all."""
+    """loop="auto" picks the host loop for a network with convolutions on the CPU (and scan for
+    fully connected ones and on a GPU); both loops train the same network: dropout keys,
+    batch-norm statistics and all."""
     config = experiment.TrainConfig.from_preset("ch6-relu", model="fc100", batch_norm=True,
                                                 dropout=0.2, **tiny_config)
-    assert experiment.epoch_loop(config, "cpu") == "host"
-    assert experiment.epoch_loop(config, "gpu") == "scan"
+    for model in ("conv1", "conv2-dropout", "flax-mnist"):
+        conv = dataclasses.replace(config, model=model)
+        assert experiment.epoch_loop(conv, "cpu") == "host"
+        assert experiment.epoch_loop(conv, "gpu") == "scan"
+    assert experiment.epoch_loop(config, "cpu") == "scan"  # fc100: no convolution
     assert experiment.epoch_loop(experiment.TrainConfig(), "cpu") == "scan"
     runs = {loop: experiment.run(dataclasses.replace(config, loop=loop), progress=False)
             for loop in ("scan", "host")}

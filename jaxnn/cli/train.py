@@ -68,7 +68,8 @@ def add_technique_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensemble", type=int, help="train N networks and take their majority vote")
     p.add_argument("--loop", choices=("auto", "scan", "host"), default=None,
                    help="scan: one compiled call per epoch; host: one per mini-batch (auto: host "
-                        "for CNNs on the CPU, where it is several times faster; scan otherwise)")
+                        "for networks with convolutions on the CPU, where it is several times "
+                        "faster; scan otherwise)")
 
 
 CONFIG_FLAGS = ("sizes", "activation", "output_activation", "cost", "init", "eta", "epochs",
