@@ -19,6 +19,9 @@
 # benchmarks/results/gpu/): the JSON of each benchmark, the run directories, and log.txt.
 # The whole call is cut at CALL_SECONDS (default 560, under the tool's 600 s), shared fairly
 # among the stages named, so that a call never runs past its limit and loses its output.
+# A session has 30 minutes of device time in all, machine start-up included, so three calls at
+# the default fit at best: read `status` (budget_left_s) before each call and, for the last one,
+# pass CALL_SECONDS a minute under what is left.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
