@@ -142,7 +142,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # waits, and closes its pipes
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     done = sorted(int(p.name) for p in (killed / "checkpoints").iterdir() if p.name.isdigit())
     assert done and done[-1] < int(epochs)
