@@ -16,7 +16,6 @@ on CPU this measures overhead, not speed-up.
 """
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -29,6 +28,7 @@ if __name__ == "__main__":
     _p.add_argument("--train-size", type=int, default=50_000)
     _p.add_argument("--mini-batch-size", type=int, default=16)
     _p.add_argument("--repeats", type=int, default=3)
+    _p.add_argument("--json", default="benchmarks/results/parallel_cpu.json")
     ARGS = _p.parse_args()
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " "
                                f"--xla_force_host_platform_device_count={ARGS.devices}")
@@ -36,6 +36,9 @@ if __name__ == "__main__":
 import jax  # noqa: E402
 
 from jaxnn import data, experiment, mlp, optim, parallel, train  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import environment, markdown_table, write_json  # noqa: E402
 
 
 def timed_epoch(epoch_fn, carry, key, dataset):
@@ -85,8 +88,19 @@ def main(args) -> None:
     rows = {name: {"min": round(min(t), 4), "median": round(statistics.median(t), 4),
                    "collectives_in_hlo": collectives[name]}
             for name, t in times.items()}
-    print(json.dumps({"n": n, "m": m, "cpus": os.cpu_count(), "backend": jax.default_backend(),
-                      "load_average": os.getloadavg()[0], "seconds_per_epoch": rows}, indent=1))
+    load = os.getloadavg()[0]
+    print(f"Chapter-1 epoch, n = {n}, m = {m}, {args.repeats} interleaved rounds "
+          f"({jax.default_backend()}, {os.cpu_count()} cores, load average {load:.1f}, "
+          f"jax {jax.__version__})")
+    print(markdown_table(
+        ["variant", "s/epoch min", "median", "collectives in the compiled epoch"],
+        [[name, f"{r['min']:.3f}", f"{r['median']:.3f}",
+          ", ".join(f"{c} {op}" for op, c in r["collectives_in_hlo"].items() if c) or "none"]
+         for name, r in rows.items()]))
+    path = write_json(args.json, {"environment": environment(), "n": n, "m": m,
+                                  "cpus": os.cpu_count(), "load_average": load,
+                                  "seconds_per_epoch": rows})
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
