@@ -255,7 +255,7 @@ choice on accelerators and for fully connected networks; on XLA's CPU backend a 
 gradient inside a compiled loop runs several times slower than the same gradient called on its
 own (measured: 6.7x for one ch6-relu epoch on 1,000 images), so networks with convolutions
 use host on the CPU. A fully connected Flax model (``fc100``) keeps scan: stepped from the
-host, its epoch was 5x slower."""
+host, its epoch alone was about 5x slower."""
 
 
 def auto_loop(platform: str, *, convolutional: bool) -> str:
