@@ -89,8 +89,14 @@ def run_row(
     overrides: dict | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    out: Path | None = None,
 ) -> Row:
-    """Run preset ``name`` ``runs`` times with seeds 0 .. runs - 1 (plus ``overrides``)."""
+    """Run preset ``name`` ``runs`` times with seeds 0 .. runs - 1 (plus ``overrides``).
+
+    With ``out``, each run writes ``out/<name>/seed<N>/`` (``config.json``, ``metrics.jsonl``
+    epoch by epoch, and ``summary.json`` when it ends), and a run whose directory already holds
+    a summary for the same configuration is kept instead of trained again: an interrupted
+    reproduction, rerun with the same ``out``, picks up where it stopped."""
     from jaxnn import experiment
 
     runs = _checks.positive("runs", runs, integer=True)
@@ -99,22 +105,74 @@ def run_row(
     values, histories, seconds, epochs = [], [], 0.0, 0
     for seed in range(runs):
         config = experiment.TrainConfig.from_preset(name, seed=seed, **settings)
-        start = time.perf_counter()
-        result = experiment.run(config, progress=progress)
-        seconds += time.perf_counter() - start
-        value = 100.0 * result.summary[book["metric"]]
+        run_dir = None if out is None else Path(out) / name / f"seed{seed}"
+        kept = finished_run(run_dir, config)
+        if kept is None:
+            summary, history = _train(config, run_dir, progress)
+        else:
+            summary, history = kept
+        seconds += summary["run_seconds"]
+        value = 100.0 * summary[book["metric"]]
         values.append(value)
-        histories.append(result.history)
-        epochs = max(epochs, result.summary["epochs"])
+        histories.append(history)
+        epochs = max(epochs, summary["epochs"])
         if log:
+            how = f"{summary['run_seconds']:.0f} s" + ("" if kept is None else
+                                                        f", kept from {run_dir}")
             log(f"  {name} seed {seed}: {book['metric']} {value:.2f}% "
-                f"({result.summary['epochs']} epochs, {time.perf_counter() - start:.0f} s)")
+                f"({summary['epochs']} epochs, {how})")
     note = book.get("note", "")
     if overrides:
         note = "; ".join(filter(None, [note, "changed: " + ", ".join(
             f"{k}={v}" for k, v in overrides.items())]))
     return Row(name, book["metric"], book["value"], values, seconds, epochs, quick, note,
                histories)
+
+
+def _config_json(config) -> dict:
+    """``config`` as it reads back from ``config.json`` (tuples become lists)."""
+    return json.loads(json.dumps(config.to_json()))
+
+
+def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None:
+    """``(summary, history)`` of a run that ``run_dir`` holds to the end for exactly
+    ``config``, or ``None`` (no directory, another configuration, or the run did not finish)."""
+    if run_dir is None or not (run_dir / "summary.json").is_file():
+        return None
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        history = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError):
+        return None
+    if saved != _config_json(config) or len(history) != summary.get("epochs"):
+        return None
+    return summary, history
+
+
+def _train(config, run_dir: Path | None, progress: bool) -> tuple[dict, list[dict]]:
+    """Train ``config`` (writing ``run_dir`` as it goes, if given): ``(summary, history)``."""
+    from jaxnn import experiment, report
+
+    callbacks = []
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "summary.json").unlink(missing_ok=True)
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        report.write_json(run_dir / "config.json", config.to_json())
+        if config.ensemble == 1:  # an ensemble's members would interleave their epochs
+            callbacks.append(report.MetricsWriter(run_dir / "metrics.jsonl"))
+    start = time.perf_counter()
+    result = experiment.run(config, progress=progress, callbacks=callbacks)
+    summary = {**result.summary, "run_seconds": time.perf_counter() - start}
+    if run_dir is not None:
+        if not callbacks:  # the last member's epochs, the history the summary's epochs count
+            writer = report.MetricsWriter(run_dir / "metrics.jsonl")
+            for record in result.history:
+                writer(record)
+        report.write_json(run_dir / "summary.json", summary)
+    return summary, result.history
 
 
 def _fmt(v, fmt="{:.2f}"):

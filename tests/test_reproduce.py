@@ -1,5 +1,6 @@
 """``jaxnn reproduce``: rows, tables, chapter 5's gradient norms, and the --quick CLI."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -47,3 +48,73 @@ def test_quick_cli_runs_one_mlp_and_one_ch6_row(tmp_path, capsys):
     assert rows["ch1-30"]["book"] == 95.42 and rows["ch6-conv1"]["book"] == 98.78
     assert "(quick)" in (out / "reproduce.md").read_text()
     assert (out / "curves.png").stat().st_size > 0
+
+
+def _counting_runs(monkeypatch):
+    """Replace experiment.run by one that records each trained seed, then trains."""
+    from jaxnn import experiment
+
+    real_run, trained = experiment.run, []
+
+    def run(config, **kwargs):
+        trained.append(config.seed)
+        return real_run(config, **kwargs)
+
+    monkeypatch.setattr(experiment, "run", run)
+    return trained
+
+
+def test_each_run_writes_its_directory_and_a_rerun_keeps_the_finished_ones(
+        tmp_path, monkeypatch, capsys):
+    out = tmp_path / "rep"
+    args = ["reproduce", "ch1-30", "--quick", "--runs", "2", "--out", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "reproduce.json").read_text())["rows"][0]
+    for seed in (0, 1):
+        run_dir = out / "ch1-30" / f"seed{seed}"
+        summary = json.loads((run_dir / "summary.json").read_text())
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        metrics = [json.loads(line) for line in lines]
+        assert [r["epoch"] for r in metrics] == [0, 1] and summary["epochs"] == 2
+        assert 100 * summary["peak_test_accuracy"] == first["values"][seed]
+        assert json.loads((run_dir / "config.json").read_text())["seed"] == seed
+
+    # Seed 1 was cut off before it finished: the rerun keeps seed 0 and trains seed 1 again.
+    (out / "ch1-30" / "seed1" / "summary.json").unlink()
+    trained = _counting_runs(monkeypatch)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert trained == [1]
+    printed = capsys.readouterr().out
+    assert f"kept from {out / 'ch1-30' / 'seed0'}" in printed
+    assert json.loads((out / "reproduce.json").read_text())["rows"][0]["values"] == \
+        first["values"]
+
+    # Other settings are other runs: nothing is kept.
+    trained.clear()
+    assert main(args + ["--epochs", "1"]) == 0
+    assert trained == [0, 1]
+    assert json.loads((out / "ch1-30" / "seed0" / "summary.json").read_text())["epochs"] == 1
+
+
+def test_an_ensemble_run_directory_holds_its_last_members_epochs(tmp_path, monkeypatch):
+    from jaxnn import experiment
+
+    history = [{"epoch": e, "train_cost": 1.0 / (e + 1), "validation_accuracy": 0.9,
+                "test_accuracy": 0.9, "seconds": 1.0} for e in range(2)]
+
+    def fake_run(config, *, callbacks=(), **kwargs):  # an ensemble passes callbacks to members
+        assert config.ensemble == 2 and not callbacks
+        summary = {"epochs": 2, "ensemble_test_accuracy": 0.95}
+        return experiment.Result(config, None, history, summary)
+
+    monkeypatch.setattr(experiment, "run", fake_run)
+    row = reproduce.run_row("ch6-ensemble", runs=1, quick=True, out=tmp_path)
+    assert row.values == [95.0]
+    run_dir = tmp_path / "ch6-ensemble" / "seed0"
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == history
+    config = experiment.TrainConfig.from_preset("ch6-ensemble", seed=0,
+                                                **reproduce.quick_overrides("ch6-ensemble"))
+    assert reproduce.finished_run(run_dir, config)[0]["ensemble_test_accuracy"] == 0.95
+    assert reproduce.finished_run(run_dir, dataclasses.replace(config, seed=1)) is None

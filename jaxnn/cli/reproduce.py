@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, help="override every row's epochs (marked in the table)")
     p.add_argument("--no-gradient-norms", action="store_true",
                    help="skip chapter 5's ||delta^l|| table")
-    p.add_argument("--out", type=Path, help="output directory (default runs/<time>-reproduce/)")
+    p.add_argument("--out", type=Path, help="output directory (default runs/<time>-reproduce/); "
+                   "each run writes OUT/PRESET/seedN/, and rerunning with the same --out keeps "
+                   "the runs that finished there with the same settings")
     p.add_argument("--progress", action="store_true", help="show a progress bar per run")
     p.set_defaults(func=run)
 
@@ -56,7 +58,8 @@ def run(args) -> int:
     rows = []
     for name in names:
         row = reproduce.run_row(name, runs=runs, quick=args.quick, overrides=overrides,
-                                progress=args.progress, log=lambda s: print(s, flush=True))
+                                progress=args.progress, log=lambda s: print(s, flush=True),
+                                out=out)
         rows.append(row)
         reproduce.write(rows, out)  # keep what is done if a later row is interrupted
     extra_md, extra_json = "", {}
