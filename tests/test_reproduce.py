@@ -37,8 +37,10 @@ def test_gradient_norms_fall_towards_the_input():
 def test_quick_cli_runs_one_mlp_and_one_ch6_row(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["reproduce", "ch1-30", "ch6-conv1", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "QUICK" in printed and "quick" in printed.lower()
+    assert "epoch/s" in captured.err or "s/epoch" in captured.err  # the progress bar
     table = json.loads((out / "reproduce.json").read_text())
     rows = {r["preset"]: r for r in table["rows"]}
     assert set(rows) == {"ch1-30", "ch6-conv1"}
@@ -67,8 +69,9 @@ def _counting_runs(monkeypatch):
 def test_each_run_writes_its_directory_and_a_rerun_keeps_the_finished_ones(
         tmp_path, monkeypatch, capsys):
     out = tmp_path / "rep"
-    args = ["reproduce", "ch1-30", "--quick", "--runs", "2", "--out", str(out)]
+    args = ["reproduce", "ch1-30", "--quick", "--runs", "2", "--out", str(out), "--no-progress"]
     assert main(args) == 0
+    assert "epoch" not in capsys.readouterr().err
     first = json.loads((out / "reproduce.json").read_text())["rows"][0]
     for seed in (0, 1):
         run_dir = out / "ch1-30" / f"seed{seed}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 DEFAULT_ROWS = ("ch1", "ch3", "ch5")
@@ -23,7 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="output directory (default runs/<time>-reproduce/); "
                    "each run writes OUT/PRESET/seedN/, and rerunning with the same --out keeps "
                    "the runs that finished there with the same settings")
-    p.add_argument("--progress", action="store_true", help="show a progress bar per run")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="a progress bar (epochs) for the run in progress (default: shown)")
     p.set_defaults(func=run)
 
 
