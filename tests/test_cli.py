@@ -72,3 +72,15 @@ def test_console_script_exit_code_and_debug():
     out = subprocess.run([sys.executable, "-m", "jaxnn", "--debug", "train", "--eta", "-1"],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "reproduce", "compare", "speedrun"])
+@pytest.mark.parametrize("before", [True, False], ids=["jaxnn --debug CMD", "jaxnn CMD --debug"])
+def test_debug_raises_the_error_wherever_it_is_given(command, before, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    bad = {"train": ["--eta", "-1"], "reproduce": ["ch9"], "compare": ["--sizes", "784,x,10"],
+           "speedrun": ["--epochs", "0"]}[command]
+    argv = ["--debug", command, *bad] if before else [command, *bad, "--debug"]
+    with pytest.raises(ValueError):
+        main(argv)
+    assert main([command, *bad]) == 2  # without --debug: the one-line error

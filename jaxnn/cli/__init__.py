@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"jaxnn.cli.{name}").add_parser(sub)
+    for subparser in sub.choices.values():  # `jaxnn train --debug` as well as `jaxnn --debug train`
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help="show full tracebacks on errors")
     return parser
 
 
@@ -33,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = args.debug or "--debug" in argv
     try:
         from jaxnn.cli import runtime
 
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print("jaxnn: interrupted", file=sys.stderr)
         return 130
     except USER_ERRORS as e:
-        if debug:
+        if args.debug:
             raise
         print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
         return 2
