@@ -13,7 +13,9 @@
 #   dropout     the "ch6-dropout under 60 s": ch6-dropout-fast (the same network, Adam,
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
 #               of 10, 40 epochs): one epoch, then the whole run as far as the time allows
-#   ch6         `jaxnn reproduce` of the chapter-6 rows, one run each, as far as the time allows
+#   ch6         `jaxnn reproduce` of the chapter-6 rows not yet run at full settings, one run
+#               each, as far as the time allows; a later call on the same (still warm) machine
+#               keeps the finished runs and goes on with the rest
 #
 # Everything a stage writes goes to $OUT/<stage>/ (the device tool's output folder; without $OUT,
 # benchmarks/results/gpu/): the JSON of each benchmark, the run directories, and log.txt.
@@ -102,8 +104,12 @@ stage_dropout() {
 }
 
 stage_ch6() {
-  run "reproduce ch6" "$(left)" "${JAXNN[@]}" reproduce ch6-conv1 ch6-conv2 ch6-relu ch6-expanded \
-    --runs 1 --out "$dir/reproduce"
+  # Outside $OUT, which each call starts empty: `jaxnn reproduce` writes every run's directory as
+  # it goes and keeps the finished ones, so a call cut at its limit loses only the run in progress.
+  local keep=benchmarks/results/gpu-reproduce
+  run "reproduce ch6" "$(left)" "${JAXNN[@]}" reproduce ch6-relu ch6-expanded ch6-fc300 \
+    ch6-fc1000 ch6-2fc ch6-conv2 ch6-ensemble --runs 1 --no-progress --out "$keep"
+  cp -r "$keep" "$dir/reproduce"
 }
 
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
