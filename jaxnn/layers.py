@@ -192,8 +192,10 @@ def pool(x, *, kind, window, stride):
     window order; a NaN counts as a maximum, so it propagates), so autodiff routes dC/dy to
     that one input, as ``jax.lax.reduce_window``'s gradient and
     ``manual_grad.max_pool_backward`` do. ``reduce_window``'s gradient is a
-    select-and-scatter, which XLA's CPU backend runs slowly (0.55 s against 0.04 s for this
-    form, gradient of a 500x24x24x32 batch on a 2-core CPU).
+    select-and-scatter, which XLA's CPU backend runs slowly: the jitted gradient of a 2x2 max
+    pool over a 500x24x24x32 batch took 0.446 s with ``reduce_window`` and 0.061 s in this form
+    (median of 20 calls, 2-core CPU shared with a training job, 2026-11-23), and the two
+    gradients were equal.
     """
     n, h, w, c = x.shape
     ho, wo = conv_output_size(h, window[0], stride[0], "VALID"), conv_output_size(
