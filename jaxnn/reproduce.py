@@ -146,7 +146,8 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
         history = [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError):
         return None
-    if saved != _config_json(config) or len(history) != summary.get("epochs"):
+    if (saved != _config_json(config) or len(history) != summary.get("epochs")
+            or "run_seconds" not in summary):  # e.g. a `jaxnn train` run directory
         return None
     return summary, history
 

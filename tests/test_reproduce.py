@@ -121,3 +121,7 @@ def test_an_ensemble_run_directory_holds_its_last_members_epochs(tmp_path, monke
                                                 **reproduce.quick_overrides("ch6-ensemble"))
     assert reproduce.finished_run(run_dir, config)[0]["ensemble_test_accuracy"] == 0.95
     assert reproduce.finished_run(run_dir, dataclasses.replace(config, seed=1)) is None
+    summary = json.loads((run_dir / "summary.json").read_text())
+    del summary["run_seconds"]  # a summary `jaxnn train` wrote, not reproduce
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    assert reproduce.finished_run(run_dir, config) is None
