@@ -3,7 +3,8 @@
 A checkpoint of :class:`jaxnn.train.TrainState` after epoch k (orbax step k) lives in
 ``RUN_DIR/checkpoints/<k>/`` and holds two items:
 
-- ``state``: the leaves of ``(params, opt_state, key)`` as numbered arrays (orbax
+- ``state``: the leaves of ``(params, opt_state, key)``, and of ``model_state`` for a model
+  that has one (a :mod:`jaxnn.cnn` network: batch-norm statistics), as numbered arrays (orbax
   ``StandardSave``);
 - ``meta``: JSON with the epoch, the history (one record per epoch so far), the tree structure,
   each leaf's shape and dtype, a sha256 ``digest`` of every leaf's bytes, and ``extra`` settings
@@ -55,11 +56,17 @@ class Restored(NamedTuple):
 
 
 def _flatten(state: TrainState):
+    """Numbered host arrays of what a checkpoint holds, their tree structure, and whether
+    the key is a typed PRNG key. A state without ``model_state`` (an MLP) flattens as
+    ``(params, opt_state, key)``, as checkpoints did before CNN states were saved."""
     key = state.key
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
     if typed:
         key = jax.random.key_data(key)
-    leaves, treedef = jax.tree_util.tree_flatten((state.params, state.opt_state, key))
+    tree = (state.params, state.opt_state, key)
+    if state.model_state is not None:
+        tree = (*tree, state.model_state)
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
     arrays = {f"{i:05d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     return arrays, treedef, typed
 
@@ -168,13 +175,15 @@ class Checkpointer:
                 problems.append(self._problem(step, e))
                 continue
             leaves = [jnp.asarray(arrays[k]) for k in sorted(arrays)]
-            params, opt_state, key = jax.tree_util.tree_unflatten(t_treedef, leaves)
+            params, opt_state, key, *model_state = jax.tree_util.tree_unflatten(
+                t_treedef, leaves)
             if meta["typed_key"]:
                 key = jax.random.wrap_key_data(key)
             if warn:
                 for p in problems:
                     warnings.warn(p, CheckpointWarning, stacklevel=2)
-            state = TrainState(params, opt_state, key, int(meta["epoch"]))
+            state = TrainState(params, opt_state, key, int(meta["epoch"]),
+                               model_state[0] if model_state else None)
             return Restored(state, list(meta["history"]), int(meta["epoch"]),
                             dict(meta["extra"]), problems)
         raise ValueError(

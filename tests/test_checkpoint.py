@@ -1,5 +1,6 @@
 """Checkpoints (jaxnn.checkpoint), --resume after SIGKILL, and the divergence guard."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -295,3 +296,37 @@ def test_cli_resume_refuses_config_flags(tmp_path, capsys):
         experiment.TrainConfig.from_preset("ch1-30", train_size=500, epochs=1).to_json()))
     assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["conv1", "conv1-batch-norm"])
+def test_cnn_resume_equals_an_uninterrupted_run(tmp_path, batch_norm, closing):
+    """A CNN's TrainState carries model_state (Flax's non-trained state; batch-norm statistics
+    when there is batch norm): the checkpoint must hold it, so that resuming after epoch 1 of 2
+    ends bit for bit where two uninterrupted epochs end."""
+    config = experiment.TrainConfig.from_preset(
+        "ch6-conv1", epochs=2, train_size=200, eval_size=100, batch_norm=batch_norm)
+    clean = experiment.run(config, progress=False)
+    ckpt = checkpoint.Checkpointer(tmp_path)
+    closing(ckpt)
+    experiment.run(dataclasses.replace(config, epochs=1), progress=False,
+                   callbacks=[checkpoint.SaveEvery(ckpt, 1)])
+    resumed = experiment.run(config, progress=False,
+                             resume=lambda fresh: ckpt.restore(fresh, warn=False)[:2])
+    if batch_norm:
+        assert jax.tree_util.tree_leaves(clean.state.model_state)  # statistics to carry over
+    _assert_states_equal(resumed.state, clean.state)
+    assert [r["test_accuracy"] for r in resumed.history] == \
+           [r["test_accuracy"] for r in clean.history]
+
+
+def test_cli_resumes_a_cnn_run(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    common = ["--preset", "ch6-conv1", "--batch-norm", "--train-size", "200",
+              "--eval-size", "100", "--no-progress"]
+    assert main(["train", *common, "--epochs", "1", "--checkpoint-every", "1",
+                 "--out", run_dir]) == 0
+    assert main(["train", "--resume", run_dir, "--epochs", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming" in out and "after epoch 1" in out
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
