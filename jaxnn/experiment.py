@@ -18,6 +18,9 @@ import jax.numpy as jnp
 from jaxnn import _checks, activations, costs, data, mlp, optim, presets, train
 from jaxnn import init as init_schemes
 
+MAXOUT_PIECES = 2
+"""Units per maxout group when ``activation="maxout"`` and ``maxout_pieces`` is None."""
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -49,7 +52,7 @@ class TrainConfig:
     clip_norm: float | None = None
     batch_norm: bool = False
     expanded: bool = False
-    maxout_pieces: int = 2
+    maxout_pieces: int | None = None  # units per maxout group; activation maxout only (2)
     eval_size: int | None = None
     ensemble: int = 1
     loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for convolutions on the CPU, else scan
@@ -104,7 +107,12 @@ class TrainConfig:
             _checks.positive("clip_norm", self.clip_norm)
         if self.batch_norm and self.model == "mlp":
             raise ValueError("batch_norm: needs a jaxnn.cnn model (e.g. --model conv2); got 'mlp'")
-        _checks.positive("maxout_pieces", self.maxout_pieces, integer=True)
+        if self.maxout_pieces is not None:
+            _checks.positive("maxout_pieces", self.maxout_pieces, integer=True)
+            if self.activation != "maxout" or self.model != "mlp":
+                raise ValueError(f"maxout_pieces: expected only with activation 'maxout' (an "
+                                 f"MLP); got activation {self.activation!r}, model "
+                                 f"{self.model!r}")
         if self.eval_size is not None:
             _checks.positive("eval_size", self.eval_size, integer=True)
         _checks.positive("ensemble", self.ensemble, integer=True)
@@ -188,7 +196,7 @@ def prepare(config: TrainConfig) -> Prepared:
         return _prepare_cnn(config, ds, splits)
     network = mlp.make(config.sizes, activation=config.activation,
                        output_activation=config.output_activation, scheme=config.init,
-                       pieces=config.maxout_pieces)
+                       pieces=config.maxout_pieces or MAXOUT_PIECES)
     return Prepared(network, *splits, ds.num_classes)
 
 

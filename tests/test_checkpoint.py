@@ -330,3 +330,19 @@ def test_cli_resumes_a_cnn_run(tmp_path, capsys):
     assert "resuming" in out and "after epoch 1" in out
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
+
+
+def test_cli_refuses_checkpoints_of_an_ensemble(tmp_path, capsys):
+    """An ensemble trains its members one after another into one run directory; their
+    checkpoints would overwrite each other, so checkpointing and resuming one is refused."""
+    assert main(["train", "--preset", "ch6-conv1", "--ensemble", "2", "--checkpoint-every", "1",
+                 "--train-size", "100", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoint_every" in err and "ensemble" in err
+    assert not (tmp_path / "e").exists()
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(
+        experiment.TrainConfig.from_preset("ch1-30", ensemble=2).to_json()))
+    assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "ensemble" in err

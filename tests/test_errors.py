@@ -186,6 +186,21 @@ def test_unknown_preset_activation_cost_optimizer_or_dataset(case):
     _check(*UNKNOWN[case])
 
 
+IGNORED = {  # a setting that would have no effect is refused, not silently dropped
+    "maxout pieces, sigmoid": (
+        lambda: experiment.TrainConfig.from_preset("ch1-30", maxout_pieces=3), ValueError,
+        "maxout_pieces", "'sigmoid'"),
+    "maxout pieces, CNN": (
+        lambda: experiment.TrainConfig.from_preset("ch6-conv1", maxout_pieces=2), ValueError,
+        "maxout_pieces", "'sigmoid'"),
+}
+
+
+@pytest.mark.parametrize("case", IGNORED, ids=list(IGNORED))
+def test_settings_that_would_be_ignored(case):
+    _check(*IGNORED[case])
+
+
 def test_unknown_tfds_dataset(tmp_path):
     pytest.importorskip("tensorflow_datasets")
     with pytest.raises(ValueError, match="dataset: .*'no_such_set'"):

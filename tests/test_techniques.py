@@ -117,11 +117,12 @@ def test_early_stopping_in_a_run_stops_at_the_right_epoch():
     assert all(v <= vals[best] for v in vals[best + 1:])
 
 
-def test_maxout_pieces_reach_the_network():
+@pytest.mark.parametrize("pieces, expected", [(3, 3), (None, 2)])
+def test_maxout_pieces_reach_the_network(pieces, expected):
     config = experiment.TrainConfig.from_preset("ch3-ce-30", activation="maxout",
-                                                maxout_pieces=3, eval_size=10)
+                                                maxout_pieces=pieces, eval_size=10)
     params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
-    assert params[0]["w"].shape == (90, 784) and params[1]["w"].shape == (10, 30)
+    assert params[0]["w"].shape == (30 * expected, 784) and params[1]["w"].shape == (10, 30)
 
 
 def test_majority_vote():

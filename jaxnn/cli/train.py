@@ -63,7 +63,8 @@ def add_technique_flags(p: argparse.ArgumentParser) -> None:
                    help="batch normalization after every conv and hidden dense layer (CNN models)")
     p.add_argument("--expanded", action="store_true", default=None,
                    help="the book's expanded training set (5x: shifted by one pixel)")
-    p.add_argument("--maxout-pieces", type=int, help="units per maxout group (--activation maxout)")
+    p.add_argument("--maxout-pieces", type=int,
+                   help="units per maxout group (only with --activation maxout; default 2)")
     p.add_argument("--eval-size", type=int, help="evaluate on the first N validation/test images")
     p.add_argument("--ensemble", type=int, help="train N networks and take their majority vote")
     p.add_argument("--loop", choices=("auto", "scan", "host"), default=None,
@@ -147,6 +148,11 @@ def run(args) -> int:
         from jaxnn import _checks
 
         _checks.positive("checkpoint_every", args.checkpoint_every, integer=True)
+        if config.ensemble > 1:
+            raise ValueError(f"checkpoint_every: expected one network; --ensemble "
+                             f"{config.ensemble} trains its members one after another into one "
+                             f"run directory, where their checkpoints would overwrite each "
+                             f"other (train members alone: --seed S --checkpoint-every N)")
     devices = getattr(args, "devices", "1")
     devices = 1 if devices in ("1", 1) else devices
     if devices != 1:  # check before the run directory is made
@@ -265,6 +271,9 @@ def _resumed_config(args, overrides):
         raise ValueError(f"--resume: {path} is not a jaxnn configuration ({e})") from None
     if isinstance(config.sizes, list):
         config = dataclasses.replace(config, sizes=tuple(config.sizes))
+    if config.ensemble > 1:
+        raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
+                         f"expected a run of one (ensembles are not checkpointed)")
     if args.epochs is not None:
         config = dataclasses.replace(config, epochs=args.epochs)
     return config.validated(), out
