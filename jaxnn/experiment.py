@@ -132,6 +132,19 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> TrainConfig:
+        """The configuration a run directory's ``config.json`` holds (not validated; keys that
+        are not settings are ignored). Files written before ``maxout_pieces`` defaulted to None
+        hold 2 for every activation; that 2 is dropped where it meant nothing."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in saved.items() if k in fields}
+        if values.get("maxout_pieces") == MAXOUT_PIECES and values.get("activation") != "maxout":
+            values["maxout_pieces"] = None
+        if isinstance(values.get("sizes"), list):
+            values["sizes"] = tuple(values["sizes"])
+        return cls(**values)
+
 
 L2_CONVENTIONS = ("chapter3", "chapter6")
 """chapter3: cost + (lambda / 2n) sum w^2; chapter6 (network3): cost + 0.5 lambda sum w^2 /

@@ -146,6 +146,10 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
         history = [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError):
         return None
+    try:
+        saved = _config_json(type(config).from_json(saved))
+    except (TypeError, AttributeError):
+        return None
     if (saved != _config_json(config) or len(history) != summary.get("epochs")
             or "run_seconds" not in summary):  # e.g. a `jaxnn train` run directory
         return None

@@ -84,6 +84,10 @@ def test_each_run_writes_its_directory_and_a_rerun_keeps_the_finished_ones(
 
     # Seed 1 was cut off before it finished: the rerun keeps seed 0 and trains seed 1 again.
     (out / "ch1-30" / "seed1" / "summary.json").unlink()
+    # Seed 0's config.json as jaxnn wrote it before maxout_pieces defaulted to None: still kept.
+    config_path = out / "ch1-30" / "seed0" / "config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()),
+                                       "maxout_pieces": 2}))
     trained = _counting_runs(monkeypatch)
     capsys.readouterr()
     assert main(args) == 0

@@ -1,6 +1,9 @@
 """The course's training techniques: optimizers, schedules, L1/L2, early stopping, clipping,
 maxout, ensembles, and clear errors for bad settings."""
 
+import dataclasses
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,6 +126,16 @@ def test_maxout_pieces_reach_the_network(pieces, expected):
                                                 maxout_pieces=pieces, eval_size=10)
     params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
     assert params[0]["w"].shape == (30 * expected, 784) and params[1]["w"].shape == (10, 30)
+
+
+def test_config_json_round_trip_and_the_old_maxout_default():
+    config = experiment.TrainConfig.from_preset("ch3-ce-30", sizes=(784, 20, 10))
+    saved = json.loads(json.dumps(config.to_json()))
+    assert experiment.TrainConfig.from_json(saved) == config
+    # before maxout_pieces defaulted to None, every config.json said 2
+    assert experiment.TrainConfig.from_json({**saved, "maxout_pieces": 2}) == config
+    maxout = dataclasses.replace(config, activation="maxout", maxout_pieces=2)
+    assert experiment.TrainConfig.from_json(maxout.to_json()) == maxout
 
 
 def test_majority_vote():

@@ -264,13 +264,9 @@ def _resumed_config(args, overrides):
         raise ValueError(f"--resume: takes the configuration from {path}; expected no "
                          f"configuration flags except --epochs; got {' '.join(given)}")
     try:
-        saved = json.loads(path.read_text())
-        fields = {f.name for f in dataclasses.fields(experiment.TrainConfig)}
-        config = experiment.TrainConfig(**{k: v for k, v in saved.items() if k in fields})
-    except (json.JSONDecodeError, TypeError) as e:
+        config = experiment.TrainConfig.from_json(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError, AttributeError) as e:
         raise ValueError(f"--resume: {path} is not a jaxnn configuration ({e})") from None
-    if isinstance(config.sizes, list):
-        config = dataclasses.replace(config, sizes=tuple(config.sizes))
     if config.ensemble > 1:
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
