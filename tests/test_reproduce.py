@@ -129,3 +129,11 @@ def test_an_ensemble_run_directory_holds_its_last_members_epochs(tmp_path, monke
     del summary["run_seconds"]  # a summary `jaxnn train` wrote, not reproduce
     (run_dir / "summary.json").write_text(json.dumps(summary))
     assert reproduce.finished_run(run_dir, config) is None
+
+
+@pytest.mark.parametrize("flags", [["--runs", "0"], ["--epochs", "0"], ["--epochs", "-2"]])
+def test_bad_runs_or_epochs_fail_before_anything_is_written(tmp_path, capsys, flags):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "ch1-30", "--quick", "--out", str(out), *flags]) == 2
+    assert flags[0][2:] in capsys.readouterr().err
+    assert not out.exists()

@@ -48,12 +48,15 @@ def select(names) -> list[str]:
 
 
 def run(args) -> int:
-    from jaxnn import report, reproduce
+    from jaxnn import _checks, report, reproduce
 
     names = select(args.presets)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+    _checks.positive("runs", runs, integer=True)  # before the output directory is made
+    if args.epochs is not None:
+        _checks.positive("epochs", args.epochs, integer=True)
     out = Path(args.out) if args.out else report.new_run_dir("runs", "reproduce")
-    overrides = {"epochs": args.epochs} if args.epochs else None
+    overrides = {"epochs": args.epochs} if args.epochs is not None else None
     mode = f"QUICK mode {reproduce.QUICK} (not comparable with the book)" if args.quick \
         else "full settings"
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
