@@ -108,7 +108,7 @@ stage_ch6() {
   # it goes and keeps the finished ones, so a call cut at its limit loses only the run in progress.
   local keep=benchmarks/results/gpu-reproduce
   run "reproduce ch6" "$(left)" "${JAXNN[@]}" reproduce ch6-relu ch6-expanded ch6-fc300 \
-    ch6-fc1000 ch6-2fc ch6-conv2 ch6-ensemble --runs 1 --no-progress --out "$keep"
+    ch6-fc1000 ch6-2fc ch6-ensemble --runs 1 --no-progress --out "$keep"
   cp -r "$keep" "$dir/reproduce"
 }
 
