@@ -68,6 +68,9 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: unknown settings {sorted(unknown)}")
         values = {**presets.get(name), "preset": name}
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("sizes") is not None and values.get("model", "mlp") != "mlp":
+            raise ValueError(f"sizes: expected only with model 'mlp' (model "
+                             f"{values['model']!r} has its own layers); got {overrides['sizes']}")
         return cls(**values).validated()
 
     def validated(self) -> TrainConfig:
@@ -86,6 +89,8 @@ class TrainConfig:
         if self.train_size is not None:
             _checks.positive("train_size", self.train_size, integer=True)
         _checks.choice("grads", self.grads, ("auto", "manual"))
+        if self.dataset == "mnist" and self.data_dir is not None:
+            data.load("mnist", data_dir=self.data_dir)  # raises: mnist is embedded
         self._validate_techniques()
         return dataclasses.replace(self, sizes=sizes)
 

@@ -190,6 +190,14 @@ IGNORED = {  # a setting that would have no effect is refused, not silently drop
     "maxout pieces, sigmoid": (
         lambda: experiment.TrainConfig.from_preset("ch1-30", maxout_pieces=3), ValueError,
         "maxout_pieces", "'sigmoid'"),
+    "sizes, CNN": (
+        lambda: experiment.TrainConfig.from_preset("ch6-conv1", sizes=(784, 30, 10)), ValueError,
+        "sizes", "'conv1'"),
+    "data_dir, embedded mnist": (
+        lambda: data.load("mnist", data_dir="/data"), ValueError, "data_dir", "'/data'"),
+    "data_dir, mnist config": (
+        lambda: experiment.TrainConfig.from_preset("ch1-30", data_dir="/data"), ValueError,
+        "data_dir", "'/data'"),
     "maxout pieces, CNN": (
         lambda: experiment.TrainConfig.from_preset("ch6-conv1", maxout_pieces=2), ValueError,
         "maxout_pieces", "'sigmoid'"),

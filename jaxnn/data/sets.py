@@ -137,6 +137,9 @@ def load(
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset: expected a data-set name such as 'mnist'; got {name!r}")
     if name == "mnist":
+        if data_dir is not None:
+            raise ValueError(f"data_dir: expected only with a tensorflow-datasets data set; "
+                             f"'mnist' is the embedded copy; got {str(data_dir)!r}")
         from jaxnn.data.mnist import load_mnist
 
         ds = load_mnist()
