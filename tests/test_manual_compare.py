@@ -48,7 +48,15 @@ def test_speed_of_learning_manual_equals_autodiff(capsys):
 
 @pytest.mark.parametrize("args, match", [(["--batch", "0"], "batch"),
                                          (["--model", "conv9"], "model"),
-                                         (["--activation", "sigmod"], "activation")])
+                                         (["--activation", "sigmod"], "activation"),
+                                         # settings that would be ignored are refused
+                                         (["--model", "conv1", "--sizes", "784,30,10"], "sizes"),
+                                         (["--model", "conv1", "--output", "softmax"], "output"),
+                                         (["--model", "conv1", "--cost", "quadratic"], "cost"),
+                                         (["--model", "conv1", "--l2", "1"], "l2"),
+                                         (["--speed-of-learning", "--model", "conv1"], "model"),
+                                         (["--speed-of-learning", "--sizes", "784,5,10"],
+                                          "sizes")])
 def test_compare_rejects_bad_arguments(args, match, capsys):
     assert main(["compare", *args]) == 2
     assert match in capsys.readouterr().err

@@ -26,11 +26,11 @@ def add_parser(sub) -> None:
                        description=__doc__)
     p.add_argument("--model", help="a CNN from jaxnn.cnn.ARCHITECTURES (conv1, conv2, ...); "
                    "default: a fully connected network of --sizes")
-    p.add_argument("--sizes", default="784,30,10", help="MLP layer sizes (default 784,30,10)")
+    p.add_argument("--sizes", help="MLP layer sizes (default 784,30,10)")
     p.add_argument("--activation", help="hidden activation (default sigmoid; relu for --model)")
-    p.add_argument("--output", default="sigmoid", help="MLP output activation (default sigmoid)")
-    p.add_argument("--cost", default="quadratic", help="MLP cost (default quadratic)")
-    p.add_argument("--l2", type=float, default=0.0, help="MLP L2 strength lambda (default 0)")
+    p.add_argument("--output", help="MLP output activation (default sigmoid)")
+    p.add_argument("--cost", help="MLP cost (default quadratic)")
+    p.add_argument("--l2", type=float, help="MLP L2 strength lambda (default 0)")
     p.add_argument("--batch", type=int, default=10, help="MNIST training images (default 10)")
     p.add_argument("--seed", type=int, default=0, help="parameter initialisation seed")
     p.add_argument("--float64", action="store_true", help="compute in float64 (x64 mode)")
@@ -53,11 +53,34 @@ def run(args) -> int:
     from jaxnn import _checks
 
     _checks.positive("batch", args.batch, integer=True)
+    _refuse_unused(args)
     if args.float64:
         jax.config.update("jax_enable_x64", True)
     if args.speed_of_learning:
         return speed_of_learning(args)
     return compare(args)
+
+
+MLP_DEFAULTS = {"sizes": "784,30,10", "output": "sigmoid", "cost": "quadratic", "l2": 0.0}
+"""The MLP-only options and their defaults (a CNN's output is softmax with log-likelihood)."""
+
+
+def _refuse_unused(args) -> None:
+    """ValueError for an option the chosen comparison would ignore; then fill the defaults."""
+    unused = []
+    if args.speed_of_learning:  # chapter 5's fixed networks
+        unused = [k for k in ("model", *MLP_DEFAULTS, "activation")
+                  if getattr(args, k) is not None]
+        what = "--speed-of-learning (chapter 5's sigmoid networks are fixed)"
+    elif args.model:
+        unused = [k for k in MLP_DEFAULTS if getattr(args, k) is not None]
+        what = f"--model {args.model} (softmax output, log-likelihood cost)"
+    if unused:
+        raise ValueError(f"{unused[0]}: expected no --{unused[0]} with {what}; got "
+                         f"{getattr(args, unused[0])!r}")
+    for k, default in MLP_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
 
 
 def _mnist(count, *, flatten, dtype):
