@@ -66,8 +66,9 @@ class SpeedrunConfig:
             raise ValueError(f"widths: expected two conv widths (c1, c2); got {self.widths!r}")
         for w in self.widths:
             _checks.positive("widths", w, integer=True)
-        if self.hidden:
-            _checks.positive("hidden", self.hidden, integer=True)
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
+            raise ValueError(f"hidden: expected an integer >= 0 (0: no hidden layer); got "
+                             f"{self.hidden!r}")
         _checks.positive("epochs", self.epochs, integer=True)
         _checks.positive("batch_size", self.batch_size, integer=True)
         _checks.positive("eta", self.eta)

@@ -120,9 +120,19 @@ def test_cli_quick_writes_json(tmp_path, capsys):
     assert payload["config"]["train_size"] == 5000
 
 
+def test_cli_quick_keeps_an_explicit_seeds_and_epochs(tmp_path):
+    path = tmp_path / "speedrun.json"
+    assert main(["speedrun", "--quick", "--seeds", "2", "--epochs", "2", "--widths", "2,2",
+                 "--hidden", "0", "--json", str(path), "--no-cache"]) == 0
+    payload = json.loads(path.read_text())
+    assert payload["seeds"] == [0, 1] and payload["config"]["epochs"] == 2
+    assert payload["config"]["train_size"] == 5000  # the rest of --quick still applies
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["speedrun", "--widths", "a,b"], "widths: expected two integers"),
     (["speedrun", "--seeds", "0"], "seeds: expected a positive number"),
+    (["speedrun", "--hidden", "-1"], "hidden: expected an integer >= 0"),
     (["speedrun", "--batch-size", "70000"], "batch_size: expected at most"),
 ])
 def test_cli_errors_are_one_line(argv, fragment, capsys):

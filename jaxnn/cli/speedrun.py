@@ -34,9 +34,9 @@ def add_parser(sub) -> None:
         description=__doc__ + " Trains one small CNN per seed on the 60,000 training images "
         "and reports test accuracy, training seconds (compiled, data on the device) and total "
         "seconds from the start to the first accuracy (data, compilation, training).")
-    p.add_argument("--seeds", type=int, default=5, help="number of runs, seeds 0..N-1 "
-                   "(default 5)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seeds", type=int, help="number of runs, seeds 0..N-1 (default 5; 1 with "
+                   "--quick)")
+    p.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}; 1 with --quick)")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
                    help="mini-batch size; each epoch uses n // size full batches of a fresh "
                         "shuffle (one compiled shape), so a divisor of n uses every image")
@@ -58,7 +58,8 @@ def add_parser(sub) -> None:
                         "(auto: scan on an accelerator, host on the CPU)")
     p.add_argument("--quick", action="store_true",
                    help=f"{QUICK['train_size']} training and {QUICK['test_size']} test images, "
-                        "1 epoch, 1 seed: a smoke test, not a speed run")
+                        "1 epoch, 1 seed (unless --epochs, --seeds say otherwise): a smoke test, "
+                        "not a speed run")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     runtime.add_flags(p, distributed=False)  # a one-device benchmark: no multi-host run
     p.set_defaults(func=run)
@@ -69,16 +70,19 @@ def run(args) -> int:
 
     from jaxnn import speedrun
 
+    quick = QUICK if args.quick else {}
+    epochs = args.epochs if args.epochs is not None else quick.get("epochs")
     config = speedrun.SpeedrunConfig(
-        widths=_widths(args.widths), hidden=args.hidden, epochs=args.epochs,
+        widths=_widths(args.widths), hidden=args.hidden,
+        **({} if epochs is None else {"epochs": epochs}),
         batch_size=args.batch_size, eta=args.eta,
         optimizer=args.optimizer, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, shift=args.shift, dtype=args.dtype,
         loop=args.loop)
-    seeds = args.seeds
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 5)
     if args.quick:
-        config = dataclasses.replace(config, **QUICK)
-        seeds = 1
+        config = dataclasses.replace(config, train_size=QUICK["train_size"],
+                                     test_size=QUICK["test_size"])
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: expected a positive number of runs; got {seeds!r}")
     config = speedrun.resolve(config)
