@@ -346,3 +346,14 @@ def test_cli_refuses_checkpoints_of_an_ensemble(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--resume" in err and "ensemble" in err
+
+
+def test_cli_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--epochs", "2",
+                 "--checkpoint-every", "1", "--no-progress", "--out", str(run_dir)]) == 0
+    config = (run_dir / "config.json").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--epochs", "1", "--no-progress"]) == 2
+    assert "--epochs: expected at least the 2 epochs" in capsys.readouterr().err
+    assert (run_dir / "config.json").read_text() == config  # untouched

@@ -271,6 +271,15 @@ def _resumed_config(args, overrides):
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
     if args.epochs is not None:
+        from jaxnn.checkpoint import CHECKPOINT_DIR
+
+        folder = out / CHECKPOINT_DIR
+        steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] \
+            if folder.is_dir() else []
+        if steps and args.epochs < max(steps):
+            raise ValueError(f"--epochs: expected at least the {max(steps)} epochs that "
+                             f"{folder / str(max(steps))} holds (a resumed run trains on to "
+                             f"--epochs); got {args.epochs}")
         config = dataclasses.replace(config, epochs=args.epochs)
     return config.validated(), out
 
