@@ -89,8 +89,7 @@ class TrainConfig:
         if self.train_size is not None:
             _checks.positive("train_size", self.train_size, integer=True)
         _checks.choice("grads", self.grads, ("auto", "manual"))
-        if self.dataset == "mnist" and self.data_dir is not None:
-            data.load("mnist", data_dir=self.data_dir)  # raises: mnist is embedded
+        data.check_source(self.dataset, self.data_dir)
         self._validate_techniques()
         return dataclasses.replace(self, sizes=sizes)
 

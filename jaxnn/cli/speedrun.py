@@ -70,11 +70,10 @@ def run(args) -> int:
 
     from jaxnn import speedrun
 
-    quick = QUICK if args.quick else {}
-    epochs = args.epochs if args.epochs is not None else quick.get("epochs")
+    default_epochs = QUICK["epochs"] if args.quick else speedrun.SpeedrunConfig().epochs
     config = speedrun.SpeedrunConfig(
         widths=_widths(args.widths), hidden=args.hidden,
-        **({} if epochs is None else {"epochs": epochs}),
+        epochs=args.epochs if args.epochs is not None else default_epochs,
         batch_size=args.batch_size, eta=args.eta,
         optimizer=args.optimizer, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, shift=args.shift, dtype=args.dtype,

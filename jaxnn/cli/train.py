@@ -273,7 +273,7 @@ def _resumed_config(args, overrides):
     if args.epochs is not None:
         from jaxnn.checkpoint import CHECKPOINT_DIR
 
-        folder = out / CHECKPOINT_DIR
+        folder = out / CHECKPOINT_DIR  # orbax names a committed step by its number
         steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] \
             if folder.is_dir() else []
         if steps and args.epochs < max(steps):

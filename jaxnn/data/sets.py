@@ -120,6 +120,16 @@ def expand(images, labels):
     return np.concatenate([images, up, down, left, right]), np.tile(labels, 5)
 
 
+def check_source(name: str, data_dir: str | Path | None = None) -> None:
+    """ValueError unless ``name`` is a data-set name and ``data_dir`` fits it (the embedded
+    ``mnist`` takes none: a directory would be ignored). Cheap: nothing is read."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"dataset: expected a data-set name such as 'mnist'; got {name!r}")
+    if name == "mnist" and data_dir is not None:
+        raise ValueError(f"data_dir: expected only with a tensorflow-datasets data set; "
+                         f"'mnist' is the embedded copy; got {str(data_dir)!r}")
+
+
 def load(
     name: str = "mnist",
     *,
@@ -134,12 +144,8 @@ def load(
     ``data_dir`` (tfds's default when None); it must already be prepared there, because this
     machine may have no network. See :func:`jaxnn.data.tfds_source.load_tfds`.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"dataset: expected a data-set name such as 'mnist'; got {name!r}")
+    check_source(name, data_dir)
     if name == "mnist":
-        if data_dir is not None:
-            raise ValueError(f"data_dir: expected only with a tensorflow-datasets data set; "
-                             f"'mnist' is the embedded copy; got {str(data_dir)!r}")
         from jaxnn.data.mnist import load_mnist
 
         ds = load_mnist()
