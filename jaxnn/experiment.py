@@ -343,6 +343,9 @@ def run(
     if config.ensemble > 1:
         from jaxnn import ensemble
 
+        if resume is not None:  # a saved state is one network's
+            raise ValueError(f"resume: expected a run of one network; got an ensemble of "
+                             f"{config.ensemble} (ensembles are not checkpointed)")
         return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices)
     mesh = batch_sharding = None
     if devices != 1:

@@ -346,6 +346,9 @@ def test_cli_refuses_checkpoints_of_an_ensemble(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--resume" in err and "ensemble" in err
+    with pytest.raises(ValueError, match="resume: expected a run of one network"):
+        experiment.run(experiment.TrainConfig.from_preset("ch1-30", ensemble=2),
+                       resume=lambda fresh: (fresh, []))
 
 
 def test_cli_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, capsys):
