@@ -1,7 +1,8 @@
 """jaxnn: Nielsen's *Neural Networks and Deep Learning* in JAX.
 
 Submodules (imported lazily, so ``import jaxnn`` stays fast): activations, costs, init,
-perceptron, mlp, data, optim, train, presets, experiment, report.
+perceptron, mlp, data, optim, train, metrics, presets, experiment, report (and more:
+``__all__``).
 """
 
 import importlib
@@ -14,6 +15,7 @@ __all__ = [
     "data",
     "experiment",
     "init",
+    "metrics",
     "mlp",
     "optim",
     "parallel",

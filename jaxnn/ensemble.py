@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn import _checks, train
+from jaxnn import _checks, metrics
 
 
 def majority_vote(predictions) -> jax.Array:
@@ -44,7 +44,7 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
         result = experiment.run(member, callbacks=callbacks, progress=progress,
                                 devices=devices)
         members.append(result)
-        params = train.eval_params(result.state)
+        params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device
             params = jax.device_put(jax.device_get(params))
         if config.model == "mlp":

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks, activations, costs, data, mlp, optim, presets, train
+from jaxnn import _checks, activations, costs, data, metrics, mlp, optim, presets, train
 from jaxnn import init as init_schemes
 
 MAXOUT_PIECES = 2
@@ -283,7 +283,7 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
                                 n_train=len(prepared.train), num_classes=prepared.num_classes,
                                 stateful=True, on_nan=on_nan, batch_sharding=batch_sharding,
                                 loop=epoch_loop(config, _platform(prepared.train)))
-    evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
+    evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
                                    num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
 
@@ -384,7 +384,7 @@ def run(
                                     batch_sharding=batch_sharding,
                                     loop=epoch_loop(config, _platform(prepared.train)))
         cost_fn = costs.from_logits(config.cost, network.output_activation)
-        evaluate = train.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
+        evaluate = metrics.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     history = None
     if resume is not None:
         state, history = resume(state)
@@ -396,5 +396,5 @@ def run(
         penalty=penalty, callbacks=callbacks, progress=progress, history=history,
         eta=config.eta,
     )
-    summary = {"preset": config.preset, **train.summarize(history)}
+    summary = {"preset": config.preset, **metrics.summarize(history)}
     return Result(config, state, history, summary)

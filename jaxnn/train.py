@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import _checks
+from jaxnn import _checks, metrics
 
 GradFn = Callable[[Any, jax.Array, jax.Array], Any]
 
@@ -293,41 +293,6 @@ def _constrain(sharding):
     return lambda x: jax.lax.with_sharding_constraint(x, sharding)
 
 
-def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_000):
-    """``evaluate(params, data) -> (mean cost, number correct)``, jit-compiled.
-
-    ``logits_fn(params, x) -> z^L``; ``cost_fn(z, y)`` is a batch-averaged cost from logits.
-    Large splits are evaluated ``chunk`` examples at a time (``lax.map``) to bound memory.
-    """
-
-    def on_chunk(params, x, labels, weight):
-        z = logits_fn(params, x)
-        y = jax.nn.one_hot(labels, num_classes, dtype=z.dtype)
-        per_example = jax.vmap(lambda zi, yi: cost_fn(zi[None], yi[None]))(z, y)
-        correct = (jnp.argmax(z, axis=-1) == labels) * weight
-        return jnp.sum(per_example * weight), jnp.sum(correct)
-
-    def evaluate(params, data: DeviceData):
-        n = data.labels.shape[0]
-        if n <= chunk:
-            total, correct = on_chunk(params, data.x, data.labels, jnp.ones((n,), data.x.dtype))
-        else:
-            k = -(-n // chunk)
-            pad = k * chunk - n
-            x = jnp.pad(data.x, [(0, pad)] + [(0, 0)] * (data.x.ndim - 1))
-            labels = jnp.pad(data.labels, (0, pad))
-            weight = (jnp.arange(k * chunk) < n).astype(data.x.dtype)
-            totals, corrects = jax.lax.map(
-                lambda c: on_chunk(params, *c),
-                (x.reshape(k, chunk, *x.shape[1:]), labels.reshape(k, chunk),
-                 weight.reshape(k, chunk)),
-            )
-            total, correct = jnp.sum(totals), jnp.sum(corrects)
-        return total / n, correct
-
-    return jax.jit(evaluate)
-
-
 Callback = Callable[[dict, TrainState], bool | None]
 
 
@@ -388,7 +353,8 @@ def fit(
             if health and int(health[0].first_bad_step) >= 0:
                 raise Diverged(state.epoch, int(health[0].first_bad_step), eta)
             state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
-            record = _record(state, evaluate, train, validation, test, penalty, seconds)
+            record = metrics.epoch_record(state, evaluate, train, validation, test, penalty,
+                                          seconds)
             if not np.isfinite(record["train_cost"]):
                 raise Diverged(record["epoch"], None, eta)
             if health:
@@ -406,59 +372,9 @@ def fit(
     return state, history
 
 
-def eval_params(state: TrainState):
-    """What ``evaluate`` takes: ``params``, or ``(params, model_state)`` for stateful models."""
-    return state.params if state.model_state is None else (state.params, state.model_state)
-
-
-def _record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
-    cost, correct = evaluate(eval_params(state), train)
-    if penalty is not None:
-        cost = cost + penalty(state.params)
-    record = {
-        "epoch": state.epoch - 1,
-        "train_cost": float(cost),
-        "train_accuracy": float(correct) / len(train),
-    }
-    for name, split in (("validation", validation), ("test", test)):
-        if split is not None:
-            _, correct = evaluate(eval_params(state), split)
-            record[f"{name}_accuracy"] = float(correct) / len(split)
-            record[f"{name}_correct"] = int(correct)
-            record[f"{name}_size"] = len(split)
-    record["seconds"] = seconds
-    return record
-
-
 def _postfix(record: dict) -> dict:
     out = {"cost": f"{record['train_cost']:.4f}"}
     for name in ("validation", "test"):
         if f"{name}_accuracy" in record:
             out[name[:4]] = f"{100 * record[f'{name}_accuracy']:.2f}%"
-    return out
-
-
-def summarize(history: Sequence[dict]) -> dict:
-    """The figures the book quotes: peak and final test accuracy, best validation accuracy and
-    the test accuracy at that epoch (chapter 6's measure), and seconds per epoch."""
-    if not history:
-        raise ValueError("history: expected at least one epoch")
-    out: dict[str, Any] = {"epochs": len(history)}
-    if "test_accuracy" in history[0]:
-        tests = [r["test_accuracy"] for r in history]
-        out["peak_test_accuracy"] = max(tests)
-        out["final_test_accuracy"] = tests[-1]
-    if "validation_accuracy" in history[0]:
-        vals = [r["validation_accuracy"] for r in history]
-        best = int(np.argmax(vals))
-        out["best_validation_accuracy"] = vals[best]
-        out["best_validation_epoch"] = history[best]["epoch"]
-        if "test_accuracy" in history[best]:
-            out["test_at_best_validation"] = history[best]["test_accuracy"]
-    out["final_train_cost"] = history[-1]["train_cost"]
-    seconds = [r["seconds"] for r in history]
-    out["first_epoch_seconds"] = seconds[0]  # includes compilation
-    later = seconds[1:] or seconds
-    out["seconds_per_epoch"] = float(np.median(later))
-    out["total_seconds"] = float(sum(seconds))
     return out

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnn import checkpoint, costs, data, experiment, mlp, optim, train
+from jaxnn import checkpoint, costs, data, experiment, metrics, mlp, optim, train
 from jaxnn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,7 +198,7 @@ def _guarded_setup(tiny, on_nan, m=10):
     opt = optim.make("sgd", 0.5)
     epoch = train.make_epoch(_poisoned(net, 0), opt, mini_batch_size=m, n_train=len(tr),
                              on_nan=on_nan)
-    evaluate = train.make_evaluate(net.logits, costs.from_logits("cross_entropy", "sigmoid"))
+    evaluate = metrics.make_evaluate(net.logits, costs.from_logits("cross_entropy", "sigmoid"))
     return tr, params, opt, epoch, evaluate
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import assert_trees_close
 
-from jaxnn import cnn, costs, data, experiment, layers, optim, presets, train
+from jaxnn import cnn, costs, data, experiment, layers, metrics, optim, presets, train
 
 CNN_PRESETS = [n for n in presets.PRESETS if presets.get(n).get("model", "mlp") != "mlp"]
 
@@ -105,7 +105,7 @@ def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
     cost_fn = costs.from_logits(config.cost, config.output_activation)
     model = cnn.make(prepared.network, jax.random.PRNGKey(config.seed))
     graphdef, params, rest = cnn.split(model)
-    evaluate = train.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn)
+    evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn)
     cost0, _ = evaluate((params, rest), prepared.train)
     result = experiment.run(config, progress=False)
     assert result.history[0]["train_cost"] < float(cost0)

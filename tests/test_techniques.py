@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnn import costs, ensemble, experiment, optim, train
+from jaxnn import costs, ensemble, experiment, metrics, optim, train
 
 
 @pytest.fixture
@@ -171,4 +171,4 @@ def test_cnn_model_needs_the_softmax_log_likelihood_output():
 def test_stateless_epoch_is_unchanged_for_mlps():
     """The MLP path keeps its 4-argument epoch and a TrainState without model state."""
     state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.PRNGKey(0))
-    assert state.model_state is None and train.eval_params(state) is state.params
+    assert state.model_state is None and metrics.eval_params(state) is state.params

@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnn import costs, data, experiment, mlp, optim, train
+from jaxnn import costs, data, experiment, metrics, mlp, optim, train
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def _setup(mini_batch_size, n, eta=0.5, cost="cross_entropy"):
     opt = optim.make("sgd", eta)
     epoch = train.make_epoch(experiment.autodiff_grad_fn(net, cost), opt,
                              mini_batch_size=mini_batch_size, n_train=n)
-    evaluate = train.make_evaluate(net.logits, costs.from_logits(cost, "sigmoid"))
+    evaluate = metrics.make_evaluate(net.logits, costs.from_logits(cost, "sigmoid"))
     return net, params, opt, epoch, evaluate
 
 
@@ -115,8 +115,8 @@ def test_evaluate_chunks_agree(small):
     tr, _ = small
     net, params, *_ = _setup(10, len(tr))
     cost_fn = costs.from_logits("cross_entropy", "sigmoid")
-    whole = train.make_evaluate(net.logits, cost_fn)(params, tr)
-    chunked = train.make_evaluate(net.logits, cost_fn, chunk=300)(params, tr)
+    whole = metrics.make_evaluate(net.logits, cost_fn)(params, tr)
+    chunked = metrics.make_evaluate(net.logits, cost_fn, chunk=300)(params, tr)
     np.testing.assert_allclose(whole[0], chunked[0], rtol=1e-5)
     assert int(whole[1]) == int(chunked[1])
 
@@ -130,7 +130,7 @@ def test_summary_uses_test_at_best_validation():
         {"epoch": 2, "train_cost": 0.4, "validation_accuracy": 0.94, "test_accuracy": 0.96,
          "seconds": 1.0},
     ]
-    s = train.summarize(history)
+    s = metrics.summarize(history)
     assert s["best_validation_epoch"] == 1 and s["test_at_best_validation"] == 0.93
     assert s["peak_test_accuracy"] == 0.96 and s["final_test_accuracy"] == 0.96
     assert s["seconds_per_epoch"] == 1.0
