@@ -8,6 +8,7 @@ does with five dropout networks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,9 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
 
     The members train one after another, each data-parallel over ``devices`` when that is not
     1 (see :func:`jaxnn.experiment.run`). The summary holds each member's summary and
-    ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set."""
+    ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set.
+    The ``callbacks`` see each epoch's record with the ``member`` (0, 1, ...) and its ``seed``
+    added, so that one metrics file tells the members apart."""
     from jaxnn import cnn, experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
@@ -41,8 +44,8 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
     members, votes = [], []
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
-        result = experiment.run(member, callbacks=callbacks, progress=progress,
-                                devices=devices)
+        tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
+        result = experiment.run(member, callbacks=tagged, progress=progress, devices=devices)
         members.append(result)
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device
@@ -63,6 +66,10 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
                "ensemble_test_accuracy": accuracy,
                "epochs": max(m.summary["epochs"] for m in members)}
     return experiment.Result(config, last.state, last.history, summary)
+
+
+def _tagged(callback, member: int, seed: int, record: dict, state):
+    return callback({"member": member, "seed": seed, **record}, state)
 
 
 def _chunked(fn, params, x, chunk=2000):

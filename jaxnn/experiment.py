@@ -176,6 +176,9 @@ class Prepared(NamedTuple):
 def prepare(config: TrainConfig) -> Prepared:
     """Load the data set, check it fits the network, and put it on the device."""
     ds = data.load(config.dataset, data_dir=config.data_dir)
+    if config.train_size is not None and config.train_size > len(ds.train):
+        raise ValueError(f"train_size: expected at most the {len(ds.train)} training examples "
+                         f"of {config.dataset}; got {config.train_size}")
     train_split = ds.train if config.train_size is None else ds.train.take(config.train_size)
     validation, test = ds.validation, ds.test
     if config.eval_size is not None:
@@ -284,7 +287,7 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
                                 stateful=True, on_nan=on_nan, batch_sharding=batch_sharding,
                                 loop=epoch_loop(config, _platform(prepared.train)))
     evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
-                                   num_classes=prepared.num_classes, chunk=2000)
+                                     num_classes=prepared.num_classes, chunk=2000)
     return state, epoch_fn, evaluate
 
 
@@ -360,8 +363,8 @@ def run(
     network = prepared.network
     n = len(prepared.train)
     callbacks = list(callbacks)
-    if config.patience is not None:
-        callbacks.append(EarlyStopping(config.patience))
+    stopper = None if config.patience is None else EarlyStopping(config.patience)
+    callbacks += [stopper] if stopper is not None else []
     optimizer = make_optimizer(config, n)
     key = jax.random.PRNGKey(config.seed)
     init_key, train_key = jax.random.split(key)
@@ -397,4 +400,6 @@ def run(
         eta=config.eta,
     )
     summary = {"preset": config.preset, **metrics.summarize(history)}
+    if stopper is not None and stopper.stopped_epoch is not None:
+        summary["early_stopped_after_epoch"] = stopper.stopped_epoch
     return Result(config, state, history, summary)

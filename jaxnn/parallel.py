@@ -185,8 +185,14 @@ def initialize_distributed(coordinator_address: str | None = None,
         num_processes = int(env["JAX_NUM_PROCESSES"])
     if process_id is None and env.get("JAX_PROCESS_ID"):
         process_id = int(env["JAX_PROCESS_ID"])
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator_address,
+                                   num_processes=num_processes, process_id=process_id)
+    except ValueError as e:  # JAX's own words, with what to set (docs/parallel.md)
+        raise ValueError(
+            f"distributed: {e} JAX found no cluster (SLURM, Open MPI, ...): set "
+            "JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID in every "
+            "process (docs/parallel.md)") from e
 
 
 # --- Several processes: who writes, and agreeing on values -----------------------------------

@@ -61,10 +61,11 @@ def write_json(path: Path, obj) -> None:
 
 
 class MetricsWriter:
-    """A training callback that appends each epoch's record to ``metrics.jsonl`` as it ends."""
+    """A training callback that appends each epoch's record to ``metrics.jsonl`` as it ends
+    (an ensemble member's records also name its ``member`` and ``seed``)."""
 
-    FIELDS = ("epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy",
-              "seconds")
+    FIELDS = ("member", "seed", "epoch", "train_cost", "train_accuracy", "validation_accuracy",
+              "test_accuracy", "seconds")
 
     def __init__(self, path: Path):
         self.path = Path(path)

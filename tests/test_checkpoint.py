@@ -327,7 +327,7 @@ def test_cli_resumes_a_cnn_run(tmp_path, capsys):
                  "--out", run_dir]) == 0
     assert main(["train", "--resume", run_dir, "--epochs", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "resuming" in out and "after epoch 1" in out
+    assert "resuming" in out and "after 1 epoch (the next is epoch 1" in out
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
 

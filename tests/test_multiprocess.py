@@ -189,7 +189,7 @@ def test_checkpoint_and_resume_in_two_processes_in_one_agreed_run_dir(tmp_path, 
     second = launch([*SETTINGS[-1:], "--resume", f"runs/{run_dir.name}", "--epochs", "3"], work)
     second.assert_ok()
     assert [p.name for p in (work / "runs").iterdir()] == [run_dir.name]
-    assert f"resuming runs/{run_dir.name} after epoch 2" in second.outs[0]
+    assert f"resuming runs/{run_dir.name} after 2 epochs" in second.outs[0]
     assert "resuming" not in second.outs[1]
     assert [int(x) for x in re.findall(r"^Epoch (\d+):", second.outs[0], flags=re.M)] == [2]
     assert _epoch_lines(second.outs[1]) == []

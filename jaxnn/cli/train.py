@@ -85,7 +85,11 @@ def add_parser(sub) -> None:
     add_config_flags(p)
     p.add_argument("--grads", choices=("auto", "manual"), default=None,
                    help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/)")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/); "
+                   "a directory that holds a run is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (its config, metrics, summary, plot and "
+                        "checkpoints) instead of refusing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_reliability_flags(p)
     p.add_argument("--devices", default="1",
@@ -105,7 +109,7 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
                         "config.json (only --epochs may be raised)")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
                    help="NaN or inf in training: stop with a message (default) or skip the "
-                        "updates whose gradients are not finite")
+                        "updates whose gradients or new parameters are not finite")
 
 
 def manual_grad_fn(config):
@@ -137,6 +141,9 @@ def run(args) -> int:
     say_line = write_line if primary else _silent
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
+    if getattr(args, "overwrite", False) and getattr(args, "resume", None) is not None:
+        raise ValueError(f"overwrite: expected a new run (--out); got --resume {args.resume}, "
+                         "which continues the run there")
     if getattr(args, "resume", None) is not None:
         parallel.check_shared_directory(args.resume, "--resume")
         config, out = _resumed_config(args, overrides)
@@ -164,16 +171,16 @@ def run(args) -> int:
             raise ValueError(f"devices: with {parallel.process_count()} processes, expected "
                              f"'all' (the {total} devices of every process) or 1 (each process "
                              f"alone on one device); got {devices}")
-    made_dir = False  # a runs/<time>-<preset>/ directory of our own, removed if nothing ran
+    made_dir = False  # a directory of our own (runs/<time>-<preset>/ or a new --out)
     if out is None:
-        made_dir = not args.out
         if args.out:
             out = Path(args.out)
+            _refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
             out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
+            made_dir = not out.exists()
             out.mkdir(parents=True, exist_ok=True)
-            (out / "metrics.jsonl").unlink(missing_ok=True)
     # Process 0's directory, in every process (the identity for a single process).
     primary_out = parallel.broadcast_text(str(out) if out is not None else "")
     out = out if out is not None else Path(primary_out)
@@ -189,7 +196,10 @@ def run(args) -> int:
 
     def book_line(record, state):
         if "test_correct" in record:
-            say_line(f"Epoch {record['epoch']}: {record['test_correct']} / {record['test_size']}")
+            member = f" (member {record['member']}, seed {record['seed']})" if (
+                "member" in record) else ""
+            say_line(f"Epoch {record['epoch']}: {record['test_correct']} / "
+                     f"{record['test_size']}{member}")
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
@@ -209,14 +219,17 @@ def run(args) -> int:
         return 3
     except Exception:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
-        # before the first epoch: leave no empty run directory behind.
-        remove_dir = made_dir and primary and not (out / "metrics.jsonl").exists()
+        # before the first epoch: leave no run directory, or no files of ours, behind.
+        remove_dir = primary and getattr(args, "resume", None) is None and not (
+            out / "metrics.jsonl").exists()
         raise
     finally:
         if guard is not None:
             guard.close()
-        if remove_dir:
+        if remove_dir and made_dir:
             shutil.rmtree(out, ignore_errors=True)
+        elif remove_dir:
+            _remove_run_files(out)
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
     if not primary:
         return 0
@@ -231,6 +244,9 @@ def run(args) -> int:
         print(f"ensemble of {s['ensemble']}: majority-vote test accuracy "
               f"{100 * s['ensemble_test_accuracy']:.2f}%; wrote {out}")
         return 0
+    if "early_stopped_after_epoch" in s:
+        print(f"early stopping: no better validation accuracy in {config.patience} epochs; "
+              f"stopped after epoch {s['early_stopped_after_epoch']}")
     if "test_at_best_validation" in s:
         print(f"best validation accuracy {100 * s['best_validation_accuracy']:.2f}% at epoch "
               f"{s['best_validation_epoch']}, test accuracy there "
@@ -239,6 +255,45 @@ def run(args) -> int:
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")
     return 0
+
+
+# What a run writes into its directory: a directory holding any of these holds a run.
+RUN_FILES = ("config.json", "options.json", "metrics.jsonl", "summary.json", "curves.png",
+             "checkpoints")
+
+
+def _refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
+    """A new run into ``--out`` must not mix with a run already there (its checkpoints would
+    outlive the new config, and --resume would continue the old run): refuse, or with
+    ``overwrite`` remove the old run's files. All processes take the primary's decision."""
+    from jaxnn import parallel
+
+    found = [name for name in RUN_FILES if (out / name).exists()] if primary else []
+    if not any(parallel.all_processes(bool(found))):
+        return
+    if not overwrite:
+        shown = ", ".join(found) if found else "a run"
+        raise ValueError(f"out: expected a new or empty run directory; {out} holds a run "
+                         f"({shown}): continue it with --resume {out}, or pass --overwrite "
+                         "to replace it")
+    if primary:
+        _remove_run_files(out)
+    parallel.barrier("jaxnn train: old run removed")
+
+
+def _remove_run_files(out: Path) -> None:
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _epochs(n: int) -> str:
+    """'1 epoch', '4 epochs': checkpoints count finished epochs; printed lines number them
+    from 0, as the book does, so the state after 4 epochs follows the line 'Epoch 3'."""
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def _silent(*args, **kwargs) -> None:
@@ -336,9 +391,9 @@ class _Reliability:
         primary_step = parallel.broadcast_text(step)
         if not all(parallel.all_processes(primary_step == step)):
             raise ValueError(f"--resume: the processes restored different checkpoints of "
-                             f"{self.checkpointer.directory} (process 0: after epoch "
-                             f"{primary_step}); is every step on the shared file system "
-                             "complete?")
+                             f"{self.checkpointer.directory} (process 0: after "
+                             f"{_epochs(int(primary_step))}); is every step on the shared "
+                             "file system complete?")
         self.saver.history = list(restored.history)
         if not self.primary:  # every process restores the same state; one writes and prints
             return restored.state, restored.history
@@ -349,8 +404,8 @@ class _Reliability:
         writer = report.MetricsWriter(metrics)
         for record in restored.history:
             writer(record)
-        print(f"resuming {self.out} after epoch {restored.epoch} "
-              f"(checkpoint {self.checkpointer.directory / str(restored.epoch)})")
+        print(f"resuming {self.out} after {_epochs(restored.epoch)} (the next is epoch "
+              f"{restored.epoch}; checkpoint {self.checkpointer.directory / str(restored.epoch)})")
         return restored.state, restored.history
 
     def last_good(self) -> str:
@@ -359,7 +414,7 @@ class _Reliability:
         steps = self.checkpointer.steps()
         if not steps:
             return "; no checkpoint was written yet"
-        return (f"; the last good checkpoint is after epoch {steps[-1]}: "
+        return (f"; the last good checkpoint is after {_epochs(steps[-1])}: "
                 f"{self.checkpointer.directory / str(steps[-1])}")
 
     def close(self):

@@ -1,0 +1,105 @@
+"""The run directory of ``jaxnn train``: a new run never mixes with an old one, a run that fails
+before its first epoch leaves nothing behind, and what the directory's files say is unambiguous
+(ensemble members, early stopping, resume messages)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from jaxnn.cli import main
+
+TINY = ["--train-size", "200", "--eval-size", "100", "--no-progress"]
+
+
+def _steps(run_dir) -> list[int]:
+    return sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+
+
+def test_a_new_run_into_a_run_directory_is_refused_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "4", "--checkpoint-every", "2",
+                 "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+
+    # Without --overwrite: refused before anything is touched.
+    assert main(["train", *TINY, "--epochs", "2", "--checkpoint-every", "1", "--seed", "5",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"out: expected a new or empty run directory; {out} holds a run (config.json" in err
+    assert f"--resume {out}" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert _steps(out) == [2, 4]
+
+    # With --overwrite: the old run's files are gone, checkpoints included, so a resume
+    # continues the new run and not the old one's epoch 4.
+    assert main(["train", *TINY, "--epochs", "2", "--checkpoint-every", "1", "--seed", "5",
+                 "--out", str(out), "--overwrite"]) == 0
+    assert _steps(out) == [1, 2]
+    assert json.loads((out / "config.json").read_text())["seed"] == 5
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "3", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"resuming {out} after 2 epochs (the next is epoch 2;" in printed
+    assert [json.loads(line)["epoch"] for line in
+            (out / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_overwrite_is_refused_with_resume(tmp_path, capsys):
+    assert main(["train", *TINY, "--resume", str(tmp_path), "--overwrite"]) == 2
+    assert "overwrite: expected a new run (--out); got --resume" in capsys.readouterr().err
+
+
+def test_a_directory_without_a_run_is_used_and_a_failed_run_leaves_nothing(tmp_path, capsys):
+    # An existing directory holding no run is fine (its other files are left alone) ...
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    # ... and a run that fails before its first epoch removes only what it wrote there.
+    assert main(["train", "--train-size", "70000", "--epochs", "1", "--no-progress",
+                 "--out", str(mine)]) == 2
+    assert "train_size: expected at most the 50000 training examples of mnist; got 70000" in (
+        capsys.readouterr().err)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    # A new --out directory that a failed run made is removed altogether.
+    new = tmp_path / "new"
+    assert main(["train", "--train-size", "70000", "--epochs", "1", "--no-progress",
+                 "--out", str(new)]) == 2
+    assert not new.exists()
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(mine)]) == 0
+    assert (mine / "notes.txt").read_text() == "mine" and (mine / "summary.json").is_file()
+
+
+def test_ensemble_metrics_name_the_member_of_each_line(tmp_path, capsys):
+    out = tmp_path / "ens"
+    assert main(["train", *TINY, "--epochs", "2", "--ensemble", "2", "--seed", "3",
+                 "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["member"], r["seed"], r["epoch"]) for r in rows] == [
+        (0, 3, 0), (0, 3, 1), (1, 4, 0), (1, 4, 1)]
+    printed = capsys.readouterr().out
+    assert f"Epoch 1: {round(100 * rows[3]['test_accuracy'])} / 100 (member 1, seed 4)" in printed
+
+
+def test_early_stopping_is_reported_and_recorded(tmp_path, capsys):
+    out = tmp_path / "early"
+    # so small an eta leaves every prediction as it is: validation accuracy never improves
+    assert main(["train", *TINY, "--epochs", "10", "--eta", "1e-12", "--patience", "2",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["early_stopped_after_epoch"] == 2 and summary["epochs"] == 3
+    assert ("early stopping: no better validation accuracy in 2 epochs; stopped after epoch 2"
+            in capsys.readouterr().out)
+
+
+def test_distributed_without_a_cluster_says_what_to_set():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    out = subprocess.run([sys.executable, "-c", "from jaxnn import parallel; "
+                          "parallel.initialize_distributed()"],
+                         capture_output=True, text=True, env={**env, "JAX_PLATFORMS": "cpu"},
+                         timeout=120)
+    assert out.returncode != 0
+    assert "ValueError: distributed: " in out.stderr
+    assert "set JAX_COORDINATOR_ADDRESS=host:port" in out.stderr
