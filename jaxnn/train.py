@@ -10,9 +10,10 @@ When the training-set size n is not a multiple of the mini-batch size m, the las
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
 Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` records the first step of the
-epoch whose gradient is not finite, and :func:`fit` raises
-:class:`Diverged` naming the epoch and step; ``"skip"`` leaves params and optimizer state
-unchanged on such a step (inside the compiled step, a ``jnp.where``) and counts it.
+epoch whose gradient, new params, new optimizer state or new model state is not finite, and
+:func:`fit` raises :class:`Diverged` naming the epoch and step; ``"skip"`` leaves params,
+optimizer state and model state unchanged on such a step (inside the compiled step, a
+``jnp.where``) and counts it.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
@@ -140,9 +141,9 @@ def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful=False):
     model_state, ok)``; ``ok`` says the gradient, the new params, the new optimizer state and
     (stateful) the new model state are all finite (always True when ``on_nan`` is None:
     nothing is checked). With ``"skip"`` a step that is not ok returns the old params,
-    optimizer state and model state. A ``stateful`` grad_fn is ``grad_fn(params, model_state, x, y, key) ->
-    (grads, model_state)``; otherwise ``grad_fn(params, x, y) -> grads`` and model_state and
-    key pass through untouched."""
+    optimizer state and model state. A ``stateful`` grad_fn is
+    ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)``; otherwise
+    ``grad_fn(params, x, y) -> grads`` and model_state and key pass through untouched."""
 
     def step(params, opt_state, model_state, x, labels, key):
         y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
