@@ -10,9 +10,10 @@ When the training-set size n is not a multiple of the mini-batch size m, the las
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
 Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` records the first step of the
-epoch whose gradient is not finite, and :func:`fit` raises
-:class:`Diverged` naming the epoch and step; ``"skip"`` leaves params and optimizer state
-unchanged on such a step (inside the compiled step, a ``jnp.where``) and counts it.
+epoch whose gradient, new params, new optimizer state or new model state is not finite, and
+:func:`fit` raises :class:`Diverged` naming the epoch and step; ``"skip"`` leaves params,
+optimizer state and model state unchanged on such a step (inside the compiled step, a
+``jnp.where``) and counts it.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
@@ -92,7 +93,8 @@ ON_NAN = ("stop", "skip")
 
 class EpochHealth(NamedTuple):
     """What a guarded epoch reports next to (params, opt_state): ``first_bad_step`` (the index
-    in the epoch of the first step with a non-finite gradient or update, -1 if none) and
+    in the epoch of the first step with a non-finite gradient, params, optimizer state or model
+    state after the update, -1 if none) and
     ``skipped`` (steps whose update was skipped, with ``on_nan="skip"``)."""
 
     first_bad_step: jax.Array
@@ -113,10 +115,13 @@ class Diverged(ValueError):
 
 
 def _all_finite(tree) -> jax.Array:
-    """One bool: every leaf of ``tree`` is finite (a sum per leaf is NaN/inf iff one entry is)."""
-    leaves = [jnp.sum(x) for x in jax.tree_util.tree_leaves(tree)
-              if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-    return jnp.isfinite(jnp.sum(jnp.stack(leaves))) if leaves else jnp.array(True)
+    """One bool: every floating-point entry of ``tree`` is finite, ``all(isfinite(x))`` per
+    leaf joined by logical and (exact: unlike a sum, large finite entries cannot overflow)."""
+    ok = jnp.array(True)
+    for x in jax.tree_util.tree_leaves(tree):
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(x))
+    return ok
 
 
 def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_classes: int):
@@ -133,28 +138,33 @@ def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_clas
 
 def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful=False):
     """``step(params, opt_state, model_state, x, labels, key) -> (params, opt_state,
-    model_state, ok)``; ``ok`` says the gradient is finite (always True when ``on_nan`` is
-    None: nothing is checked). With ``"skip"`` a step that is not ok returns the old params and
-    optimizer state. A ``stateful`` grad_fn is ``grad_fn(params, model_state, x, y, key) ->
-    (grads, model_state)``; otherwise ``grad_fn(params, x, y) -> grads`` and model_state and
-    key pass through untouched."""
+    model_state, ok)``; ``ok`` says the gradient, the new params, the new optimizer state and
+    (stateful) the new model state are all finite (always True when ``on_nan`` is None:
+    nothing is checked). With ``"skip"`` a step that is not ok returns the old params,
+    optimizer state and model state. A ``stateful`` grad_fn is
+    ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)``; otherwise
+    ``grad_fn(params, x, y) -> grads`` and model_state and key pass through untouched."""
 
     def step(params, opt_state, model_state, x, labels, key):
         y = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
         if stateful:
-            grads, model_state = grad_fn(params, model_state, x, y, key)
+            grads, new_model_state = grad_fn(params, model_state, x, y, key)
         else:
-            grads = grad_fn(params, x, y)
+            grads, new_model_state = grad_fn(params, x, y), model_state
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if on_nan is None:
-            return new_params, new_opt_state, model_state, jnp.array(True)
-        ok = _all_finite(grads)  # a finite cost has finite gradients; overflow of the
-        # params themselves shows in the next step's gradient or in fit's check of the cost
+            return new_params, new_opt_state, new_model_state, jnp.array(True)
+        # a finite gradient can still overflow the update (eta * grad) or Adam's moments
+        # (grad ** 2), and batch-norm statistics can turn NaN: check everything the step makes
+        ok = _all_finite((grads, new_params, new_opt_state,
+                          new_model_state if stateful else None))
         if on_nan == "skip":
             keep = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(ok, n, o))
             new_params, new_opt_state = keep(new_params, params), keep(new_opt_state, opt_state)
-        return new_params, new_opt_state, model_state, ok
+            if stateful:
+                new_model_state = keep(new_model_state, model_state)
+        return new_params, new_opt_state, new_model_state, ok
 
     return step
 
@@ -185,6 +195,8 @@ def make_epoch(
     ``epoch(params, opt_state, key, data, model_state) -> (params, opt_state, model_state)``
     (then ``health`` when guarded).
     ``loop="host"`` runs the same steps as one jitted call per mini-batch (see :data:`LOOPS`).
+    The jitted epoch donates ``params`` and ``opt_state`` (their buffers are reused for the
+    result): do not use the arrays passed in after the call (pass copies to call it twice).
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)

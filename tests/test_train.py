@@ -181,3 +181,60 @@ def test_run_end_to_end_on_a_subset():
     assert len(result.history) == 2
     assert result.summary["peak_test_accuracy"] > 0.6
     assert result.history[1]["train_cost"] < result.history[0]["train_cost"]
+
+
+def _tiny_data(n=4):
+    """Four 2-pixel examples with labels 0..n-1: enough for a few m=1 steps."""
+    return train.DeviceData.put(np.ones((n, 2), np.float32), np.arange(n, dtype=np.int32))
+
+
+def _finite(tree):
+    return all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def test_guard_catches_an_update_that_overflows_from_a_finite_gradient():
+    # gradient 1e37 is finite; eta * gradient = 1e39 overflows float32, so params become -inf
+    grad_fn = lambda params, x, y: {"w": jnp.full(4, 1e37, jnp.float32)}  # noqa: E731
+    opt, tr = optax.sgd(100.0), _tiny_data()
+    for on_nan in ("stop", "skip"):
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan)
+        params = {"w": jnp.zeros(4, jnp.float32)}
+        p, _, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        if on_nan == "stop":
+            assert int(health.first_bad_step) == 0
+        else:
+            assert int(health.skipped) == 4 and int(health.first_bad_step) == -1
+            np.testing.assert_array_equal(np.asarray(p["w"]), np.zeros(4, np.float32))
+
+
+def test_guard_treats_large_finite_values_as_finite():
+    # a sum over the leaf would overflow (4 * 3e38 > float32 max) though every entry is finite
+    grad_fn = lambda params, x, y: {"w": jnp.full(4, 3e38, jnp.float32)}  # noqa: E731
+    opt, tr = optax.sgd(0.0), _tiny_data()
+    for on_nan in ("stop", "skip"):
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan)
+        params = {"w": jnp.full(4, 3e38, jnp.float32)}
+        p, _, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        assert int(health.first_bad_step) == -1 and int(health.skipped) == 0
+        np.testing.assert_array_equal(np.asarray(p["w"]), np.full(4, 3e38, np.float32))
+
+
+def test_skip_rolls_back_the_model_state_of_a_bad_step():
+    # model_state counts good steps; the step on label 3 returns a NaN model_state
+    def grad_fn(params, model_state, x, y, key):
+        bad = jnp.argmax(y[0]) == 3
+        return ({"w": jnp.zeros(2, jnp.float32)},
+                {"count": jnp.where(bad, jnp.nan, model_state["count"] + 1.0)})
+
+    opt, tr = optax.sgd(0.1), _tiny_data()
+    for on_nan in ("stop", "skip"):
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan,
+                                 stateful=True)
+        params = {"w": jnp.zeros(2, jnp.float32)}
+        _, _, state, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr,
+                                    {"count": jnp.float32(0.0)})
+        if on_nan == "stop":
+            assert int(health.first_bad_step) >= 0
+        else:
+            assert int(health.skipped) == 1
+            assert float(state["count"]) == 3.0  # the three good steps, the bad one undone
