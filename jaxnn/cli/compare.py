@@ -3,12 +3,20 @@
 For an MLP (the chapter-1 network by default) or a chapter-6 CNN (``--model``), prints one row
 per parameter: shape, max |manual - autodiff|, the max relative error
 (:func:`manual_grad.check.relative_error`) and the worst relative disagreement of both with
-five-point central differences on a few sampled coordinates. Exit status 1 when a relative error
-exceeds ``--tol`` (default 1e-10 in float64, 1e-3 in float32) or a finite difference exceeds
-``--fd-tol`` -- the latter only for smooth networks: with a kinked activation (relu ...) or max
-pooling a difference step can cross a kink (MNIST's blank background makes z = b exactly, 0 at
-initialisation), so the column is then shown for information only.
+five-point central differences on ``--fd-samples`` sampled coordinates. Exit status 1 when a
+relative error exceeds ``--tol`` (default 1e-10 in float64, 1e-3 in float32) or a finite
+difference exceeds ``--fd-tol`` -- the latter only for smooth networks: with a kinked activation
+(relu ...) or max pooling a difference step can cross a kink (MNIST's blank background makes
+z = b exactly, 0 at initialisation), so the column is then shown for information only. With
+``--fd-samples 0`` no finite differences are computed: the column shows "-" and only manual vs
+jax.grad is checked.
 ``--speed-of-learning`` prints chapter 5's ||delta^l|| per hidden layer instead.
+
+Which options apply where (any other is refused, exit status 2):
+  MLP check:           --sizes (784,...,10) --activation --output --cost --l2 and the common ones
+  CNN check (--model): --activation and the common ones
+  common to both:      --batch --seed --float64 --tol --fd-tol --fd-samples
+  --speed-of-learning: --seeds --images (chapter 5's sigmoid networks are fixed, float32)
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ SMOOTH = ("sigmoid", "tanh", "swish", "softplus", "gelu", "identity")
 
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser("compare", help="hand-derived gradients (manual_grad) vs jax.grad",
-                       description=__doc__)
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", help="a CNN from jaxnn.cnn.ARCHITECTURES (conv1, conv2, ...); "
                    "default: a fully connected network of --sizes")
     p.add_argument("--sizes", help="MLP layer sizes (default 784,30,10)")
@@ -31,29 +41,34 @@ def add_parser(sub) -> None:
     p.add_argument("--output", help="MLP output activation (default sigmoid)")
     p.add_argument("--cost", help="MLP cost (default quadratic)")
     p.add_argument("--l2", type=float, help="MLP L2 strength lambda (default 0)")
-    p.add_argument("--batch", type=int, default=10, help="MNIST training images (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="parameter initialisation seed")
-    p.add_argument("--float64", action="store_true", help="compute in float64 (x64 mode)")
+    # The gradient-check and --speed-of-learning options default to None here so that _refuse_unused
+    # can tell an option given (even at its default value) from one left out; CHECK_DEFAULTS and
+    # SPEED_DEFAULTS hold the documented defaults.
+    p.add_argument("--batch", type=int, help="MNIST training images (default 10)")
+    p.add_argument("--seed", type=int, help="parameter initialisation seed, >= 0 (default 0)")
+    p.add_argument("--float64", action="store_true", default=None,
+                   help="compute in float64 (x64 mode)")
     p.add_argument("--tol", type=float, help="max relative error, manual vs jax.grad "
                    "(default 1e-10 float64, 1e-3 float32)")
     p.add_argument("--fd-tol", type=float, help="max relative error against finite differences "
                    "(default 1e-6 float64, 1e-2 float32)")
-    p.add_argument("--fd-samples", type=int, default=3, help="coordinates per parameter (3)")
+    p.add_argument("--fd-samples", type=int,
+                   help="coordinates per parameter checked by finite differences (default 3); "
+                   "0 skips that check: the fd column shows '-' and only manual vs jax.grad "
+                   "decides the exit status")
     p.add_argument("--speed-of-learning", action="store_true",
                    help="chapter 5: average ||delta^l|| per hidden layer at initialisation")
-    p.add_argument("--seeds", type=int, default=5, help="seeds for --speed-of-learning (5)")
-    p.add_argument("--images", type=int, default=1000,
-                   help="training images for --speed-of-learning (1000)")
+    p.add_argument("--seeds", type=int, help="seeds for --speed-of-learning (default 5)")
+    p.add_argument("--images", type=int,
+                   help="training images for --speed-of-learning (default 1000)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import jax
 
-    from jaxnn import _checks
-
-    _checks.positive("batch", args.batch, integer=True)
     _refuse_unused(args)
+    _check_values(args)
     if args.float64:
         jax.config.update("jax_enable_x64", True)
     if args.speed_of_learning:
@@ -64,23 +79,87 @@ def run(args) -> int:
 MLP_DEFAULTS = {"sizes": "784,30,10", "output": "sigmoid", "cost": "quadratic", "l2": 0.0}
 """The MLP-only options and their defaults (a CNN's output is softmax with log-likelihood)."""
 
+CHECK_DEFAULTS = {"batch": 10, "seed": 0, "float64": False, "tol": None, "fd_tol": None,
+                  "fd_samples": 3}
+"""The gradient-check options (MLP and CNN) and their defaults (None: set by the dtype)."""
+
+SPEED_DEFAULTS = {"seeds": 5, "images": 1000}
+"""The --speed-of-learning options and their defaults."""
+
+
+def _flag(key: str) -> str:
+    return key.replace("_", "-")
+
 
 def _refuse_unused(args) -> None:
-    """ValueError for an option the chosen comparison would ignore; then fill the defaults."""
-    unused = []
+    """ValueError for an option the chosen comparison would ignore; then fill the defaults.
+
+    An option counts as given when its value is not None (the parser's default), so
+    ``--seeds 5`` without ``--speed-of-learning`` is refused although 5 is the default."""
     if args.speed_of_learning:  # chapter 5's fixed networks
-        unused = [k for k in ("model", *MLP_DEFAULTS, "activation")
+        unused = [k for k in ("model", *MLP_DEFAULTS, "activation", *CHECK_DEFAULTS)
                   if getattr(args, k) is not None]
-        what = "--speed-of-learning (chapter 5's sigmoid networks are fixed)"
-    elif args.model:
-        unused = [k for k in MLP_DEFAULTS if getattr(args, k) is not None]
-        what = f"--model {args.model} (softmax output, log-likelihood cost)"
+        what = "no --{} with --speed-of-learning " + (
+            "(a gradient-check option; --speed-of-learning takes only --seeds and --images)"
+            if unused and unused[0] in CHECK_DEFAULTS
+            else "(chapter 5's sigmoid networks are fixed)")
+    else:
+        unused = [k for k in SPEED_DEFAULTS if getattr(args, k) is not None]
+        what = "--{} only with --speed-of-learning"
+        if not unused and args.model:
+            unused = [k for k in MLP_DEFAULTS if getattr(args, k) is not None]
+            what = f"no --{{}} with --model {args.model} (softmax output, log-likelihood cost)"
+        if not unused and args.fd_samples == 0 and args.fd_tol is not None:
+            unused = ["fd_tol"]
+            what = "no --{} with --fd-samples 0 (no finite differences are computed)"
     if unused:
-        raise ValueError(f"{unused[0]}: expected no --{unused[0]} with {what}; got "
-                         f"{getattr(args, unused[0])!r}")
-    for k, default in MLP_DEFAULTS.items():
-        if getattr(args, k) is None:
-            setattr(args, k, default)
+        k = unused[0]
+        value = getattr(args, k)
+        got = f"--{_flag(k)}" if value is True else repr(value)
+        raise ValueError(f"{_flag(k)}: expected {what.format(_flag(k))}; got {got}")
+    for defaults in (MLP_DEFAULTS, CHECK_DEFAULTS, SPEED_DEFAULTS):
+        for k, default in defaults.items():
+            if getattr(args, k) is None:
+                setattr(args, k, default)
+
+
+def _check_values(args) -> None:
+    """The options' values, checked before anything is loaded or computed."""
+    from jaxnn import _checks
+
+    if args.speed_of_learning:
+        _checks.positive("seeds", args.seeds, integer=True)
+        _checks.positive("images", args.images, integer=True)
+        return
+    _checks.positive("batch", args.batch, integer=True)
+    if args.seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0; got {args.seed}")
+    if args.fd_samples < 0:
+        raise ValueError("fd-samples: expected an integer >= 0 (0 skips the finite-difference "
+                         f"check); got {args.fd_samples}")
+    for k in ("tol", "fd_tol"):
+        if getattr(args, k) is not None:
+            _checks.non_negative(_flag(k), getattr(args, k))
+    if not args.model:
+        mnist_sizes(args.sizes)
+
+
+def mnist_sizes(text: str) -> list[int]:
+    """``--sizes`` ("784,30,10") as a list: 784 inputs (28 x 28 pixels) and 10 outputs (classes)."""
+    try:
+        sizes = [int(s) for s in str(text).split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ValueError(f"sizes: expected at least two comma-separated positive integers; got "
+                         f"{text!r}")
+    if sizes[0] != 784:
+        raise ValueError("sizes: expected the first layer to have 784 units, one per MNIST "
+                         f"pixel; got {sizes[0]}")
+    if sizes[-1] != 10:
+        raise ValueError("sizes: expected the last layer to have 10 units, one per MNIST class; "
+                         f"got {sizes[-1]}")
+    return sizes
 
 
 def _mnist(count, *, flatten, dtype):
@@ -125,7 +204,7 @@ def problem(args):
             return manual_grad.cnn_backprop(spec, p, x, y)[0]
     else:
         activation = args.activation or "sigmoid"
-        sizes = [int(s) for s in str(args.sizes).split(",")]
+        sizes = mnist_sizes(args.sizes)
         net = mlp.make(sizes, activation=activation, output_activation=args.output, dtype=dtype)
         x, y = (jnp.asarray(a) for a in _mnist(args.batch, flatten=True, dtype=dtype))
         params = net.init(key)
@@ -161,8 +240,11 @@ def compare(args) -> int:
     rng = np.random.default_rng(args.seed)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
     hand_leaves, auto_leaves = jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)
+    checked_fd = args.fd_samples > 0
+    fd_note = (f"finite differences {fd_tol:g}" if checked_fd
+               else "finite differences not checked (--fd-samples 0)")
     print(f"{args.model or 'mlp ' + str(args.sizes)}, {args.batch} MNIST images, {name}, "
-          f"C = {c0:.6g}; tolerances: relative {tol:g}, finite differences {fd_tol:g}")
+          f"C = {c0:.6g}; tolerances: relative {tol:g}, {fd_note}")
     print("| parameter | shape | max abs diff | max rel err | fd rel err | ok |")
     print("|---|---|---|---|---|---|")
     failed = False
@@ -183,11 +265,14 @@ def compare(args) -> int:
                 gi = float(np.asarray(g)[index])
                 fd_worst = max(fd_worst, abs(fd - gi) / max(abs(gi), abs(fd), resolution / fd_tol,
                                                             1e-300))
-        ok = rel <= tol and (fd_worst <= fd_tol or not smooth)
+        ok = rel <= tol and (fd_worst <= fd_tol or not smooth or not checked_fd)
         failed |= not ok
+        fd_text = f"{fd_worst:.2e}" if checked_fd else "-"
         print(f"| {jax.tree_util.keystr(path)} | {tuple(np.shape(leaf))} | {diff:.2e} | "
-              f"{rel:.2e} | {fd_worst:.2e} | {'yes' if ok else 'NO'} |")
-    if not smooth:
+              f"{rel:.2e} | {fd_text} | {'yes' if ok else 'NO'} |")
+    if not checked_fd:
+        print("(--fd-samples 0: no finite differences computed; ok = manual vs jax.grad only)")
+    elif not smooth:
         print("(kinked network: finite differences shown for information, not checked)")
     print("FAILED: a gradient exceeds its tolerance" if failed else "all gradients agree")
     return 1 if failed else 0
@@ -200,10 +285,8 @@ def speed_of_learning(args) -> int:
     import jax.numpy as jnp
 
     import manual_grad
-    from jaxnn import _checks, mlp, reproduce
+    from jaxnn import mlp, reproduce
 
-    _checks.positive("seeds", args.seeds, integer=True)
-    _checks.positive("images", args.images, integer=True)
     seeds = list(range(args.seeds))
     x, y = (jnp.asarray(a) for a in _mnist(args.images, flatten=True, dtype=np.float32))
     print(f"||delta^l|| = ||dC/db^l|| at initialisation (default init, sigmoid, cross-entropy), "
