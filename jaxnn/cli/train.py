@@ -179,7 +179,7 @@ def run(args) -> int:
         elif primary:  # the others take its name below (their clocks may differ by a second)
             out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
-            made_dir = not out.exists()
+            made_dir = not args.out or not out.exists()  # new_run_dir makes its directory
             out.mkdir(parents=True, exist_ok=True)
     # Process 0's directory, in every process (the identity for a single process).
     primary_out = parallel.broadcast_text(str(out) if out is not None else "")
