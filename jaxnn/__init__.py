@@ -1,7 +1,7 @@
 """jaxnn: Nielsen's *Neural Networks and Deep Learning* in JAX.
 
 Submodules (imported lazily, so ``import jaxnn`` stays fast): activations, costs, init,
-perceptron, mlp, data, optim, train, metrics, presets, experiment, report (and more:
+perceptron, mlp, data, optim, train, metrics, presets, config, experiment, report (and more:
 ``__all__``).
 """
 
@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations",
+    "config",
     "costs",
     "data",
     "experiment",

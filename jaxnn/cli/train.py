@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from jaxnn.cli import runtime
+from jaxnn.cli.rundir import Reliability, refuse_a_run_in, remove_run_files, resumed_config
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -146,7 +147,7 @@ def run(args) -> int:
                          "which continues the run there")
     if getattr(args, "resume", None) is not None:
         parallel.check_shared_directory(args.resume, "--resume")
-        config, out = _resumed_config(args, overrides)
+        config, out = resumed_config(args, overrides)
         parallel.barrier("jaxnn train: config.json read")  # before the primary rewrites it
     else:
         config = experiment.TrainConfig.from_preset(args.preset, grads=args.grads, **overrides)
@@ -175,7 +176,7 @@ def run(args) -> int:
     if out is None:
         if args.out:
             out = Path(args.out)
-            _refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
+            refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
             out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
@@ -205,7 +206,7 @@ def run(args) -> int:
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
     guard, remove_dir = None, False
     try:
-        guard = _Reliability(args, out, config, primary=primary)
+        guard = Reliability(args, out, config, primary=primary)
         result = experiment.run(
             config, grad_fn=grad_fn, progress=not args.no_progress and primary,
             callbacks=[*writers, *guard.callbacks, book_line],
@@ -229,7 +230,7 @@ def run(args) -> int:
         if remove_dir and made_dir:
             shutil.rmtree(out, ignore_errors=True)
         elif remove_dir:
-            _remove_run_files(out)
+            remove_run_files(out)
     skipped = sum(r.get("skipped_steps", 0) for r in result.history)
     if not primary:
         return 0
@@ -257,166 +258,5 @@ def run(args) -> int:
     return 0
 
 
-# What a run writes into its directory: a directory holding any of these holds a run.
-RUN_FILES = ("config.json", "options.json", "metrics.jsonl", "summary.json", "curves.png",
-             "checkpoints")
-
-
-def _refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
-    """A new run into ``--out`` must not mix with a run already there (its checkpoints would
-    outlive the new config, and --resume would continue the old run): refuse, or with
-    ``overwrite`` remove the old run's files. All processes take the primary's decision."""
-    from jaxnn import parallel
-
-    found = [name for name in RUN_FILES if (out / name).exists()] if primary else []
-    if not any(parallel.all_processes(bool(found))):
-        return
-    if not overwrite:
-        shown = ", ".join(found) if found else "a run"
-        raise ValueError(f"out: expected a new or empty run directory; {out} holds a run "
-                         f"({shown}): continue it with --resume {out}, or pass --overwrite "
-                         "to replace it")
-    if primary:
-        _remove_run_files(out)
-    parallel.barrier("jaxnn train: old run removed")
-
-
-def _remove_run_files(out: Path) -> None:
-    for name in RUN_FILES:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def _epochs(n: int) -> str:
-    """'1 epoch', '4 epochs': checkpoints count finished epochs; printed lines number them
-    from 0, as the book does, so the state after 4 epochs follows the line 'Epoch 3'."""
-    return f"{n} epoch" + ("" if n == 1 else "s")
-
-
 def _silent(*args, **kwargs) -> None:
     """``print`` for the processes other than the primary: they train without a word."""
-
-
-def _resumed_config(args, overrides):
-    """The configuration saved in RUN_DIR/config.json; only ``--epochs`` may change it."""
-    import dataclasses
-    import json
-
-    from jaxnn import experiment
-
-    out = Path(args.resume)
-    path = out / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume: expected a run directory with config.json; "
-                                f"{path} does not exist")
-    given = [f"--{k.replace('_', '-')}" for k, v in overrides.items()
-             if v is not None and k != "epochs"]
-    given += [f"--{k}" for k in ("preset", "grads", "out") if getattr(args, k) is not None]
-    if given:
-        raise ValueError(f"--resume: takes the configuration from {path}; expected no "
-                         f"configuration flags except --epochs; got {' '.join(given)}")
-    try:
-        config = experiment.TrainConfig.from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, AttributeError) as e:
-        raise ValueError(f"--resume: {path} is not a jaxnn configuration ({e})") from None
-    if config.ensemble > 1:
-        raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
-                         f"expected a run of one (ensembles are not checkpointed)")
-    if args.epochs is not None:
-        from jaxnn.checkpoint import CHECKPOINT_DIR
-
-        folder = out / CHECKPOINT_DIR  # orbax names a committed step by its number
-        steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] \
-            if folder.is_dir() else []
-        if steps and args.epochs < max(steps):
-            raise ValueError(f"--epochs: expected at least the {max(steps)} epochs that "
-                             f"{folder / str(max(steps))} holds (a resumed run trains on to "
-                             f"--epochs); got {args.epochs}")
-        config = dataclasses.replace(config, epochs=args.epochs)
-    return config.validated(), out
-
-
-class _Reliability:
-    """The checkpoint callback, the resume hook and the NaN policy of one ``jaxnn train``."""
-
-    def __init__(self, args, out: Path, config, *, primary: bool = True):
-        import json
-
-        from jaxnn import parallel, report
-
-        self.args, self.out, self.config, self.primary = args, out, config, primary
-        self.on_nan = getattr(args, "on_nan", None)
-        self.every = getattr(args, "checkpoint_every", None)
-        resuming = getattr(args, "resume", None) is not None
-        if self.every is not None:
-            from jaxnn import _checks
-
-            _checks.positive("checkpoint_every", self.every, integer=True)
-        options = out / "options.json"  # the run's own settings, reused by --resume
-        if resuming and options.is_file():
-            saved = json.loads(options.read_text())
-            self.on_nan = self.on_nan or saved.get("on_nan")
-            self.every = self.every or saved.get("checkpoint_every")
-        if resuming:
-            parallel.barrier("jaxnn train: options.json read")  # before the primary rewrites it
-        if primary:
-            report.write_json(options, {"on_nan": self.on_nan or "stop",
-                                        "checkpoint_every": self.every})
-        self.checkpointer = self.saver = None
-        if self.every is not None or resuming:
-            from jaxnn import checkpoint
-
-            if not resuming:  # (a resumed directory was checked before its config was read)
-                parallel.check_shared_directory(out, "--out")
-            self.checkpointer = checkpoint.Checkpointer(out)
-            self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1,
-                                              last_epoch=config.epochs)
-        self.resume = self._resume if resuming else None
-        if self.saver is not None:
-            self.saver.extra["on_nan"] = self.on_nan or "stop"
-        self.on_nan = self.on_nan or "stop"
-
-    @property
-    def callbacks(self):
-        return [self.saver] if self.saver is not None else []
-
-    def _resume(self, fresh_state):
-        from jaxnn import parallel, report
-
-        restored = self.checkpointer.restore(fresh_state, warn=False)
-        step = str(restored.epoch)  # every process must continue from the same step
-        primary_step = parallel.broadcast_text(step)
-        if not all(parallel.all_processes(primary_step == step)):
-            raise ValueError(f"--resume: the processes restored different checkpoints of "
-                             f"{self.checkpointer.directory} (process 0: after "
-                             f"{_epochs(int(primary_step))}); is every step on the shared "
-                             "file system complete?")
-        self.saver.history = list(restored.history)
-        if not self.primary:  # every process restores the same state; one writes and prints
-            return restored.state, restored.history
-        for problem in restored.problems:
-            print(f"jaxnn train: warning: {problem}", file=sys.stderr)
-        metrics = self.out / "metrics.jsonl"  # one line per epoch: rewrite from the checkpoint
-        metrics.unlink(missing_ok=True)
-        writer = report.MetricsWriter(metrics)
-        for record in restored.history:
-            writer(record)
-        print(f"resuming {self.out} after {_epochs(restored.epoch)} (the next is epoch "
-              f"{restored.epoch}; checkpoint {self.checkpointer.directory / str(restored.epoch)})")
-        return restored.state, restored.history
-
-    def last_good(self) -> str:
-        if self.checkpointer is None:
-            return ""
-        steps = self.checkpointer.steps()
-        if not steps:
-            return "; no checkpoint was written yet"
-        return (f"; the last good checkpoint is after {_epochs(steps[-1])}: "
-                f"{self.checkpointer.directory / str(steps[-1])}")
-
-    def close(self):
-        if self.checkpointer is not None:
-            self.checkpointer.close()

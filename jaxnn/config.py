@@ -1,0 +1,158 @@
+"""The settings of one training run, :class:`TrainConfig`, checked field by field.
+
+>>> from jaxnn.config import TrainConfig
+>>> TrainConfig.from_preset("ch3-ce-30", eta=0.1).eta
+0.1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxnn import _checks, activations, costs, data, optim, presets, train
+from jaxnn import init as init_schemes
+
+MAXOUT_PIECES = 2
+"""Units per maxout group when ``activation="maxout"`` and ``maxout_pieces`` is None."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run. The defaults are the book's chapter-1 network (preset ch1-30)."""
+
+    preset: str | None = None
+    sizes: tuple[int, ...] = (784, 30, 10)
+    activation: str = "sigmoid"
+    output_activation: str = "sigmoid"
+    cost: str = "quadratic"
+    init: str = "large"
+    eta: float = 3.0
+    epochs: int = 30
+    mini_batch_size: int = 10
+    l2: float = 0.0
+    optimizer: str = "sgd"
+    seed: int = 0
+    dataset: str = "mnist"
+    train_size: int | None = None
+    data_dir: str | None = None
+    grads: str = "auto"
+    # Techniques (issue 4). model "mlp" is jaxnn.mlp; any other name is a jaxnn.cnn architecture.
+    model: str = "mlp"
+    schedule: str = "constant"
+    l1: float = 0.0
+    l2_convention: str = "chapter3"
+    dropout: float | None = None
+    patience: int | None = None
+    clip_norm: float | None = None
+    batch_norm: bool = False
+    expanded: bool = False
+    maxout_pieces: int | None = None  # units per maxout group; activation maxout only (2)
+    eval_size: int | None = None
+    ensemble: int = 1
+    loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for convolutions on the CPU, else scan
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **overrides) -> TrainConfig:
+        """The preset's settings (``ch1-30`` when ``name`` is None), then ``overrides``
+        (entries that are None are ignored, so argparse namespaces pass straight in)."""
+        name = name or presets.DEFAULT
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(overrides) - fields
+        if unknown:
+            raise TypeError(f"TrainConfig: unknown settings {sorted(unknown)}")
+        values = {**presets.get(name), "preset": name}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("sizes") is not None and values.get("model", "mlp") != "mlp":
+            raise ValueError(f"sizes: expected only with model 'mlp' (model "
+                             f"{values['model']!r} has its own layers); got {overrides['sizes']}")
+        return cls(**values).validated()
+
+    def validated(self) -> TrainConfig:
+        """Self, after checking every field; ValueError/TypeError naming the bad one."""
+        sizes = _checks.sizes("sizes", self.sizes)
+        _checks.choice("activation", self.activation, (*activations.HIDDEN, "maxout"))
+        costs.check_pair(self.cost, self.output_activation)
+        init_schemes.get(self.init)
+        _checks.positive("eta", self.eta)
+        _checks.positive("epochs", self.epochs, integer=True)
+        _checks.positive("mini_batch_size", self.mini_batch_size, integer=True)
+        _checks.non_negative("l2", self.l2)
+        _checks.choice("optimizer", self.optimizer, optim.OPTIMIZERS)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TypeError(f"seed: expected an integer; got {self.seed!r}")
+        if self.train_size is not None:
+            _checks.positive("train_size", self.train_size, integer=True)
+        _checks.choice("grads", self.grads, ("auto", "manual"))
+        data.check_source(self.dataset, self.data_dir)
+        self._validate_techniques()
+        return dataclasses.replace(self, sizes=sizes)
+
+    def _validate_techniques(self) -> None:
+        from jaxnn import cnn
+
+        _checks.choice("model", self.model, ("mlp", *cnn.ARCHITECTURES))
+        _checks.choice("schedule", self.schedule, optim.SCHEDULES)
+        _checks.non_negative("l1", self.l1)
+        _checks.choice("l2_convention", self.l2_convention, L2_CONVENTIONS)
+        if self.dropout is not None:
+            _checks.in_unit_interval("dropout", self.dropout)
+            if self.model == "mlp" and self.dropout > 0:
+                raise ValueError("dropout: needs a jaxnn.cnn model (e.g. --model fc100); "
+                                 f"got model 'mlp' with dropout {self.dropout}")
+        if self.patience is not None:
+            _checks.positive("patience", self.patience, integer=True)
+        if self.clip_norm is not None:
+            _checks.positive("clip_norm", self.clip_norm)
+        if self.batch_norm and self.model == "mlp":
+            raise ValueError("batch_norm: needs a jaxnn.cnn model (e.g. --model conv2); got 'mlp'")
+        if self.maxout_pieces is not None:
+            _checks.positive("maxout_pieces", self.maxout_pieces, integer=True)
+            if self.activation != "maxout" or self.model != "mlp":
+                raise ValueError(f"maxout_pieces: expected only with activation 'maxout' (an "
+                                 f"MLP); got activation {self.activation!r}, model "
+                                 f"{self.model!r}")
+        if self.eval_size is not None:
+            _checks.positive("eval_size", self.eval_size, integer=True)
+        _checks.positive("ensemble", self.ensemble, integer=True)
+        _checks.choice("loop", self.loop, ("auto", *train.LOOPS))
+        if self.model != "mlp":
+            if self.grads != "auto":
+                raise ValueError(f"grads: only 'auto' for model {self.model!r}; got {self.grads!r}")
+            if self.cost != "log_likelihood" or self.output_activation != "softmax":
+                raise ValueError(f"cost: model {self.model!r} has a softmax output with the "
+                                 f"log-likelihood cost; got {self.cost}/{self.output_activation}")
+            if self.activation not in activations.HIDDEN:
+                raise ValueError(f"activation: expected one of {sorted(activations.HIDDEN)} for "
+                                 f"model {self.model!r}; got {self.activation!r}")
+        if self.l1 and self.grads == "manual":
+            raise ValueError("l1: only with --grads auto (the L1 term is differentiated by jax)")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> TrainConfig:
+        """The configuration a run directory's ``config.json`` holds (not validated; keys that
+        are not settings are ignored). Files written before ``maxout_pieces`` defaulted to None
+        hold 2 for every activation; that 2 is dropped where it meant nothing."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in saved.items() if k in fields}
+        if values.get("maxout_pieces") == MAXOUT_PIECES and values.get("activation") != "maxout":
+            values["maxout_pieces"] = None
+        if isinstance(values.get("sizes"), list):
+            values["sizes"] = tuple(values["sizes"])
+        return cls(**values)
+
+
+L2_CONVENTIONS = ("chapter3", "chapter6")
+"""chapter3: cost + (lambda / 2n) sum w^2; chapter6 (network3): cost + 0.5 lambda sum w^2 /
+(number of mini-batches per epoch)."""
+
+
+def l2_denominator(config: TrainConfig, n_train: int) -> int:
+    """The n in the decay lambda / n: the training-set size (chapter 3) or the number of
+    mini-batches per epoch, n // m (chapter 6)."""
+    if config.l2_convention == "chapter3":
+        return n_train
+    return max(1, n_train // config.mini_batch_size)
