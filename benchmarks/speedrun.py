@@ -35,7 +35,7 @@ def one_run(cache: Path, seeds: int, extra: list[str], out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("extra", nargs="*", help="flags passed on to jaxnn speedrun (after --)")
     args = parser.parse_args(argv)

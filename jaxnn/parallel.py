@@ -16,7 +16,8 @@ split over the mesh axis ``"batch"``; jit's sharding propagation does the rest:
 >>> mesh = parallel.make_mesh("all")                        # doctest: +SKIP
 >>> train_data = parallel.replicate(train_data, mesh)       # doctest: +SKIP
 >>> state = parallel.replicate_state(state, mesh)           # doctest: +SKIP
->>> epoch_fn = parallel.make_epoch(grad_fn, opt, mesh=mesh, mini_batch_size=16, n_train=n)
+>>> epoch_fn = parallel.make_epoch(grad_fn, opt, mesh=mesh, mini_batch_size=16,  # doctest: +SKIP
+...                               n_train=n)
 
 Where the training set lives is a trade: replicated (:func:`replicate`, what ``jaxnn train``
 does) every device gathers its own slice of each shuffled mini-batch locally; split

@@ -106,11 +106,15 @@ class Diverged(ValueError):
 
     def __init__(self, epoch: int, step: int | None, eta=None):
         self.epoch, self.step = epoch, step
-        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        if step is None:  # found in the epoch's training cost
+            what = f"the training cost after epoch {epoch}"
+        else:  # found by the guard inside the compiled epoch
+            what = (f"the gradient or the updated parameters, optimizer or model state at "
+                    f"epoch {epoch}, step {step}")
         hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
         super().__init__(
-            f"training diverged: NaN or inf in the cost or gradients at {where}; the learning "
-            f"rate ({hint}) is likely too large: try a smaller --eta"
+            f"training diverged: NaN or inf in {what}; the learning rate ({hint}) is likely "
+            "too large: try a smaller --eta"
         )
 
 

@@ -93,7 +93,7 @@ def describe(peaks, threshold=0.95, book=0.9542, tolerance=0.003) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--only", choices=("numpy", "jaxnn"))

@@ -22,8 +22,9 @@ CACHE_ENV = "JAXNN_CACHE_DIR"
 def add_flags(p: argparse.ArgumentParser, *, distributed: bool = True) -> None:
     """``--cache-dir``, ``--no-cache`` and (unless ``distributed=False``) ``--distributed``."""
     p.add_argument("--cache-dir", default=None,
-                   help=f"JAX persistent compilation cache directory (default ${CACHE_ENV} or "
-                        "~/.cache/jaxnn/jax-cache; '' disables)")
+                   help=f"JAX persistent compilation cache directory (default ${CACHE_ENV}, else "
+                        "$XDG_CACHE_HOME/jaxnn/jax-cache, else ~/.cache/jaxnn/jax-cache; '' "
+                        "disables)")
     p.add_argument("--no-cache", action="store_true",
                    help="do not read or write the persistent compilation cache")
     if not distributed:

@@ -36,7 +36,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=float, help="learning rate")
     p.add_argument("--epochs", type=int)
     p.add_argument("--mini-batch-size", type=int, help="1 is online learning; n is full batch")
-    p.add_argument("--l2", type=float, help="the book's lambda (chapter-3 convention)")
+    p.add_argument("--l2", type=float, help="the book's lambda (its meaning: --l2-convention)")
     p.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
     p.add_argument("--seed", type=int)
     p.add_argument("--dataset", help="mnist (embedded) or a prepared tensorflow-datasets name")
@@ -110,7 +110,8 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
                         "config.json (only --epochs may be raised)")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
                    help="NaN or inf in training: stop with a message (default) or skip the "
-                        "updates whose gradients or new parameters are not finite")
+                        "updates whose gradient or new parameters, optimizer or model state "
+                        "are not finite")
 
 
 def manual_grad_fn(config):
