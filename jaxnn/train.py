@@ -9,11 +9,14 @@ metrics that :func:`fit` collects between epochs. Any gradient function works:
 When the training-set size n is not a multiple of the mini-batch size m, the last
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
-Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` records the first step of the
-epoch whose gradient, new params, new optimizer state or new model state is not finite, and
-:func:`fit` raises :class:`Diverged` naming the epoch and step; ``"skip"`` leaves params,
-optimizer state and model state unchanged on such a step (inside the compiled step, a
-``jnp.where``) and counts it.
+Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` checks, once at the end of
+the epoch, that params, optimizer state and model state are finite; a non-finite entry never
+turns finite again (``p + u`` is NaN or inf when ``p`` is; so are the optimizers' running sums),
+so this sees every bad step. Only when it fails is the epoch replayed from a copy of its start
+with a check after every step, to find the first step whose gradient or new state is not
+finite; :func:`fit` raises :class:`Diverged` naming the epoch and step. ``"skip"`` checks every
+step and leaves params, optimizer state and model state unchanged on a bad one (inside the
+compiled step, a ``jnp.where``) and counts it.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
@@ -89,13 +92,18 @@ class DeviceData(NamedTuple):
 
 
 ON_NAN = ("stop", "skip")
+UNLOCATED = -2
+"""``EpochHealth.first_bad_step`` of a ``"stop"`` epoch that ended with a non-finite state
+whose replay, step by step, found no bad step (two compilations of the same steps may round
+differently); -1 means no bad step."""
 
 
 class EpochHealth(NamedTuple):
     """What a guarded epoch reports next to (params, opt_state): ``first_bad_step`` (the index
     in the epoch of the first step with a non-finite gradient, params, optimizer state or model
-    state after the update, -1 if none) and
-    ``skipped`` (steps whose update was skipped, with ``on_nan="skip"``)."""
+    state after the update, -1 if none, :data:`UNLOCATED` if the epoch ended non-finite but the
+    step could not be found) and ``skipped`` (steps whose update was skipped, with
+    ``on_nan="skip"``)."""
 
     first_bad_step: jax.Array
     skipped: jax.Array
@@ -104,10 +112,12 @@ class EpochHealth(NamedTuple):
 class Diverged(ValueError):
     """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step."""
 
-    def __init__(self, epoch: int, step: int | None, eta=None):
+    def __init__(self, epoch: int, step: int | None, eta=None, *, in_cost: bool = True):
         self.epoch, self.step = epoch, step
-        if step is None:  # found in the epoch's training cost
+        if step is None and in_cost:  # found in the epoch's training cost
             what = f"the training cost after epoch {epoch}"
+        elif step is None:  # found in the state after the epoch, at a step not located
+            what = f"the parameters, optimizer or model state after epoch {epoch}"
         else:  # found by the guard inside the compiled epoch
             what = (f"the gradient or the updated parameters, optimizer or model state at "
                     f"epoch {epoch}, step {step}")
@@ -192,6 +202,9 @@ def make_epoch(
 
     With ``on_nan`` ("stop" or "skip") the epoch also returns ``health``, an
     :class:`EpochHealth` that :func:`fit` turns into :class:`Diverged` or a skipped count.
+    ``"stop"`` costs one check of the state at the end of the epoch and a copy of its start
+    (replayed step by step only when the check fails: see the module docstring); ``"skip"``
+    checks every step.
     ``batch_sharding`` (from :mod:`jaxnn.parallel`) splits every full mini-batch over devices.
     ``stateful=True`` is for models with state and randomness (:mod:`jaxnn.cnn`):
     ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)`` gets a fresh key every
@@ -209,7 +222,20 @@ def make_epoch(
     if on_nan is not None:
         _checks.choice("on_nan", on_nan, ON_NAN)
     _checks.choice("loop", loop, LOOPS)
-    step = _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful)
+    if on_nan == "stop":  # fast: one check at the end; replay step by step only to locate
+        return _stop_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
+                                             m, n, batch_sharding, stateful, loop))
+    return _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop,
+                          on_nan)
+
+
+def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop, check):
+    """The compiled epoch of :func:`make_epoch` (arguments checked there). ``check``: None
+    (nothing), ``"end"`` (params, optimizer state and model state once, after the last step),
+    ``"step"`` (after every step: the first bad one) or ``"skip"`` (after every step, undoing
+    a bad one)."""
+    step = _make_guarded_step(grad_fn, optimizer, num_classes,
+                              {"step": "stop", "skip": "skip"}.get(check), stateful)
     full, rest = divmod(n, m)
     split = _constrain(batch_sharding)
 
@@ -232,16 +258,21 @@ def make_epoch(
         params, opt_state, model_state, ok = step(
             params, opt_state, model_state, constrain(data.x[idx]), constrain(data.labels[idx]),
             k)
-        first_bad = jnp.where((first_bad < 0) & ~ok, i, first_bad)
-        skipped = skipped + (~ok).astype(jnp.int32)
+        if check in ("step", "skip"):
+            first_bad = jnp.where((first_bad < 0) & ~ok, i, first_bad)
+            skipped = skipped + (~ok).astype(jnp.int32)
         return (params, opt_state, model_state, first_bad, skipped), None
 
     def finish(carry):
         params, opt_state, model_state, first_bad, skipped = carry
         out = (params, opt_state, model_state) if stateful else (params, opt_state)
-        if on_nan is None:
+        if check is None:
             return out
-        if on_nan == "skip":
+        if check == "end":
+            first_bad = jnp.where(_all_finite(out), jnp.int32(-1), jnp.int32(UNLOCATED))
+        elif check == "step":
+            skipped = jnp.int32(0)  # found, not skipped
+        else:
             first_bad = jnp.int32(-1)  # skipped steps left params finite: nothing diverged
         return (*out, EpochHealth(first_bad, skipped))
 
@@ -262,6 +293,26 @@ def make_epoch(
         return finish(carry)
 
     return jax.jit(epoch, donate_argnums=(0, 1))
+
+
+def _stop_epoch(program):
+    """The ``on_nan="stop"`` epoch: ``program("end")`` (no check inside the loop, one at the
+    end), and, only when that finds a non-finite state, ``program("step")`` (compiled then)
+    replayed from a copy of the epoch's start to name the first bad step."""
+    fast = program("end")
+    replay = functools.cache(lambda: program("step"))
+
+    def epoch(params, opt_state, key, data: DeviceData, model_state=None):
+        # the fast epoch donates (and the host loop's steps, model_state too): keep a copy
+        start = jax.tree_util.tree_map(jnp.copy, (params, opt_state, model_state))
+        *out, health = fast(params, opt_state, key, data, model_state)
+        if int(health.first_bad_step) == -1:
+            return (*out, health)
+        *_, located = replay()(*start[:2], key, data, start[2])
+        bad = int(located.first_bad_step)
+        return (*out, EpochHealth(jnp.int32(bad if bad >= 0 else UNLOCATED), health.skipped))
+
+    return epoch
 
 
 LOOPS = ("scan", "host")
@@ -366,8 +417,9 @@ def fit(
                     state.params, state.opt_state, epoch_key, train, model_state)
             jax.block_until_ready(params)
             seconds = time.perf_counter() - start
-            if health and int(health[0].first_bad_step) >= 0:
-                raise Diverged(state.epoch, int(health[0].first_bad_step), eta)
+            bad = int(health[0].first_bad_step) if health else -1
+            if bad != -1:
+                raise Diverged(state.epoch, bad if bad >= 0 else None, eta, in_cost=False)
             state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
             record = metrics.epoch_record(state, evaluate, train, validation, test, penalty,
                                           seconds)

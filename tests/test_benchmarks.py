@@ -106,3 +106,16 @@ def test_gpu_script_names_its_stages_and_refuses_an_unknown_one(tmp_path):
     wrong = subprocess.run(["bash", str(script), "speed"], capture_output=True, text=True, env=env)
     assert wrong.returncode == 2 and "unknown stage: speed" in wrong.stderr
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_guard_benchmark_times_every_variant_and_writes_json(tmp_path):
+    guard = _load("guard_cpu")
+    out = tmp_path / "guard.json"
+    payload = guard.main(["--rounds", "1", "--optimizers", "sgd", "--train-size", "200",
+                          "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["settings"] == {"rounds": 1, "train_size": 200, "preset": "ch1-30"}
+    rows = saved["results"]
+    assert [r["on_nan"] for r in rows] == ["none", "stop", "skip"]
+    assert all(r["wall_median_s"] > 0 and len(r["wall_s"]) == 1 for r in rows)
+    assert rows[0]["ratio_to_none"] == 1.0 and payload["results"][1]["optimizer"] == "sgd"

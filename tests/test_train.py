@@ -238,3 +238,54 @@ def test_skip_rolls_back_the_model_state_of_a_bad_step():
         else:
             assert int(health.skipped) == 1
             assert float(state["count"]) == 3.0  # the three good steps, the bad one undone
+
+
+def test_stop_catches_an_optimizer_state_that_overflows_while_params_stay_finite():
+    # Adam with gradient 1e20: nu = g**2 = 1e40 overflows float32 to inf, and the update
+    # m / (sqrt(inf) + eps) is 0, so params stay finite (and would never move again)
+    grad_fn = lambda params, x, y: {"w": jnp.full(4, 1e20, jnp.float32)}  # noqa: E731
+    opt, tr = optax.adam(1e-3), _tiny_data()
+    for loop in train.LOOPS:
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan="stop",
+                                 loop=loop)
+        params = {"w": jnp.zeros(4, jnp.float32)}
+        p, opt_state, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        assert _finite(p) and not _finite(opt_state)
+        assert int(health.first_bad_step) == 0, loop
+
+
+def test_stop_names_the_first_bad_step_of_the_epoch():
+    # the step on label 2 returns a NaN gradient; the replay finds where it came in the epoch
+    def grad_fn(params, x, y):
+        return {"w": jnp.where(jnp.argmax(y[0]) == 2, jnp.nan, 1.0) * jnp.ones(2, jnp.float32)}
+
+    opt, tr = optax.sgd(0.1), _tiny_data()
+    key = jax.random.PRNGKey(7)
+    expected = int(np.flatnonzero(np.asarray(jax.random.permutation(key, 4)) == 2)[0])
+    for loop in train.LOOPS:
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan="stop",
+                                 loop=loop)
+        params = {"w": jnp.zeros(2, jnp.float32)}
+        _, _, health = epoch(params, opt.init(params), key, tr)
+        assert int(health.first_bad_step) == expected, loop
+
+
+def test_stop_reports_an_epoch_whose_bad_step_the_replay_cannot_find():
+    """If the end-of-epoch check fails but the step-by-step replay finds no bad step (two
+    compilations may round differently), the epoch is still reported, without a step."""
+    def program(check):
+        def epoch(params, opt_state, key, data, model_state=None):
+            bad = -2 if check == "end" else -1  # the replay finds nothing
+            return params, opt_state, train.EpochHealth(jnp.int32(bad), jnp.int32(0))
+        return epoch
+
+    epoch = train._stop_epoch(program)
+    params = {"w": jnp.zeros(2, jnp.float32)}
+    state = train.TrainState(params, (), jax.random.PRNGKey(0), 0)
+    evaluate = lambda *a, **k: pytest.fail("a diverged epoch is not evaluated")  # noqa: E731
+    with pytest.raises(train.Diverged) as info:
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=_tiny_data(), epochs=1,
+                  progress=False, eta=2.0)
+    assert info.value.epoch == 0 and info.value.step is None
+    assert "the parameters, optimizer or model state after epoch 0" in str(info.value)
+    assert "eta=2" in str(info.value)
