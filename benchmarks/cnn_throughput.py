@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
 
 MODELS = ("ch6-relu", "flax-mnist")
 GPU_IMAGES = 50_000
@@ -412,7 +412,7 @@ def parse_args(argv=None):
                         help="wrap the PyTorch model in torch.compile")
     parser.add_argument("--pause", type=float, default=1.0,
                         help="idle seconds before every epoch (untimed; default 1)")
-    parser.add_argument("--json", default="benchmarks/results/cnn_throughput.json")
+    parser.add_argument("--json", default=str(RESULTS / "cnn_throughput.json"))
     args = parser.parse_args(argv)
     if args.pause < 0:
         parser.error(f"--pause: expected seconds >= 0; got {args.pause}")

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import time
 from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Where the scripts write their JSON by default, wherever they are run from."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a positive integer, else a one-line usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
 
 
 def environment() -> dict:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
 
 STEPS = 50
 
@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
     import jax.numpy as jnp
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", default="benchmarks/results/conv_in_scan_cpu.json")
+    parser.add_argument("--json", default=str(RESULTS / "conv_in_scan_cpu.json"))
     args = parser.parse_args(argv)
 
     def conv(x, k):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
 
 SIZES = (784, 30, 10)
 ETA = 3.0
@@ -112,10 +112,13 @@ def time_jaxnn(x, labels, m, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--numpy-epochs", type=int, default=1)
-    parser.add_argument("--jaxnn-epochs", type=int, default=3)
-    parser.add_argument("--json", default="benchmarks/results/epoch_cpu.json")
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[10, 100],
+                        help="mini-batch sizes to time (default 10 100)")
+    parser.add_argument("--numpy-epochs", type=positive_int, default=1,
+                        help="epochs of the NumPy loop timed per batch size (default 1)")
+    parser.add_argument("--jaxnn-epochs", type=positive_int, default=3,
+                        help="compiled jaxnn epochs timed per batch size (default 3)")
+    parser.add_argument("--json", default=str(RESULTS / "epoch_cpu.json"))
     args = parser.parse_args()
 
     from jaxnn import data

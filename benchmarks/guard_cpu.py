@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
 
 VARIANTS = (None, "stop", "skip")
-RESULTS = Path(__file__).resolve().parent / "results" / "guard_cpu.json"
 
 
 def _epoch_functions(optimizer_name: str, train_size: int | None):
@@ -95,15 +94,14 @@ def measure(optimizer_name: str, rounds: int, train_size: int | None) -> list[di
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("--rounds", type=int, default=8, help="epochs timed per variant")
+    parser.add_argument("--rounds", type=positive_int, default=8,
+                        help="epochs timed per variant (default 8)")
     parser.add_argument("--optimizers", nargs="+", default=["sgd", "adam"],
                         choices=("sgd", "adam"))
-    parser.add_argument("--train-size", type=int, default=None,
+    parser.add_argument("--train-size", type=positive_int, default=None,
                         help="first N training images (default all 50,000)")
-    parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--json", type=Path, default=RESULTS / "guard_cpu.json")
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds: expected at least 1; got {args.rounds}")
     results = [row for name in args.optimizers
                for row in measure(name, args.rounds, args.train_size)]
     payload = {"environment": environment(),

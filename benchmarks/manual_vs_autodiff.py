@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, write_json  # noqa: E402
+from common import environment, markdown_table, positive_int, write_json  # noqa: E402
 
 CASES = (("ch1 mlp 784-30-10", 10), ("ch1 mlp 784-30-10", 1000),
          ("ch6 cnn conv2 relu", 10), ("ch6 cnn conv2 relu", 256))
@@ -88,8 +88,10 @@ def measure(network, batch, *, repeats, inner):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--inner", type=int, default=10)
+    parser.add_argument("--repeats", type=positive_int, default=15,
+                        help="timed rounds per variant; the median is reported (default 15)")
+    parser.add_argument("--inner", type=positive_int, default=10,
+                        help="gradient calls per timed round (default 10)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                         "manual_vs_autodiff.json")
     args = parser.parse_args(argv)

@@ -22,13 +22,17 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
+
 if __name__ == "__main__":
     _p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _p.add_argument("--devices", type=int, default=8)
-    _p.add_argument("--train-size", type=int, default=50_000)
-    _p.add_argument("--mini-batch-size", type=int, default=16)
-    _p.add_argument("--repeats", type=int, default=3)
-    _p.add_argument("--json", default="benchmarks/results/parallel_cpu.json")
+    _p.add_argument("--devices", type=positive_int, default=8,
+                    help="forced CPU devices (default 8)")
+    _p.add_argument("--train-size", type=positive_int, default=50_000)
+    _p.add_argument("--mini-batch-size", type=positive_int, default=16)
+    _p.add_argument("--repeats", type=positive_int, default=3)
+    _p.add_argument("--json", default=str(RESULTS / "parallel_cpu.json"))
     ARGS = _p.parse_args()
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " "
                                f"--xla_force_host_platform_device_count={ARGS.devices}")
@@ -36,9 +40,6 @@ if __name__ == "__main__":
 import jax  # noqa: E402
 
 from jaxnn import data, experiment, mlp, optim, parallel, train  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import environment, markdown_table, write_json  # noqa: E402
 
 
 def timed_epoch(epoch_fn, carry, key, dataset):

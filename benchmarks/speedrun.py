@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import environment, markdown_table, write_json  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results"
+from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
 
 
 def one_run(cache: Path, seeds: int, extra: list[str], out: Path) -> dict:

@@ -1,8 +1,8 @@
 """jaxnn: Nielsen's *Neural Networks and Deep Learning* in JAX.
 
-Submodules (imported lazily, so ``import jaxnn`` stays fast): activations, costs, init,
-perceptron, mlp, data, optim, train, metrics, presets, config, experiment, report (and more:
-``__all__``).
+Submodules (imported lazily on first use as ``jaxnn.<name>``, so ``import jaxnn`` stays fast):
+every name in ``__all__``, from activations, costs, init, perceptron and mlp to cnn, parallel
+and speedrun. (``jaxnn.cli``, the command line, is imported by its entry point.)
 """
 
 import importlib
@@ -11,11 +11,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations",
+    "checkpoint",
+    "cnn",
     "config",
     "costs",
     "data",
+    "ensemble",
     "experiment",
     "init",
+    "layers",
     "metrics",
     "mlp",
     "optim",
@@ -23,6 +27,8 @@ __all__ = [
     "perceptron",
     "presets",
     "report",
+    "reproduce",
+    "speedrun",
     "train",
 ]
 

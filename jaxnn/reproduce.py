@@ -197,7 +197,7 @@ def markdown(rows: Sequence[Row]) -> str:
     if any(r.quick for r in rows):
         lines.append("")
         lines.append(f"Quick mode: {QUICK}; these figures are not comparable with the book's.")
-    notes = [f"- {r.preset}: {r.note}" for r in rows if r.note]
+    notes = [f"- {r.preset}, the book: {r.note}" for r in rows if r.note]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"

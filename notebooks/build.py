@@ -175,15 +175,21 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="notebook number prefixes")
     args = parser.parse_args(argv)
     if args.execute is None:
+        if args.quick or args.only is not None:
+            parser.error("--quick and --only choose what --execute runs; give --execute DIR")
         return build(check=args.check)
+    chosen = [src for src in sources()
+              if not args.only or any(src.name.startswith(p) for p in args.only)]
+    if not chosen:
+        parser.error(f"--only: expected notebook number prefixes such as 04; got "
+                     f"{' '.join(args.only)} (notebooks: "
+                     f"{', '.join(src.name[:2] for src in sources())})")
     import nbformat
 
     out = Path(args.execute).resolve()
     out.mkdir(parents=True, exist_ok=True)
     failed = []
-    for src in sources():
-        if args.only and not any(src.name.startswith(p) for p in args.only):
-            continue
+    for src in chosen:
         path = HERE / src.with_suffix(".ipynb").name
         start = time.perf_counter()
         try:

@@ -65,6 +65,25 @@ def test_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch)
     assert not list(tmp_path.glob("runs/*")), "a failed run left its run directory behind"
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--epochs", "1", "--out", "afile"], "out: expected a directory; afile is a file"),
+    (["train", "--epochs", "1", "--out", "afile/run"],
+     "out: expected a directory; afile/run is inside afile, which is a file"),
+    (["reproduce", "ch1-30", "--quick", "--out", "afile"], "out: expected a directory"),
+    (["speedrun", "--quick", "--json", "afile/r.json"], "json: expected a directory"),
+    (["speedrun", "--quick", "--json", "."], "json: expected a file name; . is a directory"),
+])
+def test_output_paths_are_checked_before_any_work(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a directory")
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert fragment in err and "\n" not in err and "Traceback" not in err
+    assert "Epoch" not in captured.out and "seed 0" not in captured.out  # nothing trained
+    assert not list(tmp_path.glob("runs/*"))
+
+
 def test_console_script_exit_code_and_debug():
     cmd = [sys.executable, "-m", "jaxnn", "train", "--eta", "-1"]
     out = subprocess.run(cmd, capture_output=True, text=True)

@@ -32,6 +32,19 @@ def test_notebooks_are_up_to_date_with_their_sources():
     assert build.build(check=True) == 0, "run `python notebooks/build.py` and commit the result"
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["--execute", "unused", "--only", "99"], "--only: expected notebook number prefixes"),
+    (["--quick"], "give --execute DIR"),
+    (["--only", "04"], "give --execute DIR"),
+])
+def test_build_refuses_options_that_would_run_nothing(argv, fragment, capsys, tmp_path):
+    argv = [str(tmp_path / a) if a == "unused" else a for a in argv]
+    with pytest.raises(SystemExit) as info:
+        build.main(argv)
+    assert info.value.code == 2 and fragment in capsys.readouterr().err
+    assert not (tmp_path / "unused").exists()
+
+
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_notebook_is_committed_clean(path):
     nb = json.loads(path.read_text())

@@ -1,8 +1,9 @@
 """The ``jaxnn`` command line: ``jaxnn train``, and the other subcommands listed below.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` (which sets
-``func``) so the entry point stays small. User errors (ValueError, TypeError,
-FileNotFoundError) become a one-line message and exit code 2; ``--debug`` shows the traceback.
+``func``) so the entry point stays small. User errors (ValueError, TypeError, ImportError
+and the OSErrors of a bad path: :data:`USER_ERRORS`) become a one-line message and exit
+code 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
 SUBCOMMANDS = ("train", "reproduce", "compare", "speedrun")
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError)
+# The OSErrors a user's path causes (a file where a directory should be, no permission).
+USER_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError, FileExistsError,
+               NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -162,12 +162,12 @@ def mnist_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _mnist(count, *, flatten, dtype):
+def _mnist(count, *, flatten, dtype, flag="batch"):
     from jaxnn import data
 
     ds = data.load("mnist")
     if count > len(ds.train.labels):
-        raise ValueError(f"batch: expected at most {len(ds.train.labels)} images; got {count}")
+        raise ValueError(f"{flag}: expected at most {len(ds.train.labels)} images; got {count}")
     x = data.to_inputs(ds.train.images[:count], flatten=flatten, dtype=dtype)
     return x, data.one_hot(ds.train.labels[:count], dtype=dtype)
 
@@ -288,7 +288,8 @@ def speed_of_learning(args) -> int:
     from jaxnn import mlp, reproduce
 
     seeds = list(range(args.seeds))
-    x, y = (jnp.asarray(a) for a in _mnist(args.images, flatten=True, dtype=np.float32))
+    x, y = (jnp.asarray(a) for a in _mnist(args.images, flatten=True, dtype=np.float32,
+                                           flag="images"))
     print(f"||delta^l|| = ||dC/db^l|| at initialisation (default init, sigmoid, cross-entropy), "
           f"first {args.images} training images, mean over seeds {seeds}")
     print("| hidden layers | layer | book | manual_grad | jax.grad |")

@@ -55,6 +55,10 @@ def run(args) -> int:
     _checks.positive("runs", runs, integer=True)  # before the output directory is made
     if args.epochs is not None:
         _checks.positive("epochs", args.epochs, integer=True)
+    if args.out:
+        from jaxnn.cli import runtime
+
+        runtime.check_output_dir("out", args.out)
     out = Path(args.out) if args.out else report.new_run_dir("runs", "reproduce")
     overrides = {"epochs": args.epochs} if args.epochs is not None else None
     mode = f"QUICK mode {reproduce.QUICK} (not comparable with the book)" if args.quick \

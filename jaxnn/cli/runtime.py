@@ -35,6 +35,32 @@ def add_flags(p: argparse.ArgumentParser, *, distributed: bool = True) -> None:
                         "JAX_PROCESS_ID)")
 
 
+def check_output_dir(flag: str, path: Path) -> Path:
+    """``path`` can be (or become) a directory: ValueError naming ``flag`` before any work
+    when it, or a parent of it, is a file."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is" if p == path else f"is inside {p}, which is"
+                raise ValueError(f"{flag}: expected a directory; {path} {what} a file")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise ValueError(f"{flag}: expected a directory we may write; {p} is not "
+                                 "writable")
+            break
+    return path
+
+
+def check_output_file(flag: str, path: Path) -> Path:
+    """``path`` can be written as a file: ValueError naming ``flag`` before any work when it
+    is a directory or its directory cannot be made or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag}: expected a file name; {path} is a directory")
+    check_output_dir(flag, path.parent)
+    return path
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "jaxnn" / "jax-cache"

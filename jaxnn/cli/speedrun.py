@@ -38,19 +38,28 @@ def add_parser(sub) -> None:
                    "--quick)")
     p.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}; 1 with --quick)")
     p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="mini-batch size; each epoch uses n // size full batches of a fresh "
-                        "shuffle (one compiled shape), so a divisor of n uses every image")
-    p.add_argument("--eta", type=float, default=d.eta, help="peak learning rate (one-cycle)")
-    p.add_argument("--optimizer", default=d.optimizer)
+                   help=f"mini-batch size (default {d.batch_size}); each epoch uses n // size "
+                        "full batches of a fresh shuffle (one compiled shape), so a divisor of n "
+                        "uses every image")
+    p.add_argument("--eta", type=float, default=d.eta,
+                   help=f"peak learning rate of the one-cycle schedule (default {d.eta:g})")
+    p.add_argument("--optimizer", default=d.optimizer,
+                   help=f"a jaxnn.optim name (default {d.optimizer})")
     p.add_argument("--widths", default=d.widths, metavar="C1,C2",
                    help="channels of the two convolutions (default "
                         f"{','.join(map(str, d.widths))})")
     p.add_argument("--hidden", type=int, default=d.hidden,
-                   help="units of a hidden dense layer before the output (0: none)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+                   help=f"units of a hidden dense layer before the output (default {d.hidden}; "
+                        "0: none)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help=f"L2 weight decay on the weights, jaxnn.optim.make's l2 (default "
+                        f"{d.weight_decay:g})")
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing,
+                   help=f"weight moved from the true class to all classes (default "
+                        f"{d.label_smoothing:g})")
     p.add_argument("--shift", type=int, default=d.shift,
-                   help="augmentation: random translation by up to this many pixels (0: off)")
+                   help=f"augmentation: random translation by up to this many pixels (default "
+                        f"{d.shift}; 0: off)")
     p.add_argument("--dtype", choices=(AUTO, *DTYPES), default=AUTO,
                    help="compute dtype (auto: bfloat16 on an accelerator, float32 on the CPU)")
     p.add_argument("--loop", choices=(AUTO, *LOOPS), default=AUTO,
@@ -70,6 +79,8 @@ def run(args) -> int:
 
     from jaxnn import speedrun
 
+    if args.json:  # before the run, not after it
+        runtime.check_output_file("json", args.json)
     default_epochs = QUICK["epochs"] if args.quick else speedrun.SpeedrunConfig().epochs
     config = speedrun.SpeedrunConfig(
         widths=_widths(args.widths), hidden=args.hidden,

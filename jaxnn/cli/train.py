@@ -176,7 +176,7 @@ def run(args) -> int:
     made_dir = False  # a directory of our own (runs/<time>-<preset>/ or a new --out)
     if out is None:
         if args.out:
-            out = Path(args.out)
+            out = runtime.check_output_dir("out", args.out)
             refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
             out = report.new_run_dir("runs", config.preset or "custom")
