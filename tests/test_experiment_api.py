@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import assert_trees_close
 
 from jaxnn import cnn, ensemble, experiment, layers, train
 from jaxnn.cli import main
-from helpers import assert_trees_close
 
 SMALL = dict(epochs=1, train_size=200, eval_size=100)
 
@@ -64,6 +64,7 @@ def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
     steps = -(-200 // config.mini_batch_size)
     assert [m["epochs"] for m in result.summary["members"]] == [1, 1]
     assert [r["skipped_steps"] for r in result.history] == [steps]
+    assert result.summary["member_skipped_steps"] == [steps, steps]
     assert_trees_close(result.state.params, _initial_params(_config(seed=1)), rtol=0,
                        name="params")
 
@@ -92,7 +93,7 @@ def test_cli_ensemble_uses_manual_grads_and_on_nan_skip(tmp_path, capsys, monkey
                  "--out", str(tmp_path / "run"), "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0 and calls
-    assert "skipped 20 updates" in printed  # the last member's 200 / 10 mini-batches
+    assert "skipped 40 updates" in printed  # 200 / 10 mini-batches for each member
     assert "ensemble of 2" in printed
 
 
@@ -212,3 +213,4 @@ def test_majority_vote_refuses_what_is_not_class_labels(predictions, error):
 def test_majority_vote_still_votes():
     np.testing.assert_array_equal(ensemble.majority_vote(np.array([[1, 0], [1, 2], [3, 2]])),
                                   [1, 2])
+    assert ensemble.majority_vote(np.zeros((2, 0), np.int32)).shape == (0,)
