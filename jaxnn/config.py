@@ -89,7 +89,7 @@ class TrainConfig:
         return dataclasses.replace(self, sizes=sizes)
 
     def _validate_techniques(self) -> None:
-        from jaxnn import cnn
+        from jaxnn import cnn, layers
 
         _checks.choice("model", self.model, ("mlp", *cnn.ARCHITECTURES))
         _checks.choice("schedule", self.schedule, optim.SCHEDULES)
@@ -122,9 +122,7 @@ class TrainConfig:
             if self.cost != "log_likelihood" or self.output_activation != "softmax":
                 raise ValueError(f"cost: model {self.model!r} has a softmax output with the "
                                  f"log-likelihood cost; got {self.cost}/{self.output_activation}")
-            if self.activation not in activations.HIDDEN:
-                raise ValueError(f"activation: expected one of {sorted(activations.HIDDEN)} for "
-                                 f"model {self.model!r}; got {self.activation!r}")
+            layers.check_activation(self.activation, f"model {self.model!r}")
         if self.l1 and self.grads == "manual":
             raise ValueError("l1: only with --grads auto (the L1 term is differentiated by jax)")
 

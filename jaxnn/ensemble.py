@@ -19,33 +19,52 @@ from jaxnn import _checks, metrics
 
 def majority_vote(predictions) -> jax.Array:
     """predictions (k members, N examples) int labels -> (N,) the most frequent label per
-    example; ties go to the smallest label."""
+    example, argmax_j #{k : predictions[k, n] = j}; ties go to the smallest label.
+
+    The labels must be class indices, non-negative integers (TypeError for another dtype,
+    ValueError for a negative label), and there must be at least one member."""
     predictions = jnp.asarray(predictions)
     if predictions.ndim != 2:
         raise ValueError(f"predictions: expected shape (members, examples); got "
                          f"{predictions.shape}")
-    num_classes = int(predictions.max()) + 1
+    if not jnp.issubdtype(predictions.dtype, jnp.integer):
+        raise TypeError(f"predictions: expected integer class labels; got dtype "
+                        f"{predictions.dtype}")
+    if predictions.shape[0] == 0:
+        raise ValueError(f"predictions: expected at least one member's labels; got shape "
+                         f"{predictions.shape}")
+    if predictions.size and int(predictions.min()) < 0:
+        bad = np.argwhere(np.asarray(predictions) < 0)[0]
+        raise ValueError(f"predictions: expected non-negative class labels; got "
+                         f"{int(predictions[tuple(bad)])} at member {bad[0]}, example {bad[1]}")
+    num_classes = int(predictions.max()) + 1 if predictions.size else 1
     votes = jax.nn.one_hot(predictions, num_classes, dtype=jnp.int32).sum(axis=0)
     return jnp.argmax(votes, axis=-1)
 
 
-def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
+def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, grad_fn=None,
+        on_nan: str | None = "stop"):
     """Train ``config.ensemble`` members (seeds seed, seed + 1, ...) and vote on the test set.
 
     The members train one after another, each data-parallel over ``devices`` when that is not
-    1 (see :func:`jaxnn.experiment.run`). The summary holds each member's summary and
+    1, each with ``grad_fn`` (None: ``jax.grad`` of the cost) and the divergence guard
+    ``on_nan`` (see :func:`jaxnn.experiment.run`; "stop" raises :class:`jaxnn.train.Diverged`
+    in the member that diverges). The summary holds each member's summary,
+    ``member_skipped_steps`` (the updates each member's ``on_nan="skip"`` guard skipped) and
     ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set.
     The ``callbacks`` see each epoch's record with the ``member`` (0, 1, ...) and its ``seed``
     added, so that one metrics file tells the members apart."""
     from jaxnn import cnn, experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
+    experiment.check_grad_fn_model(grad_fn, config)
     prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
     members, votes = [], []
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
-        result = experiment.run(member, callbacks=tagged, progress=progress, devices=devices)
+        result = experiment.run(member, callbacks=tagged, progress=progress, devices=devices,
+                                grad_fn=grad_fn, on_nan=on_nan)
         members.append(result)
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device
@@ -63,6 +82,8 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1):
                "members": [m.summary for m in members],
                "member_test_at_best_validation": [
                    m.summary.get("test_at_best_validation") for m in members],
+               "member_skipped_steps": [
+                   sum(r.get("skipped_steps", 0) for r in m.history) for m in members],
                "ensemble_test_accuracy": accuracy,
                "epochs": max(m.summary["epochs"] for m in members)}
     return experiment.Result(config, last.state, last.history, summary)

@@ -121,6 +121,71 @@ def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):
     return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y) + l1(params))
 
 
+def check_grad_fn_model(grad_fn, config: TrainConfig) -> None:
+    """A ``grad_fn`` must be callable, and only an MLP (model "mlp") takes one: a
+    :mod:`jaxnn.cnn` model builds its own gradient (:func:`jaxnn.cnn.make_grad_fn`), so
+    ``grad_fn`` would be ignored there (TypeError / ValueError naming ``grad_fn``)."""
+    if grad_fn is None:
+        return
+    if not callable(grad_fn):
+        raise TypeError(f"grad_fn: expected a callable grad_fn(params, x, y) -> grads; "
+                        f"got {type(grad_fn).__name__} {grad_fn!r:.60}")
+    if config.model != "mlp":
+        raise ValueError(f"grad_fn: only for model 'mlp' (a jaxnn.cnn model builds its own "
+                         f"gradient); got model {config.model!r}")
+
+
+def check_grad_fn(grad_fn, params, x_shape, num_classes: int, dtype) -> None:
+    """Trace ``grad_fn(params, x, y)`` once on one mini-batch of shape ``x_shape`` (one-hot
+    ``y`` of ``num_classes``, ``jax.eval_shape``: nothing is computed) and check it returns a
+    tree with the structure, leaf shapes and dtypes of ``params``; TypeError naming
+    ``grad_fn`` and what came back otherwise (before any training, instead of an XLA error
+    from inside the compiled epoch)."""
+    x = jax.ShapeDtypeStruct(tuple(x_shape), dtype)
+    y = jax.ShapeDtypeStruct((x_shape[0], num_classes), dtype)
+    try:
+        out = jax.eval_shape(grad_fn, params, x, y)
+    except Exception as e:
+        e.add_note(f"grad_fn: raised while traced as grad_fn(params, x, y) on one mini-batch "
+                   f"x {x.dtype}{list(x.shape)}, y one-hot {y.dtype}{list(y.shape)}")
+        raise
+    expected = jax.tree_util.tree_structure(params)
+    if jax.tree_util.tree_structure(out) != expected:
+        hint = ""
+        if (isinstance(out, tuple | list) and len(out) == 2
+                and jax.tree_util.tree_structure(out[0]) == expected):
+            hint = (" (manual_grad.backprop returns (grads, info): wrap it as "
+                    "lambda params, x, y: manual_grad.backprop(params, x, y, ...)[0], "
+                    "see jaxnn.train)")
+        raise TypeError(f"grad_fn: expected gradients with the structure of params "
+                        f"({_shorten(str(expected))}); got {_describe(out)}{hint}")
+    got = jax.tree_util.tree_leaves(out)
+    for (path, p), g in zip(jax.tree_util.tree_flatten_with_path(params)[0], got):
+        if tuple(g.shape) != tuple(jnp.shape(p)) or g.dtype != jnp.result_type(p):
+            raise TypeError(f"grad_fn: expected gradients with the shapes and dtypes of params; "
+                            f"at {jax.tree_util.keystr(path)} got {_leaf(g)}, expected "
+                            f"{_leaf(p)}")
+
+
+def _leaf(a) -> str:
+    return f"{jnp.result_type(a)}{list(jnp.shape(a))}"
+
+
+def _describe(tree) -> str:
+    """A short description of a returned tree: its container and length, or an array's shape."""
+    if isinstance(tree, tuple | list):
+        return f"a {type(tree).__name__} of {len(tree)}"
+    if isinstance(tree, dict):
+        return f"a dict with keys {_shorten(str(sorted(map(str, tree))))}"
+    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
+        return f"an array {_leaf(tree)}"
+    return f"{type(tree).__name__} {_shorten(str(jax.tree_util.tree_structure(tree)))}"
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def make_optimizer(config: TrainConfig, n_train: int):
     """The config's optax optimizer: learning-rate schedule over all the steps, L2 weight decay
     in the config's convention, gradient clipping."""
@@ -194,22 +259,35 @@ def run(
     on_nan: str | None = "stop",
     devices: int | str = 1,
 ) -> Result:
-    """Train ``config``'s network; ``grad_fn`` replaces ``jax.grad`` of the cost (for
-    ``--grads manual`` the command line passes ``manual_grad.backprop``).
+    """Train ``config``'s network; ``grad_fn(params, x, y) -> grads`` (``y`` one-hot; model
+    "mlp" only) replaces ``jax.grad`` of the cost. ``manual_grad.backprop`` returns
+    ``(grads, info)``, so ``--grads manual`` passes a wrapper that drops ``info``::
+
+        grad_fn = lambda params, x, y: manual_grad.backprop(
+            params, x, y, activation=config.activation,
+            output_activation=config.output_activation, cost=config.cost)[0]
+
+    (``jaxnn.cli.train.manual_grad_fn(config)``). Before training, ``grad_fn`` is traced once
+    on one mini-batch (``jax.eval_shape``): a result without the structure, shapes and dtypes
+    of ``params`` is a TypeError naming ``grad_fn``, a CNN model a ValueError.
 
     ``resume(fresh_state) -> (state, history)`` starts from a saved state instead of the
     seed's initial one (``fresh_state`` is the template: same network and optimizer), e.g.
     ``lambda s: jaxnn.checkpoint.restore_latest(run_dir, s)[:2]``. ``on_nan`` ("stop", "skip"
     or None) is the divergence guard of :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or
-    ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`)."""
+    ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`).
+    With ``config.ensemble`` > 1, every member trains with ``grad_fn``, ``on_nan`` and
+    ``devices`` (:func:`jaxnn.ensemble.run`)."""
     config = config.validated()
+    check_grad_fn_model(grad_fn, config)
     if config.ensemble > 1:
         from jaxnn import ensemble
 
         if resume is not None:  # a saved state is one network's
             raise ValueError(f"resume: expected a run of one network; got an ensemble of "
                              f"{config.ensemble} (ensembles are not checkpointed)")
-        return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices)
+        return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices,
+                            grad_fn=grad_fn, on_nan=on_nan)
     mesh = batch_sharding = None
     if devices != 1:
         from jaxnn import parallel
@@ -238,9 +316,12 @@ def run(
                                                   train_key, l1, on_nan=on_nan,
                                                   batch_sharding=batch_sharding)
     else:
+        params = network.init(init_key)
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
-        params = network.init(init_key)
+        else:
+            check_grad_fn(grad_fn, params, (config.mini_batch_size, *prepared.train.x.shape[1:]),
+                          prepared.num_classes, prepared.train.x.dtype)
         state = train.TrainState(params, optimizer.init(params), train_key, 0)
         epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                     n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,

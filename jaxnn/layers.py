@@ -106,17 +106,38 @@ class BatchNorm:
 Layer = Conv | Pool | Flatten | Dense | Dropout | BatchNorm
 PARAMETRIC = (Conv, Dense)
 
+ACTIVATIONS = tuple(n for n in activations.HIDDEN if n != "prelu")
+"""The hidden activations a :class:`CNNSpec` takes: every one of :data:`jaxnn.activations.HIDDEN`
+but ``prelu``, whose slope alpha is a learned parameter that the pure layout
+(``kernel``, ``bias``), :mod:`jaxnn.cnn` and ``manual_grad``'s CNN backprop do not have (it would
+stay fixed at ``PRELU_INIT``); a :mod:`jaxnn.mlp` network learns it."""
+
+
+def check_activation(activation, where: str = "a CNNSpec") -> str:
+    """``activation`` if a CNN can use it (:data:`ACTIVATIONS`); otherwise a ValueError naming
+    ``activation`` (for prelu: why not, and what to use instead)."""
+    if activation == "prelu":
+        raise ValueError(f"activation: 'prelu' is not available for {where}: its slope alpha "
+                         f"is not a parameter of a jaxnn.cnn network, so it would stay fixed "
+                         f"at {activations.PRELU_INIT} (use leaky_relu or relu, or prelu in "
+                         f"an MLP, which learns alpha); got 'prelu'")
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {', '.join(ACTIVATIONS)} for {where}; "
+                         f"got {activation!r}")
+    return activation
+
 
 @dataclasses.dataclass(frozen=True)
 class CNNSpec:
-    """A whole network: ``input_shape`` (H, W, C), ``layers``, hidden ``activation``."""
+    """A whole network: ``input_shape`` (H, W, C), ``layers``, hidden ``activation`` (one of
+    :data:`ACTIVATIONS`: not prelu)."""
 
     input_shape: tuple[int, int, int]
     layers: tuple
     activation: str = "relu"
 
     def __post_init__(self):
-        _checks.choice("activation", self.activation, activations.HIDDEN)
+        check_activation(self.activation)
         if not self.layers or not isinstance(self.layers[-1], Dense):
             raise ValueError("layers: expected the last layer to be Dense (the logits)")
         shapes(self)  # validates that every layer fits its input

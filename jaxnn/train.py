@@ -3,8 +3,12 @@
 The data set lives on the device. An epoch draws a permutation with ``jax.random``, cuts it
 into mini-batches and runs the step over them with ``jax.lax.scan``; the host sees only the
 metrics that :func:`fit` collects between epochs. Any gradient function works:
-``grad_fn(params, x, y) -> grads`` with ``y`` one-hot, ``jax.grad`` of a cost or the hand-derived
-``manual_grad.backprop``.
+``grad_fn(params, x, y) -> grads`` with ``y`` one-hot and ``grads`` a tree like ``params``:
+``jax.grad`` of a cost, or the hand-derived gradient of ``manual_grad.backprop``, which returns
+``(grads, info)`` and so is wrapped to drop ``info`` (as ``jaxnn.cli.train.manual_grad_fn`` does)::
+
+    grad_fn = lambda params, x, y: manual_grad.backprop(
+        params, x, y, activation="sigmoid", output_activation="sigmoid", cost="quadratic")[0]
 
 When the training-set size n is not a multiple of the mini-batch size m, the last
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.

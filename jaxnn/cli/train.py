@@ -115,7 +115,9 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
 
 
 def manual_grad_fn(config):
-    """``manual_grad.backprop`` bound to the config's network (imported only when asked for)."""
+    """``manual_grad.backprop`` bound to the config's network as a ``grad_fn(params, x, y) ->
+    grads`` for :func:`jaxnn.experiment.run` (backprop returns ``(grads, info)``; this drops
+    ``info``). manual_grad is imported only when asked for."""
     import manual_grad
 
     def grad_fn(params, x, y):
@@ -232,7 +234,8 @@ def run(args) -> int:
             shutil.rmtree(out, ignore_errors=True)
         elif remove_dir:
             remove_run_files(out)
-    skipped = sum(r.get("skipped_steps", 0) for r in result.history)
+    skipped = sum(result.summary.get("member_skipped_steps") or  # every member of an ensemble
+                  [r.get("skipped_steps", 0) for r in result.history])
     if not primary:
         return 0
     if guard.on_nan == "skip":

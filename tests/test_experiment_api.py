@@ -1,0 +1,216 @@
+"""The library API of :func:`jaxnn.experiment.run` and :mod:`jaxnn.ensemble`: a ``grad_fn`` and
+an ``on_nan`` policy reach every ensemble member, a ``grad_fn`` is refused where it would be
+ignored (CNN models) and checked before training, a CNN refuses prelu (its slope would not be
+learned), and a majority vote refuses labels that are not class labels."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_trees_close
+
+from jaxnn import cnn, ensemble, experiment, layers, train
+from jaxnn.cli import main
+
+SMALL = dict(epochs=1, train_size=200, eval_size=100)
+
+
+def _config(**overrides):
+    return experiment.TrainConfig.from_preset("ch1-30", **{**SMALL, **overrides})
+
+
+def _zero_grad(params, x, y):
+    return jax.tree_util.tree_map(jnp.zeros_like, params)
+
+
+def _nan_grad(params, x, y):
+    return jax.tree_util.tree_map(lambda p: jnp.full_like(p, jnp.nan), params)
+
+
+def _traced(fn, calls):
+    """``fn``, appending to ``calls`` each time it is traced (it runs inside a jit)."""
+
+    @functools.wraps(fn)
+    def grad_fn(params, x, y):
+        calls.append(x.shape)
+        return fn(params, x, y)
+
+    return grad_fn
+
+
+def _initial_params(config):
+    network = experiment.prepare(config).network
+    return network.init(jax.random.split(jax.random.PRNGKey(config.seed))[0])
+
+
+# --- item 1: grad_fn and on_nan reach every ensemble member ---------------------------------
+
+def test_an_ensemble_trains_every_member_with_the_given_grad_fn():
+    calls = []
+    result = experiment.run(_config(ensemble=2), grad_fn=_traced(_zero_grad, calls),
+                            progress=False)
+    assert calls, "grad_fn was never called"
+    assert result.summary["ensemble"] == 2
+    # zero gradients and no L2: the last member (seed 1) ends where it started
+    last = _config(seed=1)
+    assert_trees_close(result.state.params, _initial_params(last), rtol=0, name="params")
+
+
+def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
+    config = _config(ensemble=2)
+    result = experiment.run(config, grad_fn=_nan_grad, on_nan="skip", progress=False)
+    steps = -(-200 // config.mini_batch_size)
+    assert [m["epochs"] for m in result.summary["members"]] == [1, 1]
+    assert [r["skipped_steps"] for r in result.history] == [steps]
+    assert result.summary["member_skipped_steps"] == [steps, steps]
+    assert_trees_close(result.state.params, _initial_params(_config(seed=1)), rtol=0,
+                       name="params")
+
+
+def test_an_ensemble_stops_on_non_finite_updates_with_on_nan_stop():
+    with pytest.raises(train.Diverged):
+        experiment.run(_config(ensemble=2), grad_fn=_nan_grad, on_nan="stop", progress=False)
+
+
+def test_ensemble_run_keeps_its_old_signature():
+    result = ensemble.run(_config(ensemble=2), progress=False)
+    assert len(result.summary["members"]) == 2
+    assert 0.0 <= result.summary["ensemble_test_accuracy"] <= 1.0
+
+
+def test_cli_ensemble_uses_manual_grads_and_on_nan_skip(tmp_path, capsys, monkeypatch):
+    """``--ensemble 2 --grads manual --on-nan skip``: the manual gradient trains both members
+    (here replaced by one that is NaN, so every update is skipped and counted)."""
+    from jaxnn.cli import train as cli_train
+
+    calls = []
+    monkeypatch.setattr(cli_train, "manual_grad_fn",
+                        lambda config: _traced(_nan_grad, calls))
+    code = main(["train", "--ensemble", "2", "--grads", "manual", "--on-nan", "skip",
+                 "--epochs", "1", "--train-size", "200", "--eval-size", "100",
+                 "--out", str(tmp_path / "run"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0 and calls
+    assert "skipped 40 updates" in printed  # 200 / 10 mini-batches for each member
+    assert "ensemble of 2" in printed
+
+
+# --- item 2: grad_fn is refused for CNN models ----------------------------------------------
+
+@pytest.mark.parametrize("model", ["fc100", "conv1"])
+def test_grad_fn_is_refused_for_cnn_models(model):
+    config = experiment.TrainConfig.from_preset("ch6-fc100", model=model, **SMALL)
+    calls = []
+    with pytest.raises(ValueError, match=f"grad_fn: .*'mlp'.*got model '{model}'"):
+        experiment.run(config, grad_fn=_traced(_zero_grad, calls), progress=False)
+    assert not calls
+
+
+def test_grad_fn_is_refused_for_a_cnn_ensemble():
+    config = experiment.TrainConfig.from_preset("ch6-fc100", ensemble=2, **SMALL)
+    with pytest.raises(ValueError, match="grad_fn"):
+        experiment.run(config, grad_fn=_zero_grad, progress=False)
+
+
+# --- item 3: a grad_fn that does not return gradients fails early ---------------------------
+
+def test_manual_backprop_unwrapped_fails_with_a_clear_type_error():
+    import manual_grad
+
+    config = _config()
+    backprop = functools.partial(manual_grad.backprop, activation=config.activation,
+                                 output_activation=config.output_activation, cost=config.cost)
+    with pytest.raises(TypeError, match=r"grad_fn: .*got a tuple of 2.*\(grads, info\)") as e:
+        experiment.run(config, grad_fn=backprop, progress=False)
+    assert len(str(e.value).splitlines()) <= 3
+
+
+def test_manual_backprop_wrapped_as_documented_trains():
+    import manual_grad
+
+    config = _config()
+
+    def grad_fn(params, x, y):
+        grads, _info = manual_grad.backprop(params, x, y, activation=config.activation,
+                                            output_activation=config.output_activation,
+                                            cost=config.cost)
+        return grads
+
+    manual = experiment.run(config, grad_fn=grad_fn, progress=False)
+    auto = experiment.run(config, progress=False)
+    assert_trees_close(manual.state.params, auto.state.params, rtol=1e-4, atol=1e-5,
+                       name="params")
+
+
+def _wrong_shape(params, x, y):
+    return [{"w": g["w"].T, "b": g["b"]} for g in _zero_grad(params, x, y)]
+
+
+def _missing_layer(params, x, y):
+    return _zero_grad(params, x, y)[:-1]
+
+
+@pytest.mark.parametrize("grad_fn, fragment", [
+    (_wrong_shape, r"shape"),
+    (_missing_layer, r"structure"),
+    (lambda params, x, y: jnp.zeros(()), r"structure"),
+    (lambda params, x, y: jax.tree_util.tree_map(
+        lambda p: jnp.zeros(p.shape, jnp.int32), params), r"dtype"),
+])
+def test_a_grad_fn_that_does_not_match_params_fails_before_training(grad_fn, fragment):
+    with pytest.raises(TypeError, match=f"grad_fn: (.|\n)*{fragment}"):
+        experiment.run(_config(), grad_fn=grad_fn, progress=False)
+
+
+def test_a_grad_fn_that_is_not_callable_is_refused():
+    with pytest.raises(TypeError, match="grad_fn: expected a callable"):
+        experiment.run(_config(), grad_fn="manual", progress=False)
+
+
+# --- item 4: CNNs refuse prelu ----------------------------------------------------------------
+
+def test_cnn_architecture_refuses_prelu():
+    with pytest.raises(ValueError, match="activation: .*prelu"):
+        cnn.architecture("conv1", input_shape=(28, 28, 1), activation="prelu")
+    with pytest.raises(ValueError, match="activation: .*prelu"):
+        layers.CNNSpec((28, 28, 1), (layers.Flatten(), layers.Dense(10)), "prelu")
+
+
+@pytest.mark.parametrize("model", ["fc100", "conv1"])
+def test_train_config_refuses_prelu_for_cnn_models(model):
+    with pytest.raises(ValueError, match="activation: .*prelu"):
+        experiment.TrainConfig.from_preset("ch6-fc100", model=model, activation="prelu")
+
+
+def test_the_mlp_still_learns_prelu():
+    config = experiment.TrainConfig.from_preset("ch3-ce-30", activation="prelu", **SMALL)
+    params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
+    assert "alpha" in params[0]
+
+
+def test_compare_refuses_a_prelu_cnn(capsys):
+    code = main(["compare", "--model", "conv1", "--activation", "prelu"])
+    assert code != 0
+    assert "prelu" in capsys.readouterr().err
+
+
+# --- item 5: majority_vote checks its labels --------------------------------------------------
+
+@pytest.mark.parametrize("predictions, error", [
+    ([[-1, 2], [-1, 2]], ValueError),
+    ([[0, 1], [2, -3]], ValueError),
+    ([[0.5, 1.0], [1.0, 1.0]], TypeError),
+    ([[True, False]], TypeError),
+    (np.zeros((0, 3), np.int32), ValueError),
+])
+def test_majority_vote_refuses_what_is_not_class_labels(predictions, error):
+    with pytest.raises(error, match="predictions"):
+        ensemble.majority_vote(predictions)
+
+
+def test_majority_vote_still_votes():
+    np.testing.assert_array_equal(ensemble.majority_vote(np.array([[1, 0], [1, 2], [3, 2]])),
+                                  [1, 2])
+    assert ensemble.majority_vote(np.zeros((2, 0), np.int32)).shape == (0,)
