@@ -314,12 +314,6 @@ def test_costs_need_targets_of_the_outputs_shape(case):
     _check(*BAD_COST_TARGETS[case])
 
 
-def test_cost_checks_add_nothing_to_the_compiled_function():
-    """The shape check runs while tracing: the jaxpr is that of the bare formula."""
-    bare = jax.make_jaxpr(lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, axis=-1)))(A4, A4)
-    assert str(jax.make_jaxpr(costs.quadratic)(A4, A4)) == str(bare)
-
-
 def _layer(n_out, n_in):
     return {"w": jnp.zeros((n_out, n_in)), "b": jnp.zeros(n_out)}
 
@@ -448,6 +442,33 @@ def test_cnn_input_of_the_wrong_shape(case):
 def test_cnn_input_message_names_the_layout():
     with pytest.raises(ValueError, match=r"x: expected NHWC images \(batch, 28, 28, 1\)"):
         layers.forward(SPEC, SPEC_PARAMS, jnp.zeros((4, 784)))
+
+
+def _bare_logits(params, x):
+    a = jax.nn.sigmoid(x @ params[0]["w"].T + params[0]["b"])
+    return a @ params[1]["w"].T + params[1]["b"]
+
+
+def _bare_cnn(params, x):
+    from manual_grad.cnn import forward  # the same layers, with no input check
+
+    return forward(SPEC, params, x)[0]
+
+
+CHECKED_AND_BARE = {  # (checked function, the same maths without checks, arguments)
+    "costs.quadratic": (costs.quadratic,
+                        lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, axis=-1)), (A4, A4)),
+    "mlp.logits": (mlp.logits, _bare_logits, (PARAMS, X4)),
+    "layers.forward": (functools.partial(layers.forward, SPEC), _bare_cnn,
+                       (SPEC_PARAMS, jnp.zeros((2, 28, 28, 1)))),
+}
+
+
+@pytest.mark.parametrize("case", CHECKED_AND_BARE, ids=list(CHECKED_AND_BARE))
+def test_checks_add_nothing_to_the_compiled_function(case):
+    """The checks read shapes and dtypes while tracing: the jaxpr is that of the bare maths."""
+    checked, bare, args = CHECKED_AND_BARE[case]
+    assert str(jax.make_jaxpr(checked)(*args)) == str(jax.make_jaxpr(bare)(*args))
 
 
 # Numerical robustness: saturated outputs keep costs and gradients finite.
