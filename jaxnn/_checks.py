@@ -130,7 +130,7 @@ def shape(arg: str, x: Any, expected: tuple, what: str = "shape") -> tuple[int, 
     return got
 
 
-def scalar(arg: str, value: Any) -> Any:
+def non_negative_scalar(arg: str, value: Any) -> Any:
     """A finite number >= 0, or a 0-d array of numbers (a traced value is not read)."""
     import jax.numpy as jnp
 

@@ -37,7 +37,7 @@ def _check(params, x, y, activation, output_activation, cost, l2):
             f"y: expected one-hot targets of shape (m, n_L) = ({jnp.shape(x)[0]}, {n_out}); "
             f"got {jnp.shape(y)}"
         )
-    _checks.scalar("l2", l2)  # a number >= 0, or a 0-d array (a traced l2 is not read)
+    _checks.non_negative_scalar("l2", l2)  # a number >= 0, or a 0-d array (a traced l2 is not read)
 
 
 def backprop(params, x, y, *, activation="sigmoid", output_activation="sigmoid",
