@@ -71,3 +71,79 @@ def sizes(arg: str, value: Any) -> tuple[int, ...]:
     if len(out) < 2 or any(v <= 0 for v in out) or any(v != w for v, w in zip(out, value)):
         raise ValueError(f"{arg}: expected at least two positive integers; got {value!r}")
     return out
+
+
+# Array checks. They read only shapes and dtypes, which are static under ``jax.jit``: inside a
+# jitted function they run once, while tracing, and cost nothing per call.
+
+
+def _dtype(x: Any):
+    import jax.numpy as jnp
+
+    return jnp.result_type(x) if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(np.shape(x))
+
+
+def floating_dtype(arg: str, dtype: Any):
+    """``dtype`` as a NumPy dtype if it is a floating one (bfloat16 included); TypeError else."""
+    import jax.numpy as jnp
+
+    expected = f"{arg}: expected a floating dtype such as float32"
+    try:
+        out = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{expected}; got {dtype!r}") from None
+    if not jnp.issubdtype(out, jnp.floating):
+        raise TypeError(f"{expected}; got {out}")
+    return out
+
+
+def floating_array(arg: str, x: Any, hint: str = "") -> None:
+    """TypeError unless ``x`` holds floating-point values (``hint`` ends the message)."""
+    import jax.numpy as jnp
+
+    dtype = _dtype(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{arg}: expected floating-point values{hint}; got dtype {dtype}")
+
+
+def same_shape(arg: str, x: Any, other_arg: str, other: Any) -> tuple[int, ...]:
+    """ValueError unless ``x`` has the shape of ``other`` (no broadcasting)."""
+    want, got = _shape(other), _shape(x)
+    if got != want:
+        raise ValueError(f"{arg}: expected the shape of {other_arg}, {want}; got {got}")
+    return got
+
+
+def shape(arg: str, x: Any, expected: tuple, what: str = "shape") -> tuple[int, ...]:
+    """ValueError unless ``x``'s shape matches ``expected``, whose ints must match exactly and
+    whose strings (names such as ``"batch"``) match any size."""
+    got = _shape(x)
+    if len(got) != len(expected) or any(
+        not isinstance(e, str) and e != g for e, g in zip(expected, got)
+    ):
+        want = "(" + ", ".join(map(str, expected)) + ("," if len(expected) == 1 else "") + ")"
+        raise ValueError(f"{arg}: expected {what} {want}; got shape {got}")
+    return got
+
+
+def non_negative_scalar(arg: str, value: Any) -> Any:
+    """A finite number >= 0, or a 0-d array of numbers (a traced value is not read)."""
+    import jax.numpy as jnp
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        raise TypeError(f"{arg}: expected a number >= 0; got {type(value).__name__} {value!r}")
+    if isinstance(value, int | float | np.integer | np.floating):
+        return non_negative(arg, value)
+    if not hasattr(value, "dtype") or not hasattr(value, "shape"):
+        raise TypeError(f"{arg}: expected a number >= 0; got {type(value).__name__} {value!r}")
+    if np.shape(value) != () or not (jnp.issubdtype(_dtype(value), jnp.floating)
+                                     or jnp.issubdtype(_dtype(value), jnp.integer)):
+        raise TypeError(
+            f"{arg}: expected a number >= 0 or a 0-d numeric array; got {_dtype(value)} "
+            f"array of shape {np.shape(value)}"
+        )
+    return value

@@ -9,7 +9,9 @@ Two forms of each cost:
   |z| = 1e4 is still finite.
 
 ``y`` is one-hot (or any target in [0, 1]) with the same shape as ``a``; the leading axis is the
-mini-batch and every cost is averaged over it: C = (1/m) sum_x C_x.
+mini-batch and every cost is averaged over it: C = (1/m) sum_x C_x. Integer labels (m,) or any
+other shape of ``y`` is a ValueError naming ``y``, never a broadcast: shapes are static, so the
+check runs once while ``jax.jit`` traces and costs nothing per step.
 """
 
 from __future__ import annotations
@@ -29,20 +31,30 @@ def _batch_mean(per_example):
     return jnp.mean(per_example)
 
 
+def _check_targets(a, y, arg="a"):
+    """ValueError unless ``a`` has a units axis and ``y`` has exactly ``a``'s shape."""
+    if jnp.ndim(a) < 1:
+        raise ValueError(f"{arg}: expected outputs of shape (m, n_L) or (n_L,); got shape ()")
+    _checks.same_shape("y", y, arg, a)
+
+
 def quadratic(a, y):
     """C = (1/2m) sum_x ||y(x) - a(x)||^2."""
+    _check_targets(a, y)
     return 0.5 * _batch_mean(jnp.sum((a - y) ** 2, axis=-1))
 
 
 def cross_entropy(a, y):
     """The book's cross-entropy for sigmoid outputs:
     C = -(1/m) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]."""
+    _check_targets(a, y)
     a = _clip(a)
     return -_batch_mean(jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a), axis=-1))
 
 
 def log_likelihood(a, y):
     """Log-likelihood for softmax outputs: C = -(1/m) sum_x ln a_{y(x)} = -(1/m) sum_x y . ln a."""
+    _check_targets(a, y)
     return -_batch_mean(jnp.sum(y * jnp.log(_clip(a)), axis=-1))
 
 
@@ -82,11 +94,14 @@ def from_logits(cost: str, output_activation: str):
     - cross_entropy + sigmoid: C_x = sum_j [y_j softplus(-z_j) + (1 - y_j) softplus(z_j)]
     - log_likelihood + softmax: C_x = -sum_j y_j log_softmax(z)_j
     - quadratic: (1/2) ||sigma(z) - y||^2 directly (it has no logs to overflow).
+
+    ``y`` must have ``z``'s shape (ValueError naming ``y`` otherwise).
     """
     check_pair(cost, output_activation)
     if cost == "cross_entropy":
 
         def ce(z, y):
+            _check_targets(z, y, "z")
             per_unit = y * jnp.logaddexp(0.0, -z) + (1 - y) * jnp.logaddexp(0.0, z)
             return _batch_mean(jnp.sum(per_unit, axis=-1))
 
@@ -94,11 +109,17 @@ def from_logits(cost: str, output_activation: str):
     if cost == "log_likelihood":
 
         def ll(z, y):
+            _check_targets(z, y, "z")
             return -_batch_mean(jnp.sum(y * jax.nn.log_softmax(z, axis=-1), axis=-1))
 
         return ll
     sigma = activations.get(output_activation)
-    return lambda z, y: quadratic(sigma(z), y)
+
+    def quad(z, y):
+        _check_targets(z, y, "z")
+        return quadratic(sigma(z), y)
+
+    return quad
 
 
 WEIGHT_NAMES = ("w", "kernel")

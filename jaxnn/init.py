@@ -20,6 +20,7 @@ from jaxnn import _checks
 
 
 def _normal(key, shape, std, dtype):
+    dtype = _checks.floating_dtype("dtype", dtype)
     return std * jax.random.normal(key, shape, dtype)
 
 

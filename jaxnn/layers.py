@@ -233,7 +233,12 @@ def pool(x, *, kind, window, stride):
 
 
 def forward(spec: CNNSpec, params: dict, x, *, key=None):
-    """Logits z^L for NHWC images ``x``. ``key`` enables dropout (training); None = evaluation."""
+    """Logits z^L for NHWC images ``x``. ``key`` enables dropout (training); None = evaluation.
+
+    ``x`` must be floating-point of shape (batch, *spec.input_shape) (checked on shapes and
+    dtypes only: once, while tracing, under ``jax.jit``)."""
+    _checks.shape("x", x, ("batch", *spec.input_shape), "NHWC images")
+    _checks.floating_array("x", x, " (scale images with jaxnn.data.to_inputs)")
     sigma = activations.get(spec.activation)
     last = len(spec.layers) - 1
     a = x

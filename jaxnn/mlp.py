@@ -44,6 +44,7 @@ def init(
     _check_hidden(activation)
     if activation == "maxout":
         _checks.positive("pieces", pieces, integer=True)
+    dtype = _checks.floating_dtype("dtype", dtype)
     keys = jax.random.split(key, len(sizes) - 1)
     params = []
     for l, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:]), start=1):
@@ -61,6 +62,15 @@ def _check_hidden(activation):
     _checks.choice("activation", activation, (*activations.HIDDEN, "maxout"))
 
 
+def _output(output_activation):
+    """sigma_out, with a ValueError naming ``output_activation`` unless it is an output one."""
+    return activations.get(_checks.choice("output_activation", output_activation,
+                                          activations.OUTPUTS))
+
+
+X_HINT = " (scale images with jaxnn.data.to_inputs)"
+
+
 def hidden_activation(activation: str, layer, z, n_next_in: int | None = None):
     """a = sigma(z) for a hidden layer, with the layer's own slope (prelu) or grouping (maxout)."""
     if activation == "prelu":
@@ -75,13 +85,20 @@ def sizes_of(params) -> tuple[int, ...]:
     return (*(layer["w"].shape[1] for layer in params), params[-1]["w"].shape[0])
 
 
-def check_params(params, x=None, *, sizes=None) -> None:
+def check_params(params, x=None, *, sizes=None, activation: str = "sigmoid",
+                 pieces: int | None = None) -> None:
     """ValueError unless ``params`` is a list of {'w', 'b'} layers whose shapes chain (and fit
     ``x``'s last axis, when given, and the network's layer ``sizes``, when given).
 
+    Layer l's w must have n_{l-1} columns, the rows of layer l-1's w; for a ``maxout`` network
+    the rows of a hidden layer are n_{l-1} groups of equal size (``pieces`` each, when given).
+    A ``prelu`` network's hidden layers need their slope ``alpha``. ``x`` must be floating-point
+    (TypeError: images are scaled with ``jaxnn.data.to_inputs`` first).
+
     Shared by every entry point that takes a params pytree (:func:`forward`, :func:`logits`,
-    :func:`apply`, :func:`make`'s functions, and ``manual_grad.backprop``). Shapes are static,
-    so under ``jax.jit`` this runs once, at trace time, and costs nothing per step.
+    :func:`apply`, :func:`make`'s functions, and ``manual_grad.backprop``). It reads shapes and
+    dtypes only, which are static, so under ``jax.jit`` this runs once, at trace time, and costs
+    nothing per step.
     """
     if not isinstance(params, list | tuple) or not params:
         raise TypeError(f"params: expected a non-empty list of layer dicts; got {type(params)}")
@@ -101,23 +118,42 @@ def check_params(params, x=None, *, sizes=None) -> None:
                 f"params[{l - 1}]: expected w of shape (n_l, n_prev) and b of shape (n_l,); "
                 f"got w {w} and b {b}"
             )
+        if activation == "prelu" and l < len(params) and "alpha" not in layer:
+            raise ValueError(
+                f"params[{l - 1}]: expected a prelu hidden layer with 'w', 'b' and a slope "
+                f"'alpha'; got keys {sorted(layer)}"
+            )
     for l in range(1, len(params)):
         units, n_in = params[l - 1]["w"].shape[0], params[l]["w"].shape[1]
-        if units != n_in and units % n_in:
+        got = tuple(params[l]["w"].shape)
+        if activation != "maxout" and units != n_in:
             raise ValueError(
                 f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} units: "
-                f"expected w of shape (n, {units}); got {tuple(params[l]['w'].shape)}"
+                f"expected w of shape (n, {units}); got {got}"
+            )
+        if activation == "maxout" and (units % n_in if pieces is None else
+                                       units != n_in * pieces):
+            if pieces is None:
+                want = f"(n, k) with k dividing {units}"
+            else:
+                groups = units // pieces if units % pieces == 0 else f"{units}/{pieces}"
+                want = f"(n, {groups}) for groups of {pieces}"
+            raise ValueError(
+                f"params[{l}]: w expects {n_in} inputs but layer {l} has {units} maxout units: "
+                f"expected w of shape {want}; got {got}"
             )
     if sizes is not None and tuple(sizes_of(params)) != tuple(sizes):
         raise ValueError(
             f"params: expected a network of sizes {list(sizes)}; got layers of sizes "
             f"{list(sizes_of(params))}"
         )
-    if x is not None and (jnp.ndim(x) < 1 or jnp.shape(x)[-1] != params[0]["w"].shape[1]):
-        raise ValueError(
-            f"x: expected {params[0]['w'].shape[1]} features per example (the network's n_0); "
-            f"got shape {jnp.shape(x)}"
-        )
+    if x is not None:
+        if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != params[0]["w"].shape[1]:
+            raise ValueError(
+                f"x: expected {params[0]['w'].shape[1]} features per example (the network's "
+                f"n_0); got shape {jnp.shape(x)}"
+            )
+        _checks.floating_array("x", x, X_HINT)
 
 
 def forward(params, x, *, activation: str = "sigmoid", output_activation: str = "sigmoid"):
@@ -126,7 +162,9 @@ def forward(params, x, *, activation: str = "sigmoid", output_activation: str = 
     ``zs[l-1] = z^l`` for l = 1..L and ``activations[l] = a^l`` for l = 0..L, with
     ``activations[0] = x`` (the book's ``network.py`` naming and index shift).
     """
-    check_params(params, x)
+    _check_hidden(activation)
+    sigma_out = _output(output_activation)
+    check_params(params, x, activation=activation)
     a = x
     zs, acts = [], [x]
     for l, layer in enumerate(params):
@@ -134,7 +172,7 @@ def forward(params, x, *, activation: str = "sigmoid", output_activation: str = 
         if l < len(params) - 1:
             a = hidden_activation(activation, layer, z, params[l + 1]["w"].shape[1])
         else:
-            a = activations.get(output_activation)(z)
+            a = sigma_out(z)
         zs.append(z)
         acts.append(a)
     return zs, acts
@@ -142,7 +180,8 @@ def forward(params, x, *, activation: str = "sigmoid", output_activation: str = 
 
 def logits(params, x, *, activation: str = "sigmoid"):
     """z^L, the output layer's weighted input (what the stable costs take)."""
-    check_params(params, x)
+    _check_hidden(activation)
+    check_params(params, x, activation=activation)
     a = x
     for l, layer in enumerate(params[:-1]):
         a = hidden_activation(activation, layer, a @ layer["w"].T + layer["b"],
@@ -152,7 +191,8 @@ def logits(params, x, *, activation: str = "sigmoid"):
 
 def apply(params, x, *, activation: str = "sigmoid", output_activation: str = "sigmoid"):
     """a^L = sigma_out(z^L): the network's output for inputs ``x`` of shape (m, n_0)."""
-    return activations.get(output_activation)(logits(params, x, activation=activation))
+    sigma_out = _output(output_activation)
+    return sigma_out(logits(params, x, activation=activation))
 
 
 class Network(NamedTuple):
@@ -183,12 +223,16 @@ def make(
     _check_hidden(activation)
     _checks.choice("output_activation", output_activation, activations.OUTPUTS)
     init_schemes.get(scheme)
+    if activation == "maxout":
+        _checks.positive("pieces", pieces, integer=True)
+    dtype = _checks.floating_dtype("dtype", dtype)
+    maxout_pieces = pieces if activation == "maxout" else None
 
     def _init(key):
         return init(key, sizes, scheme=scheme, activation=activation, pieces=pieces, dtype=dtype)
 
     def _logits(params, x):
-        check_params(params, x, sizes=sizes)
+        check_params(params, x, sizes=sizes, activation=activation, pieces=maxout_pieces)
         return logits(params, x, activation=activation)
 
     def _apply(params, x):

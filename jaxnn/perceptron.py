@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import _checks
 from jaxnn.activations import step
 
 
@@ -55,6 +56,24 @@ def xor_two_layer(x1, x2):
     return fire(AND, h)
 
 
+def _check_training(x, y, epochs, eta):
+    """``x`` (n, n_in) finite, ``y`` n labels in {0, 1}, as float64 arrays; epochs and eta > 0."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"x: expected inputs of shape (n, n_in) with n >= 1; got {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x: expected numbers (bits or reals); got dtype {x.dtype}")
+    _checks.finite_array("x", x)
+    if y.shape != (len(x),):
+        raise ValueError(f"y: expected {len(x)} labels, one per row of x, shape ({len(x)},); "
+                         f"got {y.shape}")
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"y: expected labels 0 or 1; got values {np.unique(y).tolist()}")
+    _checks.positive("epochs", epochs, integer=True)
+    _checks.positive("eta", eta)
+    return x.astype(np.float64), y.astype(np.float64)
+
+
 def train(x, y, *, epochs: int = 100, eta: float = 1.0, seed: int = 0):
     """Rosenblatt's learning rule: w <- w + eta (y - output) x, b <- b + eta (y - output).
 
@@ -62,8 +81,7 @@ def train(x, y, *, epochs: int = 100, eta: float = 1.0, seed: int = 0):
     which happens exactly when the data are linearly separable (given enough epochs).
     Runs on the host with NumPy: it is a teaching loop over a handful of points.
     """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
+    x, y = _check_training(x, y, epochs, eta)
     rng = np.random.default_rng(seed)
     w, b = rng.normal(scale=0.1, size=x.shape[1]), 0.0
     for _ in range(epochs):

@@ -19,7 +19,6 @@ Index shift (as in the book's ``network.py``): ``zs[l-1] = z^l`` for l = 1..L an
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from jaxnn import _checks, activations, costs, mlp
 from manual_grad import layers, primes
@@ -27,8 +26,8 @@ from manual_grad.output import output_delta
 
 
 def _check(params, x, y, activation, output_activation, cost, l2):
-    mlp.check_params(params, x)  # first: the network's shapes, then the options
     _checks.choice("activation", activation, (*activations.HIDDEN, "maxout"))
+    mlp.check_params(params, x, activation=activation)  # the network's shapes, then options
     costs.check_pair(cost, output_activation)
     if jnp.ndim(x) != 2:
         raise ValueError(f"x: expected shape (m, n_0); got {jnp.shape(x)}")
@@ -38,12 +37,7 @@ def _check(params, x, y, activation, output_activation, cost, l2):
             f"y: expected one-hot targets of shape (m, n_L) = ({jnp.shape(x)[0]}, {n_out}); "
             f"got {jnp.shape(y)}"
         )
-    if activation == "prelu":
-        for l, layer in enumerate(params[:-1]):
-            if "alpha" not in layer:
-                raise ValueError(f"params[{l}]: a prelu hidden layer needs a slope 'alpha'")
-    if isinstance(l2, int | float | np.integer | np.floating):
-        _checks.non_negative("l2", l2)
+    _checks.non_negative_scalar("l2", l2)  # a number >= 0, or a 0-d array (a traced l2 is not read)
 
 
 def backprop(params, x, y, *, activation="sigmoid", output_activation="sigmoid",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnn import activations
+from jaxnn import _checks, activations
 from jaxnn import layers as jl
 from manual_grad import layers, pool, primes
 from manual_grad.conv import conv2d_backward
@@ -35,6 +35,7 @@ def _check(spec, params, x, y):
             f"x: expected NHWC images (m, {', '.join(map(str, spec.input_shape))}); "
             f"got shape {jnp.shape(x)}"
         )
+    _checks.floating_array("x", x, " (scale images with jaxnn.data.to_inputs)")
     n_out = spec.layers[-1].features
     if jnp.shape(y) != (x.shape[0], n_out):
         raise ValueError(f"y: expected one-hot targets ({x.shape[0]}, {n_out}); got {jnp.shape(y)}")

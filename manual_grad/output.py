@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxnn import costs
+from jaxnn import _checks, costs
 from manual_grad import layers, primes
 
 
@@ -19,8 +19,10 @@ def cost_derivative(cost: str, a, y):
     - cross_entropy C_x = -sum y ln a + (1-y) ln(1-a):  (a - y) / (a (1 - a))
     - log_likelihood C_x = -sum y ln a:                 -y / a
     (the last two are what BP1 simplifies away; :func:`output_delta` never divides by a.)
+    ``y`` has ``a``'s shape (one-hot rows, not integer labels).
     """
     costs.get(cost)
+    _checks.same_shape("y", y, "a", a)
     if cost == "quadratic":
         return a - y
     if cost == "cross_entropy":
@@ -37,8 +39,12 @@ def output_delta(cost: str, output_activation: str, z, a, y):
     - quadratic + sigmoid:       delta^L = (a - y) ⊙ a (1 - a);
     - quadratic + identity:      delta^L = a - y;
     - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
+
+    ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels).
     """
     costs.check_pair(cost, output_activation)
+    _checks.same_shape("a", a, "z", z)
+    _checks.same_shape("y", y, "a", a)
     if cost in ("cross_entropy", "log_likelihood"):
         return a - y
     g = a - y  # nabla_a C_x for the quadratic cost

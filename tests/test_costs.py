@@ -96,3 +96,25 @@ def test_penalties_see_the_kernels_of_an_nnx_state():
     assert want > 0
     np.testing.assert_allclose(costs.l2_penalty(params), want, rtol=1e-5)
     np.testing.assert_allclose(costs.l2_penalty(pure), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cost, output", costs.PAIRS)
+def test_targets_of_the_outputs_shape_are_accepted_in_every_form(cost, output):
+    """One example (n_L,), integer one-hot rows and a jitted call all pass the shape check and
+    give the value of the float batch."""
+    z = jnp.array([[1.5, -0.3, 0.2], [-2.0, 0.7, 1.1]], jnp.float64)
+    a = activations.get(output)(z)
+    textbook, stable = costs.get(cost), costs.from_logits(cost, output)
+    want = float(textbook(a, Y))
+    np.testing.assert_allclose(textbook(a, Y.astype(np.int32)), want, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(stable)(z, Y), want, rtol=1e-12)
+    single = [float(textbook(a[i], Y[i])) for i in range(2)]
+    np.testing.assert_allclose(np.mean(single), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cost", costs.COSTS)
+def test_integer_labels_are_refused_not_broadcast(cost):
+    """(m, n) outputs with (m,) labels where m = n used to broadcast to an (m, m) cost."""
+    a = jnp.full((3, 3), 0.5)
+    with pytest.raises(ValueError, match=r"^y: expected the shape of a, \(3, 3\); got \(3,\)$"):
+        costs.get(cost)(a, jnp.arange(3))

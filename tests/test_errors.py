@@ -1,13 +1,26 @@
 """Bad input fails early with ValueError/TypeError naming the argument, what was expected and
 what came: one table per case of issue 7, each row one way to get it wrong."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import manual_grad
-from jaxnn import checkpoint, costs, data, experiment, layers, mlp, optim, presets, train
+from jaxnn import (
+    checkpoint,
+    costs,
+    data,
+    experiment,
+    layers,
+    mlp,
+    optim,
+    perceptron,
+    presets,
+    train,
+)
 from jaxnn.data import mnist as mnist_mod
 
 X = np.zeros((4, 784), np.float32)
@@ -236,6 +249,226 @@ def test_corrupted_embedded_data_file(tmp_path, how):
     msg = str(info.value)
     assert str(bad) in msg and "checksum mismatch" in msg
     assert f"expected sha256 {data.MNIST_SHA256}" in msg and "got " in msg
+
+
+
+# The newcomer audit: each row returned a number, accepted a bad setting or raised an error that
+# named no argument, at the commit before these checks.
+
+GATE = perceptron.INPUTS
+BAD_PERCEPTRON = {
+    "3 labels for 4 inputs": (lambda: perceptron.train(GATE, [0, 0, 1]), ValueError, "y",
+                              "(3,)"),
+    "labels 2-d": (lambda: perceptron.train(GATE, [[0], [0], [0], [1]]), ValueError, "y",
+                   "(4, 1)"),
+    "label 2": (lambda: perceptron.train(GATE, [0, 0, 2, 1]), ValueError, "y", "2"),
+    "x 1-d": (lambda: perceptron.train([0.0, 1.0, 1.0, 0.0], [0, 1, 1, 0]), ValueError, "x",
+              "(4,)"),
+    "no examples": (lambda: perceptron.train(np.zeros((0, 2)), []), ValueError, "x", "(0, 2)"),
+    "x nan": (lambda: perceptron.train(_with(np.asarray(GATE), 0, np.nan), [0, 0, 0, 1]),
+              ValueError, "x", "1 NaN"),
+    "epochs 0": (lambda: perceptron.train(GATE, [0, 0, 0, 1], epochs=0), ValueError, "epochs",
+                 "0"),
+    "epochs float": (lambda: perceptron.train(GATE, [0, 0, 0, 1], epochs=2.5), TypeError,
+                     "epochs", "2.5"),
+    "eta -1": (lambda: perceptron.train(GATE, [0, 0, 0, 1], eta=-1), ValueError, "eta", "-1"),
+    "eta 0": (lambda: perceptron.train(GATE, [0, 0, 0, 1], eta=0.0), ValueError, "eta", "0.0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PERCEPTRON, ids=list(BAD_PERCEPTRON))
+def test_perceptron_training_data_and_settings(case):
+    _check(*BAD_PERCEPTRON[case])
+
+
+A10 = jnp.full((10, 10), 0.1)
+A4 = jnp.full((4, 10), 0.1)
+BAD_COST_TARGETS = {}
+for _name, _fn in costs.COSTS.items():
+    BAD_COST_TARGETS |= {
+        # integer labels where one-hot rows belong; the batch size equals the class count, so
+        # (10, 10) - (10,) used to broadcast and give a number
+        f"{_name}, labels as big as the batch": (functools.partial(_fn, A10, jnp.arange(10)),
+                                                 ValueError, "y", "(10,)"),
+        f"{_name}, labels": (functools.partial(_fn, A4, jnp.arange(4)), ValueError, "y",
+                             "(4,)"),
+        f"{_name}, other width": (functools.partial(_fn, A4, jnp.zeros((4, 3))), ValueError,
+                                  "y", "(4, 3)"),
+        f"{_name}, a scalar": (functools.partial(_fn, jnp.float32(0.5), jnp.float32(1.0)),
+                               ValueError, "a", "()"),
+    }
+for _cost, _out in costs.PAIRS:
+    _fn = costs.from_logits(_cost, _out)
+    BAD_COST_TARGETS |= {
+        f"from_logits({_cost}, {_out}), labels as big as the batch": (
+            functools.partial(_fn, A10, jnp.arange(10)), ValueError, "y", "(10,)"),
+        f"from_logits({_cost}, {_out}), other width": (
+            functools.partial(_fn, A4, jnp.zeros((4, 3))), ValueError, "y", "(4, 3)"),
+        f"from_logits({_cost}, {_out}), jitted": (
+            functools.partial(jax.jit(_fn), A10, jnp.arange(10)), ValueError, "y", "(10,)"),
+    }
+
+
+@pytest.mark.parametrize("case", BAD_COST_TARGETS, ids=list(BAD_COST_TARGETS))
+def test_costs_need_targets_of_the_outputs_shape(case):
+    _check(*BAD_COST_TARGETS[case])
+
+
+def _layer(n_out, n_in):
+    return {"w": jnp.zeros((n_out, n_in)), "b": jnp.zeros(n_out)}
+
+
+MAXOUT3 = mlp.init(jax.random.PRNGKey(0), [784, 30, 10], activation="maxout", pieces=3)
+BAD_MLP = {
+    "layers do not chain, width a multiple": (
+        lambda: mlp.apply([_layer(60, 784), _layer(10, 30)], X4), ValueError, "params[1]",
+        "(10, 30)"),
+    "layers do not chain, backprop": (
+        lambda: manual_grad.backprop([_layer(60, 784), _layer(10, 30)], X4, jnp.zeros((4, 10))),
+        ValueError, "params[1]", "(10, 30)"),
+    "maxout groups of another size": (
+        lambda: mlp.make([784, 30, 10], activation="maxout", pieces=2).apply(MAXOUT3, X4),
+        ValueError, "params[1]", "(10, 30)"),
+    "maxout groups that do not divide": (
+        lambda: mlp.apply([_layer(70, 784), _layer(10, 30)], X4, activation="maxout"),
+        ValueError, "params[1]", "(10, 30)"),
+    "prelu without a slope": (lambda: mlp.apply(PARAMS, X4, activation="prelu"), ValueError,
+                              "params[0]", "keys ['b', 'w']"),
+    "output_activation unknown": (lambda: mlp.apply(PARAMS, X4, output_activation="bad"),
+                                  ValueError, "output_activation", "'bad'"),
+    "output_activation relu": (lambda: mlp.apply(PARAMS, X4, output_activation="relu"),
+                               ValueError, "output_activation", "'relu'"),
+    "forward output_activation relu": (
+        lambda: mlp.forward(PARAMS, X4, output_activation="relu"), ValueError,
+        "output_activation", "'relu'"),
+    "apply activation unknown": (lambda: mlp.apply(PARAMS, X4, activation="relux"), ValueError,
+                                 "activation", "'relux'"),
+    "x uint8": (lambda: mlp.apply(PARAMS, np.zeros((4, 784), np.uint8)), TypeError, "x",
+                "uint8"),
+    "x uint8, backprop": (
+        lambda: manual_grad.backprop(PARAMS, np.zeros((4, 784), np.uint8), jnp.zeros((4, 10))),
+        TypeError, "x", "uint8"),
+    "x int32, made network": (lambda: NET.apply(PARAMS, jnp.zeros((4, 784), jnp.int32)),
+                              TypeError, "x", "int32"),
+    "init dtype int32": (lambda: mlp.init(jax.random.PRNGKey(0), [2, 2], dtype=jnp.int32),
+                         TypeError, "dtype", "int32"),
+    "make dtype int32": (lambda: mlp.make([2, 2], dtype=jnp.int32), TypeError, "dtype",
+                         "int32"),
+    "make dtype nonsense": (lambda: mlp.make([2, 2], dtype="float33"), TypeError, "dtype",
+                            "'float33'"),
+    "maxout pieces 0": (lambda: mlp.make([2, 3, 2], activation="maxout", pieces=0), ValueError,
+                        "pieces", "0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MLP, ids=list(BAD_MLP))
+def test_mlp_arguments(case):
+    _check(*BAD_MLP[case])
+
+
+def test_integer_images_point_at_to_inputs():
+    with pytest.raises(TypeError, match=r"x: .*jaxnn\.data\.to_inputs.*got dtype uint8"):
+        mlp.apply(PARAMS, np.zeros((4, 784), np.uint8))
+
+
+Z4, Y4 = jnp.zeros((4, 10)), jnp.zeros((4, 10))
+BAD_MANUAL = {
+    "l2 None": (lambda: manual_grad.backprop(PARAMS, X4, Y4, l2=None), TypeError, "l2",
+                "None"),
+    "l2 string": (lambda: manual_grad.backprop(PARAMS, X4, Y4, l2="a"), TypeError, "l2", "'a'"),
+    "l2 vector": (lambda: manual_grad.backprop(PARAMS, X4, Y4, l2=jnp.ones(3)), TypeError,
+                  "l2", "(3,)"),
+    "maxout pieces 0": (lambda: manual_grad.maxout_backward(jnp.zeros((4, 3)),
+                                                            jnp.zeros((4, 9)), 0),
+                        ValueError, "pieces", "0"),
+    "maxout pieces do not divide": (
+        lambda: manual_grad.maxout_backward(jnp.zeros((4, 3)), jnp.zeros((4, 9)), 2),
+        ValueError, "pieces", "2"),
+    "maxout da": (lambda: manual_grad.maxout_backward(jnp.zeros((4, 2)), jnp.zeros((4, 9)), 3),
+                  ValueError, "da", "(4, 2)"),
+    "output_delta y": (lambda: manual_grad.output_delta("quadratic", "sigmoid", Z4, Z4,
+                                                        jnp.zeros((4, 3))),
+                       ValueError, "y", "(4, 3)"),
+    "output_delta labels": (lambda: manual_grad.output_delta("log_likelihood", "softmax",
+                                                             A10, A10, jnp.arange(10)),
+                            ValueError, "y", "(10,)"),
+    "output_delta a": (lambda: manual_grad.output_delta("quadratic", "sigmoid", Z4,
+                                                        jnp.zeros((4, 3)), Z4),
+                       ValueError, "a", "(4, 3)"),
+    "cost_derivative y": (lambda: manual_grad.cost_derivative("quadratic", Z4, jnp.zeros(10)),
+                          ValueError, "y", "(10,)"),
+    "softmax_backward da": (lambda: manual_grad.softmax_backward(jnp.zeros((4, 3)), Z4),
+                            ValueError, "da", "(4, 3)"),
+    "flatten_backward da": (lambda: manual_grad.flatten_backward(jnp.zeros((4, 100)),
+                                                                 (4, 28, 28, 1)),
+                            ValueError, "da", "(4, 100)"),
+    "dropout_backward keep": (lambda: manual_grad.dropout_backward(Z4, jnp.ones((4, 3), bool),
+                                                                   0.5),
+                              ValueError, "keep", "(4, 3)"),
+    "dropout_backward rate 1": (lambda: manual_grad.dropout_backward(
+        Z4, jnp.ones((4, 10), bool), 1.0), ValueError, "rate", "1.0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MANUAL, ids=list(BAD_MANUAL))
+def test_manual_grad_arguments(case):
+    _check(*BAD_MANUAL[case])
+
+
+SPEC = layers.CNNSpec((28, 28, 1), (layers.Conv(2, 5), layers.Pool("max", 2), layers.Flatten(),
+                                    layers.Dense(10)))
+SPEC_PARAMS = layers.init(SPEC, jax.random.PRNGKey(0))
+BAD_CNN_INPUT = {
+    "flat x": (lambda: layers.forward(SPEC, SPEC_PARAMS, jnp.zeros((4, 784))), ValueError, "x",
+               "(4, 784)"),
+    "32x32 for a 28x28 spec": (lambda: layers.forward(SPEC, SPEC_PARAMS,
+                                                      jnp.zeros((4, 32, 32, 1))),
+                               ValueError, "x", "(4, 32, 32, 1)"),
+    "no channel axis": (lambda: layers.forward(SPEC, SPEC_PARAMS, jnp.zeros((4, 28, 28))),
+                        ValueError, "x", "(4, 28, 28)"),
+    "jitted": (lambda: jax.jit(functools.partial(layers.forward, SPEC))(
+        SPEC_PARAMS, jnp.zeros((4, 32, 32, 1))), ValueError, "x", "(4, 32, 32, 1)"),
+    "uint8 images": (lambda: layers.forward(SPEC, SPEC_PARAMS, np.zeros((4, 28, 28, 1),
+                                                                          np.uint8)),
+                     TypeError, "x", "uint8"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CNN_INPUT, ids=list(BAD_CNN_INPUT))
+def test_cnn_input_of_the_wrong_shape(case):
+    _check(*BAD_CNN_INPUT[case])
+
+
+def test_cnn_input_message_names_the_layout():
+    with pytest.raises(ValueError, match=r"x: expected NHWC images \(batch, 28, 28, 1\)"):
+        layers.forward(SPEC, SPEC_PARAMS, jnp.zeros((4, 784)))
+
+
+def _bare_logits(params, x):
+    a = jax.nn.sigmoid(x @ params[0]["w"].T + params[0]["b"])
+    return a @ params[1]["w"].T + params[1]["b"]
+
+
+def _bare_cnn(params, x):
+    from manual_grad.cnn import forward  # the same layers, with no input check
+
+    return forward(SPEC, params, x)[0]
+
+
+CHECKED_AND_BARE = {  # (checked function, the same maths without checks, arguments)
+    "costs.quadratic": (costs.quadratic,
+                        lambda a, y: 0.5 * jnp.mean(jnp.sum((a - y) ** 2, axis=-1)), (A4, A4)),
+    "mlp.logits": (mlp.logits, _bare_logits, (PARAMS, X4)),
+    "layers.forward": (functools.partial(layers.forward, SPEC), _bare_cnn,
+                       (SPEC_PARAMS, jnp.zeros((2, 28, 28, 1)))),
+}
+
+
+@pytest.mark.parametrize("case", CHECKED_AND_BARE, ids=list(CHECKED_AND_BARE))
+def test_checks_add_nothing_to_the_compiled_function(case):
+    """The checks read shapes and dtypes while tracing: the jaxpr is that of the bare maths."""
+    checked, bare, args = CHECKED_AND_BARE[case]
+    assert str(jax.make_jaxpr(checked)(*args)) == str(jax.make_jaxpr(bare)(*args))
 
 
 # Numerical robustness: saturated outputs keep costs and gradients finite.

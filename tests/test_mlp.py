@@ -67,3 +67,34 @@ def test_check_params():
     bad = [params[0], {"w": jnp.ones((2, 5)), "b": jnp.ones(2)}]
     with pytest.raises(ValueError, match=r"params\[1\]: w expects 5 inputs"):
         mlp.check_params(bad)
+
+
+def test_check_params_knows_maxout_groups_and_prelu_slopes():
+    m = mlp.init(jax.random.PRNGKey(0), [4, 3, 2], activation="maxout", pieces=3)
+    mlp.check_params(m, jnp.ones((1, 4)), activation="maxout")
+    mlp.check_params(m, activation="maxout", pieces=3)
+    with pytest.raises(ValueError, match=r"params\[1\]: w expects 3 inputs but layer 1 has 9"):
+        mlp.check_params(m)  # 9 units feed 3 inputs only as maxout groups
+    with pytest.raises(ValueError, match=r"expected w of shape \(n, 9\) for groups of 1"):
+        mlp.check_params(m, activation="maxout", pieces=1)
+    p = mlp.init(jax.random.PRNGKey(0), [4, 3, 2], activation="prelu")
+    mlp.check_params(p, activation="prelu")
+    with pytest.raises(ValueError, match=r"params\[0\]: expected a prelu hidden layer"):
+        mlp.check_params([{k: v for k, v in p[0].items() if k != "alpha"}, p[1]],
+                         activation="prelu")
+
+
+@pytest.mark.parametrize("output", activations.OUTPUTS)
+def test_apply_and_make_accept_the_same_output_activations(output):
+    net = mlp.make([4, 3, 2], output_activation=output)
+    params = net.init(jax.random.PRNGKey(0))
+    x = jnp.linspace(0.0, 1.0, 8).reshape(2, 4)
+    np.testing.assert_allclose(mlp.apply(params, x, output_activation=output),
+                               net.apply(params, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+def test_init_takes_every_floating_dtype(dtype):
+    params = mlp.make([4, 3, 2], dtype=dtype).init(jax.random.PRNGKey(0))
+    assert all(leaf.dtype == dtype for leaf in jax.tree_util.tree_leaves(params))
+    assert mlp.apply(params, jnp.ones((2, 4), dtype)).dtype == dtype

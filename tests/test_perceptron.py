@@ -41,3 +41,18 @@ def test_learning_rule_converges_on_and_or_but_not_xor():
         np.testing.assert_array_equal(pc.fire(p, pc.INPUTS), table)
     _, converged = pc.train(pc.INPUTS, [0, 1, 1, 0], epochs=1000)
     assert not converged
+
+
+def test_learning_rule_takes_bits_and_booleans():
+    """Integer inputs and boolean labels are the same problem as float ones."""
+    x = np.asarray(pc.INPUTS).astype(np.int64)
+    p, converged = pc.train(x, np.array([False, False, False, True]), epochs=100)
+    assert converged
+    np.testing.assert_array_equal(pc.fire(p, pc.INPUTS), [0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 1], [0, 0, 0, 1, 1]])
+def test_labels_must_match_the_inputs_one_to_one(labels):
+    """zip() used to drop the unmatched rows, so 3 labels for 4 inputs 'converged'."""
+    with pytest.raises(ValueError, match=r"^y: expected 4 labels"):
+        pc.train(pc.INPUTS, labels)
