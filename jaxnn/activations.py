@@ -14,6 +14,15 @@ whose gradients split a tie (0.5 at relu's kink).
 
 Derivatives are not written here: ``jax.grad`` finds them, and ``manual_grad.activation_prime``
 derives them by hand so the two can be compared.
+
+>>> import jax, jax.numpy as jnp
+>>> from jaxnn import activations
+>>> float(activations.sigmoid(0.0))
+0.5
+>>> activations.relu(jnp.array([-1.0, 2.0])).tolist()
+[0.0, 2.0]
+>>> float(jax.grad(activations.relu)(0.0))    # the kink convention: the flatter side
+0.0
 """
 
 from __future__ import annotations

@@ -12,6 +12,14 @@ Two forms of each cost:
 mini-batch and every cost is averaged over it: C = (1/m) sum_x C_x. Integer labels (m,) or any
 other shape of ``y`` is a ValueError naming ``y``, never a broadcast: shapes are static, so the
 check runs once while ``jax.jit`` traces and costs nothing per step.
+
+>>> import jax.numpy as jnp
+>>> from jaxnn import costs
+>>> a, y = jnp.array([[0.8, 0.2]]), jnp.array([[1.0, 0.0]])
+>>> round(float(costs.quadratic(a, y)), 6)       # (1/2) (0.2^2 + 0.2^2)
+0.04
+>>> round(float(costs.cross_entropy(a, y)), 4)   # -(ln 0.8 + ln 0.8)
+0.4463
 """
 
 from __future__ import annotations

@@ -11,6 +11,15 @@ n_l * pieces units whose groups of ``pieces`` are reduced by max, so the next la
 
 Names of activations are static (Python strings), so wrap these functions with
 ``functools.partial`` before ``jax.jit``, or use :func:`make`.
+
+>>> import jax, jax.numpy as jnp
+>>> from jaxnn import mlp
+>>> net = mlp.make([784, 30, 10])                 # the book's chapter-1 network
+>>> params = net.init(jax.random.key(0))
+>>> [layer["w"].shape for layer in params]        # w^l is (n_l, n_{l-1})
+[(30, 784), (10, 30)]
+>>> net.apply(params, jnp.zeros((5, 784))).shape  # a mini-batch of 5 rows -> a^L
+(5, 10)
 """
 
 from __future__ import annotations

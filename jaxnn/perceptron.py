@@ -4,6 +4,12 @@ A perceptron outputs 1 if w . x + b > 0 else 0, with the bias b = -threshold. Th
 gate is w = (-2, -2), b = 3; NAND is universal, so XOR is built from four NANDs, or from one
 hidden layer (OR and NAND) feeding an AND. No single perceptron computes XOR: its two classes
 are not linearly separable, and the perceptron learning rule never converges on it.
+
+>>> from jaxnn import perceptron
+>>> [int(perceptron.gate(perceptron.NAND)(a, b)) for a, b in [(0, 0), (0, 1), (1, 0), (1, 1)]]
+[1, 1, 1, 0]
+>>> [int(perceptron.xor_from_nand(a, b)) for a, b in [(0, 0), (0, 1), (1, 0), (1, 1)]]
+[0, 1, 1, 0]
 """
 
 from __future__ import annotations

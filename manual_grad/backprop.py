@@ -14,6 +14,20 @@ over the batch plus l2 w (weights only). The forward pass is jaxnn.mlp.forward i
 
 Index shift (as in the book's ``network.py``): ``zs[l-1] = z^l`` for l = 1..L and
 ``activations[l] = a^l`` with ``activations[0] = x``; ``deltas[l-1] = delta^l``.
+
+>>> import jax, jax.numpy as jnp
+>>> import manual_grad
+>>> from jaxnn import costs, mlp
+>>> params = mlp.make([4, 3, 2]).init(jax.random.key(1))
+>>> x = jax.random.normal(jax.random.key(2), (6, 4))
+>>> y = jax.nn.one_hot(jnp.arange(6) % 2, 2)
+>>> grads, info = manual_grad.backprop(params, x, y, activation="sigmoid",
+...                                    output_activation="sigmoid", cost="quadratic")
+>>> sorted(info)
+['activations', 'deltas', 'mean_deltas', 'zs']
+>>> auto = jax.grad(lambda p: costs.quadratic(mlp.apply(p, x), y))(params)
+>>> all(bool(jnp.allclose(g[k], h[k], atol=1e-6)) for g, h in zip(grads, auto) for k in g)
+True
 """
 
 from __future__ import annotations
