@@ -18,6 +18,7 @@ __all__ = [
     "data",
     "ensemble",
     "experiment",
+    "guard",
     "init",
     "layers",
     "metrics",

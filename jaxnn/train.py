@@ -13,14 +13,9 @@ metrics that :func:`fit` collects between epochs. Any gradient function works:
 When the training-set size n is not a multiple of the mini-batch size m, the last
 mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
-Divergence guard (``make_epoch(..., on_nan=...)``): ``"stop"`` checks, once at the end of
-the epoch, that params, optimizer state and model state are finite; a non-finite entry never
-turns finite again (``p + u`` is NaN or inf when ``p`` is; so are the optimizers' running sums),
-so this sees every bad step. Only when it fails is the epoch replayed from a copy of its start
-with a check after every step, to find the first step whose gradient or new state is not
-finite; :func:`fit` raises :class:`Diverged` naming the epoch and step. ``"skip"`` checks every
-step and leaves params, optimizer state and model state unchanged on a bad one (inside the
-compiled step, a ``jnp.where``) and counts it.
+Divergence guard (``make_epoch(..., on_nan=...)``, :mod:`jaxnn.guard`): ``"stop"`` checks the
+state once per epoch and :func:`fit` raises :class:`Diverged` naming the epoch and step;
+``"skip"`` undoes every step whose gradient or new state is not finite, and counts it.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
@@ -40,6 +35,14 @@ import numpy as np
 import optax
 
 from jaxnn import _checks, metrics
+from jaxnn.guard import (  # noqa: F401  (re-exported: train.Diverged is the usual name)
+    ON_NAN,
+    UNLOCATED,
+    Diverged,
+    EpochHealth,
+    all_finite,
+    stop_epoch,
+)
 
 GradFn = Callable[[Any, jax.Array, jax.Array], Any]
 
@@ -95,53 +98,6 @@ class DeviceData(NamedTuple):
         return int(self.labels.shape[0])
 
 
-ON_NAN = ("stop", "skip")
-UNLOCATED = -2
-"""``EpochHealth.first_bad_step`` of a ``"stop"`` epoch that ended with a non-finite state
-whose replay, step by step, found no bad step (two compilations of the same steps may round
-differently); -1 means no bad step."""
-
-
-class EpochHealth(NamedTuple):
-    """What a guarded epoch reports next to (params, opt_state): ``first_bad_step`` (the index
-    in the epoch of the first step with a non-finite gradient, params, optimizer state or model
-    state after the update, -1 if none, :data:`UNLOCATED` if the epoch ended non-finite but the
-    step could not be found) and ``skipped`` (steps whose update was skipped, with
-    ``on_nan="skip"``)."""
-
-    first_bad_step: jax.Array
-    skipped: jax.Array
-
-
-class Diverged(ValueError):
-    """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step."""
-
-    def __init__(self, epoch: int, step: int | None, eta=None, *, in_cost: bool = True):
-        self.epoch, self.step = epoch, step
-        if step is None and in_cost:  # found in the epoch's training cost
-            what = f"the training cost after epoch {epoch}"
-        elif step is None:  # found in the state after the epoch, at a step not located
-            what = f"the parameters, optimizer or model state after epoch {epoch}"
-        else:  # found by the guard inside the compiled epoch
-            what = (f"the gradient or the updated parameters, optimizer or model state at "
-                    f"epoch {epoch}, step {step}")
-        hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
-        super().__init__(
-            f"training diverged: NaN or inf in {what}; the learning rate ({hint}) is likely "
-            "too large: try a smaller --eta"
-        )
-
-
-def _all_finite(tree) -> jax.Array:
-    """One bool: every floating-point entry of ``tree`` is finite, ``all(isfinite(x))`` per
-    leaf joined by logical and (exact: unlike a sum, large finite entries cannot overflow)."""
-    ok = jnp.array(True)
-    for x in jax.tree_util.tree_leaves(tree):
-        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
-            ok = ok & jnp.all(jnp.isfinite(x))
-    return ok
-
-
 def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_classes: int):
     """``step(params, opt_state, x, labels) -> (params, opt_state)``: one optimizer update on
     the mini-batch-averaged gradient."""
@@ -175,7 +131,7 @@ def _make_guarded_step(grad_fn, optimizer, num_classes, on_nan, stateful=False):
             return new_params, new_opt_state, new_model_state, jnp.array(True)
         # a finite gradient can still overflow the update (eta * grad) or Adam's moments
         # (grad ** 2), and batch-norm statistics can turn NaN: check everything the step makes
-        ok = _all_finite((grads, new_params, new_opt_state,
+        ok = all_finite((grads, new_params, new_opt_state,
                           new_model_state if stateful else None))
         if on_nan == "skip":
             keep = functools.partial(jax.tree_util.tree_map, lambda n, o: jnp.where(ok, n, o))
@@ -227,7 +183,7 @@ def make_epoch(
         _checks.choice("on_nan", on_nan, ON_NAN)
     _checks.choice("loop", loop, LOOPS)
     if on_nan == "stop":  # fast: one check at the end; replay step by step only to locate
-        return _stop_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
+        return stop_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
                                              m, n, batch_sharding, stateful, loop))
     return _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop,
                           on_nan)
@@ -273,7 +229,7 @@ def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, statef
         if check is None:
             return out
         if check == "end":
-            first_bad = jnp.where(_all_finite(out), jnp.int32(-1), jnp.int32(UNLOCATED))
+            first_bad = jnp.where(all_finite(out), jnp.int32(-1), jnp.int32(UNLOCATED))
         elif check == "step":
             skipped = jnp.int32(0)  # found, not skipped
         else:
@@ -297,26 +253,6 @@ def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, statef
         return finish(carry)
 
     return jax.jit(epoch, donate_argnums=(0, 1))
-
-
-def _stop_epoch(program):
-    """The ``on_nan="stop"`` epoch: ``program("end")`` (no check inside the loop, one at the
-    end), and, only when that finds a non-finite state, ``program("step")`` (compiled then)
-    replayed from a copy of the epoch's start to name the first bad step."""
-    fast = program("end")
-    replay = functools.cache(lambda: program("step"))
-
-    def epoch(params, opt_state, key, data: DeviceData, model_state=None):
-        # the fast epoch donates (and the host loop's steps, model_state too): keep a copy
-        start = jax.tree_util.tree_map(jnp.copy, (params, opt_state, model_state))
-        *out, health = fast(params, opt_state, key, data, model_state)
-        if int(health.first_bad_step) == -1:
-            return (*out, health)
-        *_, located = replay()(*start[:2], key, data, start[2])
-        bad = int(located.first_bad_step)
-        return (*out, EpochHealth(jnp.int32(bad if bad >= 0 else UNLOCATED), health.skipped))
-
-    return epoch
 
 
 LOOPS = ("scan", "host")

@@ -1,0 +1,86 @@
+"""The divergence guard of :func:`jaxnn.train.make_epoch`: what a guarded epoch reports, the
+error :func:`jaxnn.train.fit` raises, and the fast ``"stop"`` epoch.
+
+``make_epoch(..., on_nan=...)``: ``"stop"`` checks, once at the end of
+the epoch, that params, optimizer state and model state are finite; a non-finite entry never
+turns finite again (``p + u`` is NaN or inf when ``p`` is; so are the optimizers' running sums),
+so this sees every bad step. Only when it fails is the epoch replayed from a copy of its start
+with a check after every step, to find the first step whose gradient or new state is not
+finite; :func:`jaxnn.train.fit` raises :class:`Diverged` naming the epoch and step. ``"skip"`` checks every
+step and leaves params, optimizer state and model state unchanged on a bad one (inside the
+compiled step, a ``jnp.where``) and counts it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+ON_NAN = ("stop", "skip")
+UNLOCATED = -2
+"""``EpochHealth.first_bad_step`` of a ``"stop"`` epoch that ended with a non-finite state
+whose replay, step by step, found no bad step (two compilations of the same steps may round
+differently); -1 means no bad step."""
+
+
+class EpochHealth(NamedTuple):
+    """What a guarded epoch reports next to (params, opt_state): ``first_bad_step`` (the index
+    in the epoch of the first step with a non-finite gradient, params, optimizer state or model
+    state after the update, -1 if none, :data:`UNLOCATED` if the epoch ended non-finite but the
+    step could not be found) and ``skipped`` (steps whose update was skipped, with
+    ``on_nan="skip"``)."""
+
+    first_bad_step: jax.Array
+    skipped: jax.Array
+
+
+class Diverged(ValueError):
+    """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step."""
+
+    def __init__(self, epoch: int, step: int | None, eta=None, *, in_cost: bool = True):
+        self.epoch, self.step = epoch, step
+        if step is None and in_cost:  # found in the epoch's training cost
+            what = f"the training cost after epoch {epoch}"
+        elif step is None:  # found in the state after the epoch, at a step not located
+            what = f"the parameters, optimizer or model state after epoch {epoch}"
+        else:  # found by the guard inside the compiled epoch
+            what = (f"the gradient or the updated parameters, optimizer or model state at "
+                    f"epoch {epoch}, step {step}")
+        hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
+        super().__init__(
+            f"training diverged: NaN or inf in {what}; the learning rate ({hint}) is likely "
+            "too large: try a smaller --eta"
+        )
+
+
+def all_finite(tree) -> jax.Array:
+    """One bool: every floating-point entry of ``tree`` is finite, ``all(isfinite(x))`` per
+    leaf joined by logical and (exact: unlike a sum, large finite entries cannot overflow)."""
+    ok = jnp.array(True)
+    for x in jax.tree_util.tree_leaves(tree):
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            ok = ok & jnp.all(jnp.isfinite(x))
+    return ok
+
+
+def stop_epoch(program):
+    """The ``on_nan="stop"`` epoch: ``program("end")`` (no check inside the loop, one at the
+    end), and, only when that finds a non-finite state, ``program("step")`` (compiled then)
+    replayed from a copy of the epoch's start to name the first bad step."""
+    fast = program("end")
+    replay = functools.cache(lambda: program("step"))
+
+    def epoch(params, opt_state, key, data, model_state=None):
+        # the fast epoch donates (and the host loop's steps, model_state too): keep a copy
+        start = jax.tree_util.tree_map(jnp.copy, (params, opt_state, model_state))
+        *out, health = fast(params, opt_state, key, data, model_state)
+        if int(health.first_bad_step) == -1:
+            return (*out, health)
+        *_, located = replay()(*start[:2], key, data, start[2])
+        bad = int(located.first_bad_step)
+        return (*out, EpochHealth(jnp.int32(bad if bad >= 0 else UNLOCATED), health.skipped))
+
+    return epoch
