@@ -1,14 +1,15 @@
 """The divergence guard of :func:`jaxnn.train.make_epoch`: what a guarded epoch reports, the
-error :func:`jaxnn.train.fit` raises, and the fast ``"stop"`` epoch.
+error :func:`jaxnn.train.fit` raises, and the guarded epoch, which checks once per epoch.
 
 ``make_epoch(..., on_nan=...)``: ``"stop"`` checks, once at the end of
 the epoch, that params, optimizer state and model state are finite; a non-finite entry never
 turns finite again (``p + u`` is NaN or inf when ``p`` is; so are the optimizers' running sums),
 so this sees every bad step. Only when it fails is the epoch replayed from a copy of its start
 with a check after every step, to find the first step whose gradient or new state is not
-finite; :func:`jaxnn.train.fit` raises :class:`Diverged` naming the epoch and step. ``"skip"`` checks every
-step and leaves params, optimizer state and model state unchanged on a bad one (inside the
-compiled step, a ``jnp.where``) and counts it.
+finite; :func:`jaxnn.train.fit` raises :class:`Diverged` naming the epoch and step. ``"skip"``
+runs the same once-per-epoch check; when it fails, the epoch is replayed from its start with
+every step checked, leaving params, optimizer state and model state unchanged on a bad step
+(inside the compiled step, a ``jnp.where``) and counting it.
 """
 
 from __future__ import annotations
@@ -66,12 +67,16 @@ def all_finite(tree) -> jax.Array:
     return ok
 
 
-def stop_epoch(program):
-    """The ``on_nan="stop"`` epoch: ``program("end")`` (no check inside the loop, one at the
-    end), and, only when that finds a non-finite state, ``program("step")`` (compiled then)
-    replayed from a copy of the epoch's start to name the first bad step."""
+def checked_epoch(program, on_nan: str):
+    """The guarded epoch of :func:`jaxnn.train.make_epoch` for ``on_nan`` ("stop" or "skip"):
+    ``program("end")`` runs the epoch with no check inside the loop and one at the end. Only
+    when that finds a non-finite state is the epoch replayed (compiled then) from a copy of its
+    start, checking every step: ``program("step")`` to name the first bad step ("stop", the
+    fast run's state is returned), or ``program("skip")`` to undo the bad steps ("skip", the
+    replay's state is returned). A clean epoch (the usual case) costs a copy of the state and
+    one check; its result is the unguarded epoch's, as the per-step guard's would be."""
     fast = program("end")
-    replay = functools.cache(lambda: program("step"))
+    replay = functools.cache(lambda: program("step" if on_nan == "stop" else "skip"))
 
     def epoch(params, opt_state, key, data, model_state=None):
         # the fast epoch donates (and the host loop's steps, model_state too): keep a copy
@@ -79,8 +84,10 @@ def stop_epoch(program):
         *out, health = fast(params, opt_state, key, data, model_state)
         if int(health.first_bad_step) == -1:
             return (*out, health)
-        *_, located = replay()(*start[:2], key, data, start[2])
-        bad = int(located.first_bad_step)
+        replayed = replay()(*start[:2], key, data, start[2])
+        if on_nan == "skip":
+            return replayed
+        bad = int(replayed[-1].first_bad_step)
         return (*out, EpochHealth(jnp.int32(bad if bad >= 0 else UNLOCATED), health.skipped))
 
     return epoch

@@ -15,7 +15,8 @@ mini-batch holds the n mod m leftover examples, as in the book's ``network.py``.
 
 Divergence guard (``make_epoch(..., on_nan=...)``, :mod:`jaxnn.guard`): ``"stop"`` checks the
 state once per epoch and :func:`fit` raises :class:`Diverged` naming the epoch and step;
-``"skip"`` undoes every step whose gradient or new state is not finite, and counts it.
+``"skip"`` undoes every step whose gradient or new state is not finite, and counts it. Both
+check once per epoch and replay only an epoch that ends non-finite.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
@@ -41,7 +42,7 @@ from jaxnn.guard import (  # noqa: F401  (re-exported: train.Diverged is the usu
     Diverged,
     EpochHealth,
     all_finite,
-    stop_epoch,
+    checked_epoch,
 )
 
 GradFn = Callable[[Any, jax.Array, jax.Array], Any]
@@ -162,9 +163,8 @@ def make_epoch(
 
     With ``on_nan`` ("stop" or "skip") the epoch also returns ``health``, an
     :class:`EpochHealth` that :func:`fit` turns into :class:`Diverged` or a skipped count.
-    ``"stop"`` costs one check of the state at the end of the epoch and a copy of its start
-    (replayed step by step only when the check fails: see the module docstring); ``"skip"``
-    checks every step.
+    Either costs one check of the state at the end of the epoch and a copy of its start; only
+    an epoch that ends non-finite is replayed with every step checked (:mod:`jaxnn.guard`).
     ``batch_sharding`` (from :mod:`jaxnn.parallel`) splits every full mini-batch over devices.
     ``stateful=True`` is for models with state and randomness (:mod:`jaxnn.cnn`):
     ``grad_fn(params, model_state, x, y, key) -> (grads, model_state)`` gets a fresh key every
@@ -182,11 +182,11 @@ def make_epoch(
     if on_nan is not None:
         _checks.choice("on_nan", on_nan, ON_NAN)
     _checks.choice("loop", loop, LOOPS)
-    if on_nan == "stop":  # fast: one check at the end; replay step by step only to locate
-        return stop_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
-                                             m, n, batch_sharding, stateful, loop))
+    if on_nan is not None:  # one check at the end; replay step by step only on a bad epoch
+        return checked_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
+                                               m, n, batch_sharding, stateful, loop), on_nan)
     return _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop,
-                          on_nan)
+                          None)
 
 
 def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop, check):

@@ -279,7 +279,7 @@ def test_stop_reports_an_epoch_whose_bad_step_the_replay_cannot_find():
             return params, opt_state, train.EpochHealth(jnp.int32(bad), jnp.int32(0))
         return epoch
 
-    epoch = guard.stop_epoch(program)
+    epoch = guard.checked_epoch(program, "stop")
     params = {"w": jnp.zeros(2, jnp.float32)}
     state = train.TrainState(params, (), jax.random.PRNGKey(0), 0)
     evaluate = lambda *a, **k: pytest.fail("a diverged epoch is not evaluated")  # noqa: E731
