@@ -8,8 +8,8 @@
   :func:`flatten_backward` — the parameter-free layers;
 - :func:`cnn_backprop` — a whole jaxnn.layers CNN (conv -> activation -> pool ... -> softmax).
 
-Only jax.numpy, jax.lax and jit/vmap are used: no automatic differentiation
-(grad, vjp, jvp or any other transform).
+Only jax.numpy, jax.lax, jax.nn (sigmoid, softmax) and jax.random (dropout masks) are used:
+no automatic differentiation (grad, vjp, jvp or any other transform).
 """
 
 from manual_grad.backprop import backprop, speed_of_learning

@@ -69,6 +69,7 @@ def fd_resolution(value: float, h: float = 1e-3) -> float:
 
 
 def fd_error(fd: float, grad: float, resolution: float, *, tol: float) -> float:
-    """|fd - grad| / max(|grad|, resolution / tol): the relative error, except that an entry too
-    small for differences to resolve is held to the resolution instead (<= tol either way)."""
+    """|fd - grad| / max(|grad|, |fd|, resolution / tol, 1e-300): the relative error, except
+    that an entry too small for differences to resolve is held to the resolution instead
+    (<= tol either way); the 1e-300 floor only avoids 0 / 0."""
     return abs(fd - grad) / max(abs(grad), abs(fd), resolution / tol, 1e-300)

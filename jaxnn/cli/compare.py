@@ -40,7 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--activation", help="hidden activation (default sigmoid; relu for --model)")
     p.add_argument("--output", help="MLP output activation (default sigmoid)")
     p.add_argument("--cost", help="MLP cost (default quadratic)")
-    p.add_argument("--l2", type=float, help="MLP L2 strength lambda (default 0)")
+    p.add_argument("--l2", type=float,
+                   help="MLP: the coefficient c of the L2 term (c/2) sum w^2, not divided by n "
+                        "(the book's lambda/n; default 0)")
     # The gradient-check and --speed-of-learning options default to None here so that _refuse_unused
     # can tell an option given (even at its default value) from one left out; CHECK_DEFAULTS and
     # SPEED_DEFAULTS hold the documented defaults.
