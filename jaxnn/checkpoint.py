@@ -17,7 +17,8 @@ not match the digest (a damaged file), is reported and the previous step is used
 
 Because the epoch key is split from ``state.key``, the state after epoch k determines the rest
 of the run: resuming gives the same parameters, bit for bit on the same device, as a run that
-was never interrupted.
+was never interrupted (on the CPU; on a GPU only with ``--xla_gpu_deterministic_ops=true``,
+since a resumed process compiles again and may get other kernels).
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ def checked_epoch(program, on_nan: str):
     start, checking every step: ``program("step")`` to name the first bad step ("stop", the
     fast run's state is returned), or ``program("skip")`` to undo the bad steps ("skip", the
     replay's state is returned). A clean epoch (the usual case) costs a copy of the state and
-    one check; its result is the unguarded epoch's, as the per-step guard's would be."""
+    one check; its result is the unguarded epoch's, as the per-step guard's would be (bit for
+    bit on the CPU; on a GPU the two compilations may pick different kernels, so the last bits
+    may differ, as they may between any two compilations there)."""
     fast = program("end")
     replay = functools.cache(lambda: program("step" if on_nan == "stop" else "skip"))
 

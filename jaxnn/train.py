@@ -20,7 +20,10 @@ check once per epoch and replay only an epoch that ends non-finite.
 
 Determinism: an epoch is a pure function of (params, opt_state, key, data), and the epoch key
 is split from ``TrainState.key``; the same seed on the same device and software gives the same
-parameters and metrics, bit for bit (XLA's CPU kernels are deterministic).
+parameters and metrics, bit for bit (XLA's CPU kernels are deterministic). On a GPU, XLA's
+autotuner may pick other kernels in another compilation or process, and some reductions are
+not deterministic: there, set ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` for repeatable
+runs (see docs/reliability.md, Determinism).
 """
 
 from __future__ import annotations
