@@ -127,7 +127,7 @@ for label, vs in runs.items():
 # %% [markdown]
 # Too small a rate crawls down the shallow direction; the right rate converges in a few dozen
 # steps; a rate just above $2/10$ overshoots across the steep direction a little further on
-# every step: the zig-zag grows and the cost rises instead of falling.
+# every step: after a few steps the zig-zag grows and the cost rises instead of falling.
 #
 # ## Stochastic gradient descent
 #

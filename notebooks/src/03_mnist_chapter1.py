@@ -79,7 +79,7 @@ print(config)
 result = experiment.run(config, progress=False)
 history = result.history
 for r in history[:3] + history[max(3, len(history) - 2):]:
-    print(f"epoch {r['epoch']:2d}: test {100 * r['test_accuracy']:.2f}%, "
+    print(f"epoch {r['epoch'] + 1:2d}: test {100 * r['test_accuracy']:.2f}%, "
           f"validation {100 * r['validation_accuracy']:.2f}%, {r['seconds']:.2f} s")
 print("summary:", {k: round(v, 4) if isinstance(v, float) else v
                    for k, v in result.summary.items()})

@@ -186,7 +186,7 @@ for l in range(2):
         print(f"{k}^{l + 1:<8d} {diff:24.2e} {rel:15.2e} {np.max(np.abs(auto[l][k])):11.4f}")
 
 # %% [markdown]
-# The errors are at float64 rounding level ($10^{-16}$ relative): the hand-derived equations and
+# The errors are at float64 rounding level ($10^{-16}$ to $10^{-13}$ relative): the hand-derived equations and
 # automatic differentiation compute the same numbers. Below, the errors $\delta^l$ for a few
 # examples and where in the image the first-layer gradient lives (BP4: $a^0_k = 0$ for blank
 # pixels, so their weights get no gradient).

@@ -94,7 +94,7 @@ plt.show()
 # has zero gradient everywhere, and never recovers: it is dead. A large learning rate can knock
 # units into that state. We train the same [784, 100, 10] ReLU network with a moderate and a
 # large learning rate ($\eta = 0.1$ and $1$) and count hidden units that are zero on every one
-# of 1,000 images; leaky ReLU keeps a slope of 0.01 below zero, so its units can always come
+# of 1,000 images (200 in quick mode); leaky ReLU keeps a slope of 0.01 below zero, so its units can always come
 # back. (Quick mode: ReLU only.)
 
 # %%
@@ -133,7 +133,8 @@ for act, eta, d0, d1, acc, finite in rows:
 # Now one architecture, [784, 100, 10] with a softmax output and the log-likelihood cost, Xavier
 # initialization, plain SGD with $\eta = 0.1$ and mini-batches of 10, trained with each hidden
 # activation. `step` is left out: its derivative is zero everywhere, so nothing learns.
-# Quick mode trains two of them on 1,000 images for 2 epochs.
+# Quick mode trains two of them on 1,000 images for 2 epochs. In full mode this sweep is most of
+# the notebook's run time: 436 s for the whole notebook on a 2-core CPU (docs/notebooks.md).
 
 # %%
 compared = [n for n in names if n != "step"] + ["maxout"]
@@ -173,5 +174,5 @@ fig.tight_layout()
 # %% [markdown]
 # `identity` is a linear model in disguise (notebook 1): it caps out near a linear classifier's
 # accuracy. Among the non-linear choices, those with a non-saturating positive side (ReLU and
-# its relatives) usually learn fastest at this learning rate, and the sigmoid, whose derivative
-# never exceeds $1/4$, the slowest.
+# its relatives) usually learn fastest at this learning rate, and the sigmoid and hard sigmoid,
+# whose derivatives never exceed $1/4$, the slowest.

@@ -71,7 +71,7 @@ ax.legend()
 fig.tight_layout()
 
 # %% [markdown]
-# Each layer closer to the input learns about 4 to 5 times more slowly, as in the book: the
+# Each layer closer to the input learns about 4 to 6 times more slowly, as in the book: the
 # factor $\sigma'(z) \le 1/4$ per layer dominates.
 #
 # ## During training
