@@ -82,8 +82,8 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
                "members": [m.summary for m in members],
                "member_test_at_best_validation": [
                    m.summary.get("test_at_best_validation") for m in members],
-               "member_skipped_steps": [
-                   sum(r.get("skipped_steps", 0) for r in m.history) for m in members],
+               "member_skipped_steps": [m.summary.get("skipped_steps", 0) for m in members],
+               "skipped_steps": sum(m.summary.get("skipped_steps", 0) for m in members),
                "ensemble_test_accuracy": accuracy,
                "epochs": max(m.summary["epochs"] for m in members)}
     return experiment.Result(config, last.state, last.history, summary)

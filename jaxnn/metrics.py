@@ -83,7 +83,8 @@ def epoch_record(state, evaluate, train, validation, test, penalty, seconds) -> 
 
 def summarize(history: Sequence[dict]) -> dict:
     """The figures the book quotes: peak and final test accuracy, best validation accuracy and
-    the test accuracy at that epoch (chapter 6's measure), and seconds per epoch."""
+    the test accuracy at that epoch (chapter 6's measure), and seconds per epoch; with the
+    ``on_nan="skip"`` guard, ``skipped_steps``, the updates it skipped in all epochs."""
     if not history:
         raise ValueError("history: expected at least one epoch")
     out: dict[str, Any] = {"epochs": len(history)}
@@ -104,4 +105,6 @@ def summarize(history: Sequence[dict]) -> dict:
     later = seconds[1:] or seconds
     out["seconds_per_epoch"] = float(np.median(later))
     out["total_seconds"] = float(sum(seconds))
+    if any("skipped_steps" in r for r in history):
+        out["skipped_steps"] = sum(r.get("skipped_steps", 0) for r in history)
     return out

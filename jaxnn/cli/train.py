@@ -234,8 +234,7 @@ def run(args) -> int:
             shutil.rmtree(out, ignore_errors=True)
         elif remove_dir:
             remove_run_files(out)
-    skipped = sum(result.summary.get("member_skipped_steps") or  # every member of an ensemble
-                  [r.get("skipped_steps", 0) for r in result.history])
+    skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble
     if not primary:
         return 0
     if guard.on_nan == "skip":
