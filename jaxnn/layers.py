@@ -197,11 +197,23 @@ def init(spec: CNNSpec, key, dtype=jnp.float32) -> dict:
     return {"layers": params}
 
 
+def add_bias(y, bias):
+    """``y + bias`` in ``y``'s dtype. A bias wider than ``y`` (float32 beside bfloat16
+    compute, as in :mod:`jaxnn.speedrun`) is added in the wider type, so that its gradient, a
+    sum over the batch and every position, is accumulated in that type too (a bfloat16 sum
+    keeps 8 significant bits). With equal dtypes this is plain ``y + bias``."""
+    if bias.dtype == y.dtype:
+        return y + bias
+    wide = jnp.promote_types(y.dtype, bias.dtype)
+    return (y.astype(wide) + bias.astype(wide)).astype(y.dtype)
+
+
 def conv(x, kernel, bias, *, stride, padding):
-    """z = x * kernel + bias (cross-correlation, as every framework's "convolution")."""
+    """z = x * kernel + bias (cross-correlation, as every framework's "convolution"); the
+    bias is added by :func:`add_bias`."""
     y = jax.lax.conv_general_dilated(x, kernel, tuple(stride), padding,
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return y + bias
+    return add_bias(y, bias)
 
 
 def pool(x, *, kind, window, stride):
@@ -252,7 +264,7 @@ def forward(spec: CNNSpec, params: dict, x, *, key=None):
             a = a.reshape(a.shape[0], -1)
         elif isinstance(layer, Dense):
             p = params["layers"][i]
-            z = a @ p["kernel"] + p["bias"]
+            z = add_bias(a @ p["kernel"], p["bias"])
             a = z if i == last else sigma(z)
         elif isinstance(layer, Dropout) and key is not None and layer.rate > 0:
             key, sub = jax.random.split(key)

@@ -91,6 +91,30 @@ def test_bfloat16_compute_keeps_float32_parameters():
     assert 0 <= int(correct) <= 100
 
 
+def test_bfloat16_compute_sums_bias_gradients_in_float32():
+    """In the bf16 run the convolutions and matrix products are bf16, and no sum is: the bias
+    gradients (the only sums over the batch in the network) are float32 (layers.add_bias)."""
+    config = dataclasses.replace(TINY, dtype="bfloat16", loop="scan", epochs=1)
+    params = speedrun.layers.init(speedrun.network(config), jax.random.PRNGKey(0))
+    images = jnp.zeros((100, 28, 28), jnp.uint8)
+    jaxpr = str(jax.make_jaxpr(speedrun.make_train(config, 100))(
+        params, jax.random.PRNGKey(0), images, jnp.zeros((100,), jnp.int32)))
+    lines = jaxpr.splitlines()
+
+    def out_types(primitive, scalars=True):
+        """The dtypes of ``primitive``'s outputs, e.g. "bf16" for "ab:bf16[100,8] = ..."."""
+        outs = [line.split(" = ")[0].split(":")[-1] for line in lines
+                if f" = {primitive}[" in line]
+        return [o.split("[")[0] for o in outs if scalars or not o.endswith("[]")]
+
+    assert out_types("conv_general_dilated") and set(out_types("conv_general_dilated")) == {
+        "bf16"}  # forward convolutions and their gradients
+    # the network's matrix products (the optimizer's scalar products of float32 params aside)
+    assert out_types("dot_general", scalars=False) and set(
+        out_types("dot_general", scalars=False)) == {"bf16"}
+    assert out_types("reduce_sum") and "bf16" not in out_types("reduce_sum")
+
+
 @pytest.mark.parametrize("changes, fragment", [
     ({"widths": (4,)}, "widths: expected two"),
     ({"batch_size": 0}, "batch_size"),

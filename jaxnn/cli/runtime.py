@@ -78,7 +78,9 @@ def cache_dir(flag: str | None = None, *, disabled: bool = False) -> Path | None
 
 def enable_compilation_cache(path: Path | None) -> Path | None:
     """Point JAX's persistent compilation cache at ``path`` (None: leave it off). Every
-    compiled program is cached (minimum compile time 0 s), so the one-call epoch is too."""
+    compiled program is cached (minimum compile time 0 s, and no minimum entry size: -1 also
+    stops JAX from raising the minimum for the cache's file system), so the one-call epoch is
+    too."""
     if path is None:
         return None
     import jax
@@ -90,7 +92,7 @@ def enable_compilation_cache(path: Path | None) -> Path | None:
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return path
 
 
