@@ -21,6 +21,10 @@ from jaxnn.cli import main, runtime
 
 HERE = Path(__file__).parent
 
+# The 8-device subprocess behind ``eight_devices`` takes most of a minute: under pytest-xdist's
+# ``--dist loadgroup`` (``make test``) this module's tests share one worker, so it runs once.
+pytestmark = pytest.mark.xdist_group("eight_devices")
+
 
 def _env(**extra) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", **extra}
