@@ -7,8 +7,10 @@
     dense layer:      a = sigma(a W + b),  dropout before it when the spec says so
     output:           z^L = a W^L + b^L,   softmax(z^L) the network's output
 
-exactly as :func:`jaxnn.layers.forward` does over the pure parameter layout, so
-``layers.forward(spec, pure_params(model), x)`` equals ``model(x)`` in evaluation mode.
+exactly as :func:`jaxnn.layers.forward` does over the pure parameter layout, so for a spec
+without ``BatchNorm``, ``layers.forward(spec, pure_params(model), x)`` equals ``model(x)`` in
+evaluation mode (``layers.forward`` passes a BatchNorm through unchanged: its scale, bias and
+running statistics are not in the pure layout).
 
 Training does not go through ``nnx.jit``: :func:`split` separates the module once into a static
 graph, its ``nnx.Param`` state (what the optimizer updates) and the rest (batch-norm running

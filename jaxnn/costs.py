@@ -159,5 +159,9 @@ def l2_penalty(params, scale=1.0):
 
 
 def l1_penalty(params, scale=1.0):
-    """scale * sum_w |w| over the weights only. The book's chapter 3 uses scale = lambda / n."""
-    return scale * sum(jnp.sum(jnp.abs(w)) for w in _weights(params))
+    """scale * sum_w |w| over the weights only. The book's chapter 3 uses scale = lambda / n.
+
+    Its gradient is scale * sgn(w) with sgn(0) = 0, the book's convention (a weight at 0 is
+    not pushed either way); ``jnp.abs``'s own gradient at 0 would be 1. Written as
+    ``w * stop_gradient(sgn(w))``, which equals |w| everywhere."""
+    return scale * sum(jnp.sum(w * jax.lax.stop_gradient(jnp.sign(w))) for w in _weights(params))

@@ -83,7 +83,8 @@ def epoch_record(state, evaluate, train, validation, test, penalty, seconds) -> 
 
 def summarize(history: Sequence[dict]) -> dict:
     """The figures the book quotes: peak and final test accuracy, best validation accuracy and
-    the test accuracy at that epoch (chapter 6's measure), and seconds per epoch; with the
+    the test accuracy at that epoch (chapter 6's measure; of epochs tied for the best validation
+    accuracy the *last*, as network3.py's ``>=`` keeps it), and seconds per epoch; with the
     ``on_nan="skip"`` guard, ``skipped_steps``, the updates it skipped in all epochs."""
     if not history:
         raise ValueError("history: expected at least one epoch")
@@ -94,7 +95,7 @@ def summarize(history: Sequence[dict]) -> dict:
         out["final_test_accuracy"] = tests[-1]
     if "validation_accuracy" in history[0]:
         vals = [r["validation_accuracy"] for r in history]
-        best = int(np.argmax(vals))
+        best = len(vals) - 1 - int(np.argmax(vals[::-1]))  # the last best, as the book's ">="
         out["best_validation_accuracy"] = vals[best]
         out["best_validation_epoch"] = history[best]["epoch"]
         if "test_accuracy" in history[best]:

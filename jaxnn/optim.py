@@ -8,6 +8,24 @@ weight decay on the weights only (not the biases). Chaining ``optax.add_decayed_
 *before* the optimizer adds (lambda / n) w to the gradient, so for plain SGD the step is exactly
 the book's; for adaptive optimizers it is L2 in the gradient (coupled), which is what
 "L2 regularization" means there. ``adamw`` instead decouples the decay as its paper says.
+
+The updates, for a gradient g (after L2 and clipping) and learning rate eta; every state
+starts at 0 unless given (tests/test_optim.py checks each against these formulas):
+
+| name     | update                                                                          |
+|----------|---------------------------------------------------------------------------------|
+| sgd      | theta <- theta - eta g                                                          |
+| momentum | v <- mu v + g,  theta <- theta - eta v  (mu = 0.9; for a constant eta this is    |
+|          | the book's v <- mu v - eta g, theta <- theta + v, whose v is -eta times this v)  |
+| nesterov | v <- mu v + g,  theta <- theta - eta (g + mu v)                                 |
+| adagrad  | G <- G + g^2 (G starts at 0.1),  theta <- theta - eta g / sqrt(G + 1e-7)        |
+| rmsprop  | G <- 0.9 G + 0.1 g^2,  theta <- theta - eta g / sqrt(G + 1e-8)                  |
+| adam     | m <- 0.9 m + 0.1 g,  s <- 0.999 s + 0.001 g^2,  at step t = 1, 2, ...:          |
+|          | theta <- theta - eta (m / (1 - 0.9^t)) / (sqrt(s / (1 - 0.999^t)) + 1e-8)        |
+
+These are optax's defaults, spelled out. Adagrad's G_0 = 0.1 and the epsilon inside the root
+are optax's choices: the textbook form starts G at 0 with epsilon outside the root, which makes
+the first step eta sign(g) for every coordinate, however small g is.
 """
 
 from __future__ import annotations
@@ -18,6 +36,9 @@ from jaxnn import _checks
 from jaxnn.costs import weight_mask
 
 MOMENTUM = 0.9  # the usual coefficient for momentum and Nesterov
+ADAGRAD_G0, ADAGRAD_EPS = 0.1, 1e-7
+RMSPROP_DECAY, RMSPROP_EPS = 0.9, 1e-8
+ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
 
 
 def _sgd(eta):
@@ -33,15 +54,15 @@ def _nesterov(eta):
 
 
 def _adagrad(eta):
-    return optax.adagrad(eta)
+    return optax.adagrad(eta, initial_accumulator_value=ADAGRAD_G0, eps=ADAGRAD_EPS)
 
 
 def _rmsprop(eta):
-    return optax.rmsprop(eta)
+    return optax.rmsprop(eta, decay=RMSPROP_DECAY, eps=RMSPROP_EPS)
 
 
 def _adam(eta):
-    return optax.adam(eta)
+    return optax.adam(eta, b1=ADAM_B1, b2=ADAM_B2, eps=ADAM_EPS)
 
 
 OPTIMIZERS = {

@@ -136,7 +136,9 @@ def _config_json(config) -> dict:
 
 def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None:
     """``(summary, history)`` of a run that ``run_dir`` holds to the end for exactly
-    ``config``, or ``None`` (no directory, another configuration, or the run did not finish)."""
+    ``config``, or ``None`` (no directory, another configuration, or the run did not finish).
+    A single run's figures are summarized again from its history, so a kept run is reported
+    by today's :func:`jaxnn.metrics.summarize` (e.g. its rule for tied validation epochs)."""
     if run_dir is None or not (run_dir / "summary.json").is_file():
         return None
     try:
@@ -153,6 +155,10 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     if (saved != _config_json(config) or len(history) != summary.get("epochs")
             or "run_seconds" not in summary):  # e.g. a `jaxnn train` run directory
         return None
+    if config.ensemble == 1:  # an ensemble's history is its last member's: keep its summary
+        from jaxnn import metrics
+
+        summary = {**summary, **metrics.summarize(history)}
     return summary, history
 
 

@@ -39,6 +39,10 @@ def _check(spec, params, x, y):
     n_out = spec.layers[-1].features
     if jnp.shape(y) != (x.shape[0], n_out):
         raise ValueError(f"y: expected one-hot targets ({x.shape[0]}, {n_out}); got {jnp.shape(y)}")
+    if any(isinstance(layer, jl.BatchNorm) for layer in spec.layers):
+        raise ValueError("spec: batch normalization has no hand-derived backprop here (its scale, "
+                         "bias and running statistics are not in the pure layout); use "
+                         "jax.grad through jaxnn.cnn, or a spec without BatchNorm")
     if not isinstance(params, dict) or "layers" not in params:
         raise ValueError("params: expected {'layers': {i: {'kernel', 'bias'}}}")
     for i, layer in enumerate(spec.layers):

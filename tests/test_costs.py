@@ -79,6 +79,14 @@ def test_penalties_count_weights_only():
     assert mask == [{"w": True, "b": False}, {"w": True, "b": False, "alpha": False}]
 
 
+def test_l1_gradient_is_the_books_sign_with_sgn_0_equal_0():
+    params = [{"w": jnp.array([[0.0, -1.0, 2.0, -0.0]]), "b": jnp.array([0.0])}]
+    grad = jax.grad(lambda p: costs.l1_penalty(p, scale=0.5))(params)
+    np.testing.assert_array_equal(grad[0]["w"], [[0.0, -0.5, 0.5, 0.0]])
+    np.testing.assert_array_equal(grad[0]["b"], [0.0])
+    assert float(costs.l1_penalty(params, scale=0.5)) == 1.5
+
+
 def test_penalties_see_the_kernels_of_an_nnx_state():
     """A jaxnn.cnn model's Param state (Variables, leaf paths ending in .value) masks its
     kernels as a pure dict does, so CNN presets get their L2 decay and penalty."""

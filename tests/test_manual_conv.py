@@ -156,6 +156,16 @@ def test_cnn_backprop_matches_jax_grad(name, dropout):
     assert bool(info["masks"]) == (dropout and any(isinstance(x, jl.Dropout) for x in spec.layers))
 
 
+def test_cnn_backprop_refuses_batch_norm():
+    """jaxnn.layers.forward passes a BatchNorm through, so a hand gradient would be of another
+    network: refused."""
+    spec = jl.CNNSpec((6, 6, 1), (jl.Conv(2, 3), jl.BatchNorm(), jl.Flatten(), jl.Dense(3)))
+    params = jl.init(spec, jax.random.PRNGKey(0))
+    x, y = jnp.zeros((2, 6, 6, 1)), jnp.eye(3)[:2]
+    with pytest.raises(ValueError, match="spec: batch normalization"):
+        manual_grad.cnn_backprop(spec, params, x, y)
+
+
 def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():
     """float32: the Flax NNX model's own loss, differentiated by jax.grad, vs manual_grad on its
     pure parameters (no dropout in this spec: the model and jaxnn.layers split keys their way)."""

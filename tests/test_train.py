@@ -136,6 +136,17 @@ def test_summary_uses_test_at_best_validation():
     assert s["seconds_per_epoch"] == 1.0
 
 
+def test_summary_takes_the_last_of_tied_best_validation_epochs():
+    """network3.py keeps a later epoch that ties the best validation accuracy (``>=``)."""
+    history = [{"epoch": e, "train_cost": 1.0, "validation_accuracy": v, "test_accuracy": t,
+                "seconds": 1.0}
+               for e, (v, t) in enumerate([(0.97, 0.970), (0.99, 0.985), (0.98, 0.980),
+                                           (0.99, 0.991), (0.96, 0.960)])]
+    s = metrics.summarize(history)
+    assert s["best_validation_epoch"] == 3 and s["test_at_best_validation"] == 0.991
+    assert s["best_validation_accuracy"] == 0.99
+
+
 @pytest.mark.parametrize(
     "overrides, match",
     [

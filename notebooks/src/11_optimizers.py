@@ -10,12 +10,16 @@
 # |---|---|---|
 # | momentum | $v \rightarrow \mu v - \eta g,\; \theta \rightarrow \theta + v$ | a heavy ball: velocity builds up along consistent directions and oscillations cancel |
 # | Nesterov | momentum, with the gradient taken at the look-ahead point $\theta + \mu v$ | corrects the overshoot earlier |
-# | Adagrad | $G \rightarrow G + g^2,\; \theta \rightarrow \theta - \eta\, g / (\sqrt{G} + \epsilon)$ | per-parameter steps, smaller where gradients have been large |
-# | RMSProp | $G \rightarrow \rho G + (1 - \rho) g^2$, then as Adagrad | a moving average, so the step size does not decay to zero |
+# | Adagrad | $G \rightarrow G + g^2$ ($G$ starts at 0.1), $\theta \rightarrow \theta - \eta\, g / \sqrt{G + \epsilon}$, $\epsilon = 10^{-7}$ | per-parameter steps, smaller where gradients have been large |
+# | RMSProp | $G \rightarrow \rho G + (1 - \rho) g^2$ ($\rho = 0.9$, $G$ from 0), $\theta \rightarrow \theta - \eta\, g / \sqrt{G + \epsilon}$, $\epsilon = 10^{-8}$ | a moving average, so the step size does not decay to zero |
 # | Adam | momentum on $g$ and RMSProp on $g^2$, both bias-corrected | $\theta \rightarrow \theta - \eta\, \hat m / (\sqrt{\hat v} + \epsilon)$ |
 #
 # In jaxnn every optimizer is an optax `GradientTransformation`, made by
-# `jaxnn.optim.make(name, eta)` ($\mu = 0.9$ for momentum and Nesterov).
+# `jaxnn.optim.make(name, eta)` ($\mu = 0.9$ for momentum and Nesterov; Adam's $\beta_1 = 0.9$,
+# $\beta_2 = 0.999$, $\epsilon = 10^{-8}$). These are optax's forms, exactly (the docstring of
+# `jaxnn.optim` writes each out, and a test checks them step by step). Many texts start Adagrad's
+# $G$ at 0 and add $\epsilon$ outside the root; optax's $G_0 = 0.1$ keeps the first steps of
+# parameters with tiny gradients small.
 
 # %%
 import jax
@@ -48,8 +52,9 @@ print("by hand:", by_hand, " optax:", optax.apply_updates(theta, updates))
 # takes 300 steps; each learning rate was picked by hand to behave, not tuned to the edge: SGD's
 # and Adagrad's are near the largest that do not blow up, but momentum and Nesterov would also
 # behave at 2-4 times theirs, and RMSProp at twice, and would then look closer to Adam.
-# (Adagrad's first step moves every coordinate by about $\eta$, whatever the gradient's size:
-# hence its straight first jump.)
+# (Adagrad's first step moves a coordinate by $\eta\, g / \sqrt{0.1 + g^2}$, about $\eta$ when
+# $|g|$ is well above $\sqrt{0.1} \approx 0.3$; at the start the gradient is $(-20, -5)$, hence
+# its straight diagonal first jump.)
 
 # %%
 def valley(v):
