@@ -72,7 +72,7 @@ def forward(spec, params, x, *, key=None):
             a = a.reshape(a.shape[0], -1)
         elif isinstance(layer, jl.Dense):
             p = params["layers"][i]
-            zs[i] = a @ p["kernel"] + p["bias"]
+            zs[i] = jl.add_bias(a @ p["kernel"], p["bias"])
             a = zs[i] if i == last else sigma(zs[i])
         elif isinstance(layer, jl.Dropout) and key is not None and layer.rate > 0:
             key, sub = jax.random.split(key)  # the same splits as jaxnn.layers.forward
