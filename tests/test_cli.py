@@ -172,7 +172,7 @@ def test_an_explicit_cache_dir_that_cannot_be_made_is_refused(tmp_path, capsys, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a directory")
     assert main(["train", *TINY, "--cache-dir", "afile"]) == 2
-    _one_line_error(capsys, "cache_dir: expected a directory we can create; afile")
+    _one_line_error(capsys, "cache_dir: expected a directory we can create; cannot create afile")
     assert not (tmp_path / "runs").exists()
 
 

@@ -113,7 +113,7 @@ def test_a_divergence_in_the_first_epoch_leaves_nothing(tmp_path, capsys, monkey
     monkeypatch.chdir(tmp_path)
     assert main(["train", *DIVERGE]) == 3
     assert "training diverged" in capsys.readouterr().err
-    assert not list(tmp_path.glob("runs/*"))
+    assert not (tmp_path / "runs").exists()  # runs/ was made for this run: it goes too
     mine = tmp_path / "mine"  # a directory of the user's: only our files go
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")

@@ -101,8 +101,8 @@ def enable_compilation_cache(path: Path | None, *, explicit: bool = False) -> Pa
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a read-only home must not stop training ...
         if explicit:  # ... but a directory asked for by name is a mistake to report
-            raise ValueError(f"cache_dir: expected a directory we can create; {path} cannot "
-                             f"be ({e.strerror or e})") from None
+            raise ValueError(f"cache_dir: expected a directory we can create; cannot create "
+                             f"{path} ({e.strerror or e})") from None
         print(f"jaxnn: compilation cache off, cannot create {path}: {e}", file=sys.stderr)
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))

@@ -179,12 +179,13 @@ def run(args) -> int:
             raise ValueError(f"devices: with {parallel.process_count()} processes, expected "
                              f"'all' (the {total} devices of every process) or 1 (each process "
                              f"alone on one device); got {devices}")
-    made_dir = False  # a directory of our own (runs/<time>-<preset>/ or a new --out)
+    made_dir = made_parent = False  # a directory of our own (runs/<time>-<preset>/, runs/)
     if out is None:
         if args.out:
             out = runtime.check_output_dir("out", args.out)
             refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
+            made_parent = not Path("runs").exists()  # removed too if a failure empties it
             out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
             made_dir = not args.out or not out.exists()  # new_run_dir makes its directory
@@ -242,6 +243,11 @@ def run(args) -> int:
             guard.close()
         if remove_dir and made_dir:
             shutil.rmtree(out, ignore_errors=True)
+            if made_parent:
+                try:
+                    out.parent.rmdir()  # runs/, made for this run, if nothing else is there
+                except OSError:
+                    pass
         elif remove_dir:
             remove_run_files(out)
     skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble
