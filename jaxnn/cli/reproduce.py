@@ -79,8 +79,11 @@ def run(args) -> int:
     paths = reproduce.write(rows, out, extra_markdown=extra_md, extra_json=extra_json)
     print()
     print(paths["markdown"].read_text())
-    if args.quick or overrides:
-        print(f"NOTE: {mode}; the figures above are not the book's runs.")
+    if args.quick:
+        print(f"NOTE: {mode}: --quick shrank data and epochs; the figures above are a smoke "
+              "test only.")
+    elif overrides:
+        print(f"NOTE: {mode}.")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
