@@ -66,6 +66,9 @@ class TrainConfig:
         if overrides.get("sizes") is not None and values.get("model", "mlp") != "mlp":
             raise ValueError(f"sizes: expected only with model 'mlp' (model "
                              f"{values['model']!r} has its own layers); got {overrides['sizes']}")
+        if overrides.get("init") is not None and values.get("model", "mlp") != "mlp":
+            raise ValueError(f"init: expected only with model 'mlp' (model {values['model']!r} "
+                             f"initialises its own layers); got {overrides['init']!r}")
         return cls(**values).validated()
 
     def validated(self) -> TrainConfig:
@@ -86,7 +89,8 @@ class TrainConfig:
         _checks.choice("grads", self.grads, ("auto", "manual"))
         data.check_source(self.dataset, self.data_dir)
         self._validate_techniques()
-        return dataclasses.replace(self, sizes=sizes)
+        # 'MNIST' is the embedded 'mnist' (data.builtin_name); config.json records 'mnist'
+        return dataclasses.replace(self, sizes=sizes, dataset=data.builtin_name(self.dataset))
 
     def _validate_techniques(self) -> None:
         from jaxnn import cnn, layers

@@ -41,6 +41,11 @@ def prepare(config: TrainConfig) -> Prepared:
                          f"of {config.dataset}; got {config.train_size}")
     train_split = ds.train if config.train_size is None else ds.train.take(config.train_size)
     validation, test = ds.validation, ds.test
+    if config.eval_size is not None and config.eval_size > max(
+            len(test), 0 if validation is None else len(validation)):
+        held = "" if validation is None else f"{len(validation)} validation and "
+        raise ValueError(f"eval_size: expected at most the {held}{len(test)} test examples of "
+                         f"{config.dataset}; got {config.eval_size}")
     if config.eval_size is not None:
         validation = None if validation is None else validation.take(
             min(config.eval_size, len(validation)))

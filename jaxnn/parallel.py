@@ -174,6 +174,15 @@ def make_epoch(grad_fn, optimizer, *, mesh: Mesh, mini_batch_size: int, n_train:
                             batch_sharding=batch_sharding(mesh), stateful=stateful, loop=loop)
 
 
+def _env_int(name: str) -> int:
+    """The integer in environment variable ``name``; ValueError naming it otherwise."""
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer; got {value!r}") from None
+
+
 def initialize_distributed(coordinator_address: str | None = None,
                            num_processes: int | None = None,
                            process_id: int | None = None) -> None:
@@ -183,9 +192,9 @@ def initialize_distributed(coordinator_address: str | None = None,
     env = os.environ
     coordinator_address = coordinator_address or env.get("JAX_COORDINATOR_ADDRESS")
     if num_processes is None and env.get("JAX_NUM_PROCESSES"):
-        num_processes = int(env["JAX_NUM_PROCESSES"])
+        num_processes = _env_int("JAX_NUM_PROCESSES")
     if process_id is None and env.get("JAX_PROCESS_ID"):
-        process_id = int(env["JAX_PROCESS_ID"])
+        process_id = _env_int("JAX_PROCESS_ID")
     try:
         jax.distributed.initialize(coordinator_address=coordinator_address,
                                    num_processes=num_processes, process_id=process_id)

@@ -103,3 +103,83 @@ def test_debug_raises_the_error_wherever_it_is_given(command, before, monkeypatc
     with pytest.raises(ValueError):
         main(argv)
     assert main([command, *bad]) == 2  # without --debug: the one-line error
+
+
+TINY = ["--train-size", "200", "--eval-size", "200", "--epochs", "1", "--no-progress"]
+
+
+def _one_line_error(capsys, fragment):
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert fragment in err, err
+    assert "\n" not in err and "Traceback" not in err
+    assert "Epoch" not in captured.out  # nothing trained
+    return err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    # an explicit --init means nothing to a CNN (it has its own initialisation)
+    (["train", "--preset", "ch6-conv1", "--init", "he"], "init: expected only with model 'mlp'"),
+    (["train", "--model", "conv1", "--cost", "log_likelihood", "--output", "softmax",
+      "--init", "xavier"], "init: expected only with model 'mlp'"),
+    # '' is not the current directory
+    (["train", "--out", ""], "out: expected a directory name; got ''"),
+    (["train", "--resume", ""], "resume: expected a run directory; got ''"),
+    # there are 10,000 validation and 10,000 test images
+    (["train", "--eval-size", "20000"],
+     "eval_size: expected at most the 10000 validation and 10000 test examples of mnist; "
+     "got 20000"),
+])
+def test_more_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main([*TINY, *argv] if argv[0] != "train" else ["train", *TINY, *argv[1:]]) == 2
+    _one_line_error(capsys, fragment)
+    assert not list(tmp_path.glob("runs/*")), "a failed run left its run directory behind"
+    assert not list(tmp_path.glob("*.json")), "a failed run wrote into the current directory"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["reproduce", "ch1-30", "--quick", "--out", ""], "out: expected a directory name; got ''"),
+    (["speedrun", "--quick", "--json", ""], "json: expected a file name; got ''"),
+])
+def test_empty_output_paths_are_refused(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    _one_line_error(capsys, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cnn_presets_keep_their_default_init(tmp_path, capsys):
+    """A CNN preset carries the dataclass's init; only an explicit --init is refused."""
+    from jaxnn.config import TrainConfig
+
+    assert TrainConfig.from_preset("ch6-conv1").model != "mlp"
+    assert TrainConfig.from_preset("ch6-conv1", init=None).init == TrainConfig().init
+
+
+def test_dataset_names_are_case_insensitive_for_the_embedded_mnist(tmp_path, capsys):
+    from jaxnn import data
+    from jaxnn.config import TrainConfig
+
+    assert TrainConfig.from_preset(None, dataset="MNIST").dataset == "mnist"
+    assert data.load("Mnist", validation_size=None).name == "mnist"
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--dataset", "MNIST", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["dataset"] == "mnist"
+
+
+def test_an_explicit_cache_dir_that_cannot_be_made_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a directory")
+    assert main(["train", *TINY, "--cache-dir", "afile"]) == 2
+    _one_line_error(capsys, "cache_dir: expected a directory we can create; cannot create afile")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_cache_dir_from_the_environment_only_warns(tmp_path, capsys, monkeypatch):
+    from jaxnn.cli import runtime
+
+    (tmp_path / "afile").write_text("not a directory")
+    monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "afile"))
+    assert runtime.enable_compilation_cache(runtime.cache_dir(None)) is None
+    assert "compilation cache off, cannot create" in capsys.readouterr().err

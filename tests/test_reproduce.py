@@ -137,3 +137,23 @@ def test_bad_runs_or_epochs_fail_before_anything_is_written(tmp_path, capsys, fl
     assert main(["reproduce", "ch1-30", "--quick", "--out", str(out), *flags]) == 2
     assert flags[0][2:] in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, said, not_said", [
+    (["ch1-30", "--quick", "--epochs", "1"], "QUICK mode {'train_size': 1000, 'eval_size': 1000, "
+     "'epochs': 1}", "'epochs': 2"),
+    (["ch3-l2-1k", "--epochs", "1", "--runs", "2"],
+     "the book's settings except epochs 1 (not comparable with the book)", "full settings"),
+    (["ch3-l2-1k", "--runs", "2"], "full settings", "QUICK"),
+])
+def test_the_header_reports_the_settings_used(tmp_path, capsys, monkeypatch, flags, said,
+                                              not_said):
+    from jaxnn import reproduce
+
+    def stop(*args, **kwargs):  # the header is printed before the first row runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "run_row", stop)
+    assert main(["reproduce", *flags, "--out", str(tmp_path / "rep")]) == 130
+    header = capsys.readouterr().out
+    assert said in header and not_said not in header, header

@@ -103,3 +103,68 @@ def test_distributed_without_a_cluster_says_what_to_set():
     assert out.returncode != 0
     assert "ValueError: distributed: " in out.stderr
     assert "set JAX_COORDINATOR_ADDRESS=host:port" in out.stderr
+
+
+DIVERGE = ["--train-size", "2000", "--epochs", "2", "--activation", "relu", "--output",
+           "identity", "--init", "he", "--eta", "10", "--no-progress"]
+
+
+def test_a_divergence_in_the_first_epoch_leaves_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *DIVERGE]) == 3
+    assert "training diverged" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # runs/ was made for this run: it goes too
+    mine = tmp_path / "mine"  # a directory of the user's: only our files go
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main(["train", *DIVERGE, "--out", str(mine)]) == 3
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_a_divergence_after_an_epoch_keeps_the_run(tmp_path, capsys, monkeypatch):
+    """docs/reliability.md: metrics.jsonl holds the good epochs; the run stays."""
+    from jaxnn import experiment
+    from jaxnn.train import Diverged
+
+    real_run = experiment.run
+
+    def diverge_in_epoch_1(config, *, callbacks=(), **kwargs):
+        def after_epoch_0(record, state):
+            if record["epoch"] == 1:
+                raise Diverged(1, 3, config.eta)
+            for callback in callbacks:
+                callback(record, state)
+        return real_run(config, callbacks=[after_epoch_0], **kwargs)
+
+    monkeypatch.setattr(experiment, "run", diverge_in_epoch_1)
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "2", "--out", str(out)]) == 3
+    assert "training diverged" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0]
+    assert (out / "config.json").is_file()
+
+
+def test_a_corrupt_options_json_is_named_on_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    (out / "options.json").write_text("")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{out / 'options.json'} is not valid JSON" in err and "\n" not in err, err
+    assert (out / "config.json").is_file()  # the run is not removed
+
+
+def test_jax_num_processes_that_is_not_a_number_is_named(monkeypatch):
+    import pytest
+
+    from jaxnn import parallel
+
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match="JAX_NUM_PROCESSES: expected an integer; got 'two'"):
+        parallel.initialize_distributed()
+    monkeypatch.delenv("JAX_NUM_PROCESSES")
+    monkeypatch.setenv("JAX_PROCESS_ID", "x")
+    with pytest.raises(ValueError, match="JAX_PROCESS_ID: expected an integer; got 'x'"):
+        parallel.initialize_distributed()

@@ -30,7 +30,8 @@ def test_missing_dataset_fails_fast(tmp_path):
 
 
 def test_unknown_tfds_name(tmp_path):
-    with pytest.raises(ValueError, match="dataset: .*no data set 'not_a_dataset'"):
+    with pytest.raises(ValueError,
+                       match="dataset: 'not_a_dataset' is not a tensorflow-datasets data set"):
         data.load("not_a_dataset", data_dir=tmp_path)
 
 
@@ -42,3 +43,23 @@ def test_import_jaxnn_does_not_import_tfds():
             "print('tensorflow_datasets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_misspelled_dataset_is_one_line_with_a_suggestion(tmp_path):
+    with pytest.raises(ValueError) as e:
+        data.load("mnsit", data_dir=tmp_path)
+    message = str(e.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert "'mnsit' is not a tensorflow-datasets data set" in message
+    assert "built in: 'mnist'" in message and "did you mean 'mnist'" in message
+
+
+def test_a_misspelled_dataset_on_the_command_line(tmp_path, capsys, monkeypatch):
+    from jaxnn.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "fashion_mnsit", "--data-dir", str(tmp_path),
+                 "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "did you mean 'fashion_mnist'" in err, err
+    assert not list(tmp_path.glob("runs/*"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 DEFAULT_ROWS = ("ch1", "ch3", "ch5")
 
@@ -21,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, help="override every row's epochs (marked in the table)")
     p.add_argument("--no-gradient-norms", action="store_true",
                    help="skip chapter 5's ||delta^l|| table")
-    p.add_argument("--out", type=Path, help="output directory (default runs/<time>-reproduce/); "
+    p.add_argument("--out", help="output directory (default runs/<time>-reproduce/); "
                    "each run writes OUT/PRESET/seedN/, and rerunning with the same --out keeps "
                    "the runs that finished there with the same settings")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
@@ -55,14 +54,13 @@ def run(args) -> int:
     _checks.positive("runs", runs, integer=True)  # before the output directory is made
     if args.epochs is not None:
         _checks.positive("epochs", args.epochs, integer=True)
-    if args.out:
-        from jaxnn.cli import runtime
+    from jaxnn.cli import runtime
 
-        runtime.check_output_dir("out", args.out)
-    out = Path(args.out) if args.out else report.new_run_dir("runs", "reproduce")
+    given = runtime.given_path("out", args.out, "a directory name")  # '' is not '.'
+    out = runtime.check_output_dir("out", given) if given is not None else \
+        report.new_run_dir("runs", "reproduce")
     overrides = {"epochs": args.epochs} if args.epochs is not None else None
-    mode = f"QUICK mode {reproduce.QUICK} (not comparable with the book)" if args.quick \
-        else "full settings"
+    mode = _mode(args.quick, overrides, reproduce.QUICK)
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
     rows = []
     for name in names:
@@ -82,6 +80,22 @@ def run(args) -> int:
     print()
     print(paths["markdown"].read_text())
     if args.quick:
-        print("NOTE: --quick shrank data and epochs; the figures above are a smoke test only.")
+        print(f"NOTE: {mode}: --quick shrank data and epochs; the figures above are a smoke "
+              "test only.")
+    elif overrides:
+        print(f"NOTE: {mode}.")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def _mode(quick: bool, overrides: dict | None, quick_settings: dict) -> str:
+    """What the header and footer say about the settings actually used: --quick's (with the
+    overrides applied), the book's with the overrides, or the book's ("full settings")."""
+    overrides = overrides or {}
+    if quick:
+        used = {**quick_settings, **overrides}
+        return f"QUICK mode {used} (not comparable with the book)"
+    if overrides:
+        changed = ", ".join(f"{k} {v}" for k, v in overrides.items())
+        return f"the book's settings except {changed} (not comparable with the book)"
+    return "full settings"

@@ -104,7 +104,14 @@ class Reliability:
             _checks.positive("checkpoint_every", self.every, integer=True)
         options = out / "options.json"  # the run's own settings, reused by --resume
         if resuming and options.is_file():
-            saved = json.loads(options.read_text())
+            try:
+                saved = json.loads(options.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                saved = None
+            if not isinstance(saved, dict):  # not JSON, or not a JSON object
+                raise ValueError(f"--resume: {options} is not valid JSON (a jaxnn run's "
+                                 "options); fix or delete it (then --on-nan and "
+                                 "--checkpoint-every take their defaults)") from None
             self.on_nan = self.on_nan or saved.get("on_nan")
             self.every = self.every or saved.get("checkpoint_every")
         if resuming:

@@ -35,6 +35,16 @@ def add_flags(p: argparse.ArgumentParser, *, distributed: bool = True) -> None:
                         "JAX_PROCESS_ID)")
 
 
+def given_path(flag: str, value: str | None, expected: str) -> Path | None:
+    """A path flag's value as a Path (None when not given); ValueError naming ``flag`` for
+    ``''``, which ``Path`` would silently turn into the current directory."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise ValueError(f"{flag}: expected {expected}; got {str(value)!r}")
+    return Path(value)
+
+
 def check_output_dir(flag: str, path: Path) -> Path:
     """``path`` can be (or become) a directory: ValueError naming ``flag`` before any work
     when it, or a parent of it, is a file."""
@@ -76,8 +86,10 @@ def cache_dir(flag: str | None = None, *, disabled: bool = False) -> Path | None
     return Path(value).expanduser() if value.strip() else None
 
 
-def enable_compilation_cache(path: Path | None) -> Path | None:
-    """Point JAX's persistent compilation cache at ``path`` (None: leave it off). Every
+def enable_compilation_cache(path: Path | None, *, explicit: bool = False) -> Path | None:
+    """Point JAX's persistent compilation cache at ``path`` (None: leave it off). A directory
+    that cannot be made turns the cache off with a warning, or with ``explicit`` (``--cache-dir``
+    given) raises ValueError before any work. Every
     compiled program is cached (minimum compile time 0 s, and no minimum entry size: -1 also
     stops JAX from raising the minimum for the cache's file system), so the one-call epoch is
     too."""
@@ -87,7 +99,10 @@ def enable_compilation_cache(path: Path | None) -> Path | None:
 
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a read-only home must not stop training
+    except OSError as e:  # a read-only home must not stop training ...
+        if explicit:  # ... but a directory asked for by name is a mistake to report
+            raise ValueError(f"cache_dir: expected a directory we can create; cannot create "
+                             f"{path} ({e.strerror or e})") from None
         print(f"jaxnn: compilation cache off, cannot create {path}: {e}", file=sys.stderr)
         return None
     jax.config.update("jax_compilation_cache_dir", str(path))
@@ -104,5 +119,6 @@ def configure(args: argparse.Namespace) -> None:
         from jaxnn import parallel
 
         parallel.initialize_distributed()
-    enable_compilation_cache(cache_dir(getattr(args, "cache_dir", None),
-                                       disabled=getattr(args, "no_cache", False)))
+    flag = getattr(args, "cache_dir", None)
+    enable_compilation_cache(cache_dir(flag, disabled=getattr(args, "no_cache", False)),
+                             explicit=flag is not None)

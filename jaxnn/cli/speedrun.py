@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 from jaxnn.cli import runtime
 
@@ -69,7 +68,7 @@ def add_parser(sub) -> None:
                    help=f"{QUICK['train_size']} training and {QUICK['test_size']} test images, "
                         "1 epoch, 1 seed (unless --epochs, --seeds say otherwise): a smoke test, "
                         "not a speed run")
-    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--json", help="also write the results to this JSON file")
     runtime.add_flags(p, distributed=False)  # a one-device benchmark: no multi-host run
     p.set_defaults(func=run)
 
@@ -79,6 +78,7 @@ def run(args) -> int:
 
     from jaxnn import speedrun
 
+    args.json = runtime.given_path("json", args.json, "a file name")  # '' is not '.'
     if args.json:  # before the run, not after it
         runtime.check_output_file("json", args.json)
     default_epochs = QUICK["epochs"] if args.quick else speedrun.SpeedrunConfig().epochs

@@ -39,7 +39,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--l2", type=float, help="the book's lambda (its meaning: --l2-convention)")
     p.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
     p.add_argument("--seed", type=int)
-    p.add_argument("--dataset", help="mnist (embedded) or a prepared tensorflow-datasets name")
+    p.add_argument("--dataset", help="mnist (embedded; any case: MNIST is mnist) or a prepared "
+                   "tensorflow-datasets name (case-sensitive, as tfds's)")
     p.add_argument("--data-dir", help="tensorflow-datasets data directory")
     p.add_argument("--train-size", type=int, help="use only the first N training images")
     add_technique_flags(p)
@@ -86,7 +87,7 @@ def add_parser(sub) -> None:
     add_config_flags(p)
     p.add_argument("--grads", choices=("auto", "manual"), default=None,
                    help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/<time>-<preset>/); "
+    p.add_argument("--out", help="run directory (default runs/<time>-<preset>/); "
                    "a directory that holds a run is refused unless --overwrite")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run in --out (its config, metrics, summary, plot and "
@@ -105,7 +106,7 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="save params, optimizer state, RNG key and history every N epochs "
                         "into RUN_DIR/checkpoints/ (and after the last epoch)")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+    p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue RUN_DIR from its last complete checkpoint, with its "
                         "config.json (only --epochs may be raised)")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
@@ -145,6 +146,9 @@ def run(args) -> int:
     say_line = write_line if primary else _silent
 
     overrides = {k: getattr(args, k) for k in CONFIG_FLAGS}
+    # '' would be the current directory (Path('') is '.'): refuse it, naming the flag
+    args.out = runtime.given_path("out", getattr(args, "out", None), "a directory name")
+    args.resume = runtime.given_path("resume", getattr(args, "resume", None), "a run directory")
     if getattr(args, "overwrite", False) and getattr(args, "resume", None) is not None:
         raise ValueError(f"overwrite: expected a new run (--out); got --resume {args.resume}, "
                          "which continues the run there")
@@ -175,12 +179,13 @@ def run(args) -> int:
             raise ValueError(f"devices: with {parallel.process_count()} processes, expected "
                              f"'all' (the {total} devices of every process) or 1 (each process "
                              f"alone on one device); got {devices}")
-    made_dir = False  # a directory of our own (runs/<time>-<preset>/ or a new --out)
+    made_dir = made_parent = False  # a directory of our own (runs/<time>-<preset>/, runs/)
     if out is None:
         if args.out:
             out = runtime.check_output_dir("out", args.out)
             refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
+            made_parent = not Path("runs").exists()  # removed too if a failure empties it
             out = report.new_run_dir("runs", config.preset or "custom")
         if primary:
             made_dir = not args.out or not out.exists()  # new_run_dir makes its directory
@@ -218,12 +223,18 @@ def run(args) -> int:
     except Diverged as e:
         if getattr(args, "debug", False):
             raise
-        last_good = guard.last_good()  # in every process, like every checkpointer call
-        say(f"jaxnn train: error: {e}{last_good}", file=sys.stderr)
+        last_good = guard.last_good() if guard is not None else ""  # in every process
+        # Diverged in the first epoch: no epoch's metrics, no checkpoint, so nothing worth
+        # keeping; a run with epochs in metrics.jsonl stays (docs/reliability.md).
+        remove_dir = primary and getattr(args, "resume", None) is None and not (
+            out / "metrics.jsonl").exists()
+        left = f"; removed {out}" if remove_dir and made_dir else ""
+        say(f"jaxnn train: error: {e}{last_good}{left}", file=sys.stderr)
         return 3
     except Exception:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
-        # before the first epoch: leave no run directory, or no files of ours, behind.
+        # before the first epoch: leave no run directory, or no files of ours, behind (a
+        # divergence in the first epoch too, above).
         remove_dir = primary and getattr(args, "resume", None) is None and not (
             out / "metrics.jsonl").exists()
         raise
@@ -232,6 +243,11 @@ def run(args) -> int:
             guard.close()
         if remove_dir and made_dir:
             shutil.rmtree(out, ignore_errors=True)
+            if made_parent:
+                try:
+                    out.parent.rmdir()  # runs/, made for this run, if nothing else is there
+                except OSError:
+                    pass
         elif remove_dir:
             remove_run_files(out)
     skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble

@@ -5,12 +5,24 @@ Images are uint8 NHWC-ready arrays of shape (N, H, W) or (N, H, W, C); labels ar
 """
 
 from jaxnn.data.mnist import MNIST_SHA256, load_mnist
-from jaxnn.data.sets import DataSet, Split, check_source, expand, load, one_hot, to_inputs
+from jaxnn.data.sets import (
+    BUILTIN,
+    DataSet,
+    Split,
+    builtin_name,
+    check_source,
+    expand,
+    load,
+    one_hot,
+    to_inputs,
+)
 
 __all__ = [
+    "BUILTIN",
     "MNIST_SHA256",
     "DataSet",
     "Split",
+    "builtin_name",
     "check_source",
     "expand",
     "load",

@@ -120,12 +120,24 @@ def expand(images, labels):
     return np.concatenate([images, up, down, left, right]), np.tile(labels, 5)
 
 
+BUILTIN = ("mnist",)
+"""The data sets embedded in jaxnn (no tensorflow-datasets, no network)."""
+
+
+def builtin_name(name: str) -> str:
+    """``name`` as a built-in data set's name when it is one in any case (``MNIST`` is
+    ``mnist``); otherwise ``name`` unchanged (tensorflow-datasets names are case-sensitive)."""
+    if isinstance(name, str) and name.lower() in BUILTIN:
+        return name.lower()
+    return name
+
+
 def check_source(name: str, data_dir: str | Path | None = None) -> None:
     """ValueError unless ``name`` is a data-set name and ``data_dir`` fits it (the embedded
     ``mnist`` takes none: a directory would be ignored). Cheap: nothing is read."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset: expected a data-set name such as 'mnist'; got {name!r}")
-    if name == "mnist" and data_dir is not None:
+    if builtin_name(name) == "mnist" and data_dir is not None:
         raise ValueError(f"data_dir: expected only with a tensorflow-datasets data set; "
                          f"'mnist' is the embedded copy; got {str(data_dir)!r}")
 
@@ -139,12 +151,14 @@ def load(
     """A data set by name, with the last ``validation_size`` training images held out
     (``None`` keeps the original train/test split).
 
-    ``mnist`` is the embedded copy (no network). Any other name (``fashion_mnist``,
-    ``kmnist``, ``emnist``, ``cifar10``, ...) is read through tensorflow-datasets from
-    ``data_dir`` (tfds's default when None); it must already be prepared there, because this
-    machine may have no network. See :func:`jaxnn.data.tfds_source.load_tfds`.
+    ``mnist`` is the embedded copy (no network), in any case (``MNIST``). Any other name
+    (``fashion_mnist``, ``kmnist``, ``emnist``, ``cifar10``, ...) is read through
+    tensorflow-datasets from ``data_dir`` (tfds's default when None); it must already be
+    prepared there, because this machine may have no network. See
+    :func:`jaxnn.data.tfds_source.load_tfds`.
     """
     check_source(name, data_dir)
+    name = builtin_name(name)  # the embedded MNIST in any case: 'MNIST', 'Mnist'
     if name == "mnist":
         from jaxnn.data.mnist import load_mnist
 

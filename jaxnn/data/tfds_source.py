@@ -57,7 +57,7 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
     except Exception as e:  # tfds raises its own DatasetNotFoundError and friends
-        raise ValueError(f"dataset: tensorflow-datasets has no data set {name!r} ({e})") from None
+        raise ValueError(_not_found(tfds, name, e)) from None
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(f"dataset: {name!r} has no 'image' and 'label' features")
@@ -77,3 +77,25 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
             "prepare it with file_format='array_record'"
         ) from None
     return DataSet(name, train, test, None, int(features["label"].num_classes))
+
+
+def _not_found(tfds, name: str, error: Exception) -> str:
+    """One line for a name tfds does not know (its own message lists its whole catalogue):
+    the name, the built-in data sets and the closest known name (difflib)."""
+    import difflib
+
+    from jaxnn.data.sets import BUILTIN
+
+    builtin = ", ".join(repr(b) for b in BUILTIN)
+    try:
+        known = [*BUILTIN, *tfds.list_builders(with_community_datasets=False)]
+    except Exception:  # an older tfds: suggest among the built-in names only
+        known = list(BUILTIN)
+    base, _, config = name.partition("/")  # 'emnist/letters': a data set and its config
+    close = difflib.get_close_matches(base.lower(), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close and close[0] != base else ""
+    if close and close[0] == base:  # a known data set that failed for another reason
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"dataset: tensorflow-datasets cannot open {name!r} ({first[:200]})"
+    return (f"dataset: {name!r} is not a tensorflow-datasets data set (built in: {builtin}; "
+            f"other names: tfds.list_builders()){hint}")
