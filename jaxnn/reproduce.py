@@ -202,7 +202,9 @@ def markdown(rows: Sequence[Row]) -> str:
             f"{_fmt(r.difference, '{:+.2f}')} | {r.epochs} | {r.seconds:.0f} |")
     if any(r.quick for r in rows):
         lines.append("")
-        lines.append(f"Quick mode: {QUICK}; these figures are not comparable with the book's.")
+        lines.append(f"Quick mode: train_size {QUICK['train_size']} and eval_size "
+                     f"{QUICK['eval_size']} unless overridden, epochs as in the table's epochs "
+                     f"column; these figures are not comparable with the book's.")
     notes = [f"- {r.preset}, the book: {r.note}" for r in rows if r.note]
     if notes:
         lines += ["", *notes]

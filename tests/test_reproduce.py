@@ -131,6 +131,35 @@ def test_an_ensemble_run_directory_holds_its_last_members_epochs(tmp_path, monke
     assert reproduce.finished_run(run_dir, config) is None
 
 
+def test_a_kept_run_is_summarized_again_from_its_epochs(tmp_path, monkeypatch):
+    """A summary.json written under an older rule (here: the first of tied best validation
+    epochs) is read again through metrics.summarize, which takes the last, as the book does."""
+    from jaxnn import experiment, metrics
+
+    history = [{"epoch": e, "train_cost": 1.0, "validation_accuracy": v, "test_accuracy": t,
+                "seconds": 1.0} for e, (v, t) in enumerate([(0.9, 0.91), (0.9, 0.93)])]
+
+    def fake_run(config, *, callbacks=(), **kwargs):
+        for record in history:
+            for callback in callbacks:
+                callback(record)
+        return experiment.Result(config, None, history, metrics.summarize(history))
+
+    monkeypatch.setattr(experiment, "run", fake_run)
+    reproduce.run_row("ch6-fc100", runs=1, quick=True, out=tmp_path)
+    run_dir = tmp_path / "ch6-fc100" / "seed0"
+    old = json.loads((run_dir / "summary.json").read_text())
+    assert old["test_at_best_validation"] == 0.93
+    (run_dir / "summary.json").write_text(json.dumps(
+        {**old, "best_validation_epoch": 0, "test_at_best_validation": 0.91}))
+    config = experiment.TrainConfig.from_preset("ch6-fc100", seed=0,
+                                                **reproduce.quick_overrides("ch6-fc100"))
+    summary, kept_history = reproduce.finished_run(run_dir, config)
+    assert kept_history == history
+    assert summary["best_validation_epoch"] == 1 and summary["test_at_best_validation"] == 0.93
+    assert summary["run_seconds"] == old["run_seconds"]
+
+
 @pytest.mark.parametrize("flags", [["--runs", "0"], ["--epochs", "0"], ["--epochs", "-2"]])
 def test_bad_runs_or_epochs_fail_before_anything_is_written(tmp_path, capsys, flags):
     out = tmp_path / "rep"
