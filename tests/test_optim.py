@@ -17,9 +17,9 @@ def by_hand(name, theta, grads):
     """The docstring's table, step by step, in float64."""
     theta = theta.astype(np.float64)
     v = np.zeros_like(theta)
-    G = np.full_like(theta, optim.ADAGRAD_G0 if name == "adagrad" else 0.0)
+    G = np.full_like(theta, 0.1 if name == "adagrad" else 0.0)  # the documented G_0
     m, s = np.zeros_like(theta), np.zeros_like(theta)
-    mu = optim.MOMENTUM
+    mu = 0.9
     for t, g in enumerate(grads, start=1):
         if name == "sgd":
             theta = theta - ETA * g
@@ -63,6 +63,6 @@ def test_momentum_is_the_books_form_for_a_constant_eta():
     for g in GRADS:
         updates, state = opt.update(jnp.asarray(g, F64), state, theta)
         theta = theta + updates
-        v = optim.MOMENTUM * v - ETA * g
+        v = 0.9 * v - ETA * g
         w = w + v
     np.testing.assert_allclose(theta, w, rtol=1e-12, atol=1e-15)

@@ -174,6 +174,7 @@ def test_bad_runs_or_epochs_fail_before_anything_is_written(tmp_path, capsys, fl
     (["ch3-l2-1k", "--epochs", "1", "--runs", "2"],
      "the book's settings except epochs 1 (not comparable with the book)", "full settings"),
     (["ch3-l2-1k", "--runs", "2"], "full settings", "QUICK"),
+    (["ch1-30", "--quick"], "'epochs': 'at most 2'}, no expanded data", "'epochs': 2"),
 ])
 def test_the_header_reports_the_settings_used(tmp_path, capsys, monkeypatch, flags, said,
                                               not_said):

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from jaxnn.cli import main
 
 TINY = ["--train-size", "200", "--eval-size", "100", "--no-progress"]
@@ -145,14 +147,16 @@ def test_a_divergence_after_an_epoch_keeps_the_run(tmp_path, capsys, monkeypatch
     assert (out / "config.json").is_file()
 
 
-def test_a_corrupt_options_json_is_named_on_resume(tmp_path, capsys):
+@pytest.mark.parametrize("text, what", [("", "not valid JSON"), ("[1]", "not a JSON object"),
+                                        ('"on_nan"', "not a JSON object")])
+def test_a_corrupt_options_json_is_named_on_resume(tmp_path, capsys, text, what):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
-    (out / "options.json").write_text("")
+    (out / "options.json").write_text(text)
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert f"{out / 'options.json'} is not valid JSON" in err and "\n" not in err, err
+    assert f"{out / 'options.json'} is {what}" in err and "\n" not in err, err
     assert (out / "config.json").is_file()  # the run is not removed
 
 

@@ -94,7 +94,10 @@ def _mode(quick: bool, overrides: dict | None, quick_settings: dict) -> str:
     overrides = overrides or {}
     if quick:
         used = {**quick_settings, **overrides}
-        return f"QUICK mode {used} (not comparable with the book)"
+        if "epochs" not in overrides:  # a preset with fewer epochs keeps its own
+            used["epochs"] = f"at most {quick_settings['epochs']}"
+        return (f"QUICK mode {used}, no expanded data, ensembles of at most 2 members (not "
+                f"comparable with the book)")
     if overrides:
         changed = ", ".join(f"{k} {v}" for k, v in overrides.items())
         return f"the book's settings except {changed} (not comparable with the book)"

@@ -106,12 +106,13 @@ class Reliability:
         if resuming and options.is_file():
             try:
                 saved = json.loads(options.read_text())
+                what = "not a JSON object"
             except (json.JSONDecodeError, UnicodeDecodeError):
-                saved = None
-            if not isinstance(saved, dict):  # not JSON, or not a JSON object
-                raise ValueError(f"--resume: {options} is not valid JSON (a jaxnn run's "
-                                 "options); fix or delete it (then --on-nan and "
-                                 "--checkpoint-every take their defaults)") from None
+                saved, what = None, "not valid JSON"
+            if not isinstance(saved, dict):
+                raise ValueError(f"--resume: {options} is {what} (a jaxnn run's options); fix "
+                                 "or delete it (then --on-nan and --checkpoint-every take "
+                                 "their defaults)") from None
             self.on_nan = self.on_nan or saved.get("on_nan")
             self.every = self.every or saved.get("checkpoint_every")
         if resuming:

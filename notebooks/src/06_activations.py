@@ -153,7 +153,7 @@ for name in compared:
 print(f"{'activation':13s} {'epoch 1':>8s} {'best val':>9s} {'test at best':>13s} {'time':>7s}")
 for name, (h, secs) in sorted(results.items(), key=lambda kv: -max(
         r["validation_accuracy"] for r in kv[1][0])):
-    best = max(h, key=lambda r: r["validation_accuracy"])
+    best = max(reversed(h), key=lambda r: r["validation_accuracy"])  # the last of ties
     print(f"{name:13s} {100 * h[0]['validation_accuracy']:7.2f}% "
           f"{100 * best['validation_accuracy']:8.2f}% {100 * best['test_accuracy']:12.2f}% "
           f"{secs:6.1f}s")

@@ -263,7 +263,7 @@ plt.show()
 print(f"{'method':20s} {'peak test':>10s} {'final test':>11s} {'final train':>12s} "
       f"{'test at best val':>17s}")
 for name, (_, h) in runs.items():
-    b = int(h["validation_accuracy"].argmax())
+    b = len(h["validation_accuracy"]) - 1 - int(h["validation_accuracy"][::-1].argmax())  # last tie
     print(f"{name:20s} {100 * h['test_accuracy'].max():9.2f}% {100 * h['test_accuracy'][-1]:10.2f}%"
           f" {100 * h['train_accuracy'][-1]:11.2f}% {100 * h['test_accuracy'][b]:16.2f}%")
 

@@ -16,8 +16,11 @@
 #
 # In jaxnn every optimizer is an optax `GradientTransformation`, made by
 # `jaxnn.optim.make(name, eta)` ($\mu = 0.9$ for momentum and Nesterov; Adam's $\beta_1 = 0.9$,
-# $\beta_2 = 0.999$, $\epsilon = 10^{-8}$). These are optax's forms, exactly (the docstring of
-# `jaxnn.optim` writes each out, and a test checks them step by step). Many texts start Adagrad's
+# $\beta_2 = 0.999$, $\epsilon = 10^{-8}$). The table's momentum is the book's form; optax keeps
+# $v \rightarrow \mu v + g$ and steps $-\eta v$, the same for a constant $\eta$. Its Nesterov
+# takes the gradient at the current point and steps $-\eta (g + \mu v)$, the look-ahead form
+# rewritten in the look-ahead variables. The Adagrad, RMSProp and Adam rows are optax's forms
+# exactly (the docstring of `jaxnn.optim` writes each out, and a test checks them step by step). Many texts start Adagrad's
 # $G$ at 0 and add $\epsilon$ outside the root; optax's $G_0 = 0.1$ keeps the first steps of
 # parameters with tiny gradients small.
 
@@ -143,7 +146,7 @@ plt.show()
 print(f"{'optimizer':10s} {'eta':>6s} {'epoch 1':>8s} {'best val':>9s} {'test at best':>13s}"
       f" {'s/epoch':>8s}")
 for name, h in results.items():
-    best = max(h, key=lambda r: r["validation_accuracy"])
+    best = max(reversed(h), key=lambda r: r["validation_accuracy"])  # the last of ties
     later = [r["seconds"] for r in h[1:]] or [h[0]["seconds"]]
     print(f"{name:10s} {MNIST_ETAS[name]:6g} {100 * h[0]['validation_accuracy']:7.2f}% "
           f"{100 * best['validation_accuracy']:8.2f}% {100 * best['test_accuracy']:12.2f}% "
