@@ -16,12 +16,11 @@ train: $(STAMP)  ## the book's chapter-1 network on the embedded MNIST (offline)
 	$(BIN)/jaxnn train $(ARGS)
 
 # Tests run in parallel worker processes (pytest-xdist), one per core; JOBS=0 runs them serially.
-# --dist loadgroup keeps tests marked with one xdist_group on one worker (a shared fixture).
 # The 15 slowest tests are listed at the end, to keep the suite's time in view.
 JOBS ?= auto
 PYTEST_ARGS ?= --durations=15
 test: $(STAMP)  ## the whole suite, on CPU
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check jaxnn manual_grad tests benchmarks scripts

@@ -6,6 +6,7 @@ in a subprocess (tests/parallel_check.py) with XLA_FLAGS=--xla_force_host_platfo
 set before JAX starts; the tests assert on the JSON it prints.
 """
 
+import fcntl
 import json
 import os
 import subprocess
@@ -21,10 +22,6 @@ from jaxnn.cli import main, runtime
 
 HERE = Path(__file__).parent
 
-# The 8-device subprocess behind ``eight_devices`` takes most of a minute: under pytest-xdist's
-# ``--dist loadgroup`` (``make test``) this module's tests share one worker, so it runs once.
-pytestmark = pytest.mark.xdist_group("eight_devices")
-
 
 def _env(**extra) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", **extra}
@@ -33,11 +30,28 @@ def _env(**extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def eight_devices():
-    out = subprocess.run([sys.executable, str(HERE / "parallel_check.py"), "8"],
-                         capture_output=True, text=True, env=_env(), timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def eight_devices(tmp_path_factory):
+    """The JSON of tests/parallel_check.py with 8 devices (most of a minute), computed once per
+    test session: under pytest-xdist the first worker to ask runs it and writes the result to
+    the session's shared temporary directory, under a lock, and the other reads it. (xdist's
+    ``--dist loadgroup`` would keep the tests on one worker instead, but pytest 9.2 ignores the
+    group: pytest-xdist issue #1386.)"""
+
+    def compute() -> str:
+        out = subprocess.run([sys.executable, str(HERE / "parallel_check.py"), "8"],
+                             capture_output=True, text=True, env=_env(), timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout.strip().splitlines()[-1]
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing to share
+        return json.loads(compute())
+    shared = tmp_path_factory.getbasetemp().parent  # this session's, common to its workers
+    result = shared / "eight_devices.json"
+    with open(shared / "eight_devices.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not result.is_file():
+            result.write_text(compute())
+    return json.loads(result.read_text())
 
 
 def test_subprocess_sees_eight_devices(eight_devices):
