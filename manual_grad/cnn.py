@@ -42,7 +42,7 @@ def _check(spec, params, x, y):
     if any(isinstance(layer, jl.BatchNorm) for layer in spec.layers):
         raise ValueError("spec: batch normalization has no hand-derived backprop here (its scale, "
                          "bias and running statistics are not in the pure layout); use "
-                         "jax.grad through jaxnn.cnn, or a spec without BatchNorm")
+                         "jaxnn.cnn.make_grad_fn (autodiff), or a spec without BatchNorm")
     if not isinstance(params, dict) or "layers" not in params:
         raise ValueError("params: expected {'layers': {i: {'kernel', 'bias'}}}")
     for i, layer in enumerate(spec.layers):
