@@ -213,6 +213,12 @@ def run(args) -> int:
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
     guard, remove_dir = None, False
+
+    def nothing_to_keep() -> bool:
+        """A new run that wrote no epoch's metrics: a failure leaves nothing of it behind."""
+        return primary and getattr(args, "resume", None) is None and not (
+            out / "metrics.jsonl").exists()
+
     try:
         guard = Reliability(args, out, config, primary=primary)
         result = experiment.run(
@@ -226,8 +232,7 @@ def run(args) -> int:
         last_good = guard.last_good() if guard is not None else ""  # in every process
         # Diverged in the first epoch: no epoch's metrics, no checkpoint, so nothing worth
         # keeping; a run with epochs in metrics.jsonl stays (docs/reliability.md).
-        remove_dir = primary and getattr(args, "resume", None) is None and not (
-            out / "metrics.jsonl").exists()
+        remove_dir = nothing_to_keep()
         left = f"; removed {out}" if remove_dir and made_dir else ""
         say(f"jaxnn train: error: {e}{last_good}{left}", file=sys.stderr)
         return 3
@@ -235,8 +240,7 @@ def run(args) -> int:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
         # before the first epoch: leave no run directory, or no files of ours, behind (a
         # divergence in the first epoch too, above).
-        remove_dir = primary and getattr(args, "resume", None) is None and not (
-            out / "metrics.jsonl").exists()
+        remove_dir = nothing_to_keep()
         raise
     finally:
         if guard is not None:
