@@ -12,8 +12,8 @@ prelu'(0) = alpha, step'(0) = 0; elu is differentiable at 0 (elu'(0) = 1). This 
 ``jax.nn.relu`` and the hard functions ``jnp.where`` rather than ``jnp.maximum`` / ``jnp.clip``,
 whose gradients split a tie (0.5 at relu's kink).
 
-Derivatives are not written here: ``jax.grad`` finds them, and ``manual_grad.activation_prime``
-derives them by hand so the two can be compared.
+Derivatives are not written here (one exception, elu, for float32 accuracy): ``jax.grad``
+finds them, and ``manual_grad.activation_prime`` derives them by hand so the two can be compared.
 
 >>> import jax, jax.numpy as jnp
 >>> from jaxnn import activations
@@ -82,13 +82,27 @@ def prelu(z, alpha=PRELU_INIT):
     return jnp.where(z > 0, z, alpha * z)
 
 
+@jax.custom_jvp
 def elu(z):
     """z for z > 0, alpha (e^z - 1) otherwise (alpha = 1); elu'(0) = alpha e^0 = 1.
 
     The left branch sees ``where(z > 0, 0, z)``, so e^z is never evaluated for large z and the
     unused branch cannot put an inf * 0 = NaN into the gradient (the "double where").
+
+    elu is the one function here with its own derivative rule (below): autodiff through
+    ``expm1`` gives expm1(z) + 1, which cancels in float32 (0 below z of about -17, a few
+    digits at z = -5), whereas alpha e^z keeps full relative precision.
     """
     return jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(jnp.where(z > 0, 0.0, z)))
+
+
+@elu.defjvp
+def _elu_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    left = jnp.where(z > 0, 0.0, z)
+    value = jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(left))
+    slope = jnp.where(z > 0, 1.0, ELU_ALPHA * jnp.exp(left))
+    return value, slope * dz
 
 
 def swish(z):

@@ -145,3 +145,13 @@ def test_elu_gradient_is_finite_for_large_inputs():
     g = np.asarray(jax.vmap(jax.grad(act.elu))(z))
     assert np.isfinite(g).all()
     np.testing.assert_allclose(g, [0.0, np.exp(-5.0), 1.0, 1.0, 1.0, 1.0], rtol=1e-6)
+
+
+def test_elu_gradient_is_e_to_the_z_to_float32_rounding_on_the_left():
+    """elu'(z) = e^z for z <= 0. Autodiff through expm1 gives expm1(z) + 1, which cancels:
+    0 in float32 below about z = -17 and only a few digits right at z = -5. elu has its own
+    derivative rule so the gradient keeps full relative precision."""
+    z = jnp.linspace(-80.0, 0.0, 321, dtype=jnp.float32)
+    g = np.asarray(jax.vmap(jax.grad(act.elu))(z))
+    np.testing.assert_allclose(g, np.exp(np.asarray(z, np.float64)), rtol=2e-7)
+    np.testing.assert_allclose(jax.vmap(jax.grad(act.elu))(-z), np.ones_like(z))
