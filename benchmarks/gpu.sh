@@ -33,7 +33,8 @@ PY=${PYTHON:-python}
 
 # jaxnn importable from anywhere (benchmarks/*.py run with benchmarks/ as their path, not the
 # repository root), and `jaxnn` on the PATH. Without a network, pip's isolated build may not
-# find setuptools: then build in this environment, and as a last resort run from the source tree.
+# find setuptools: then build in this environment (which needs setuptools >= 77, for pyproject's
+# SPDX `license`), and as a last resort run from the source tree.
 importable() { (cd / && "$PY" -c "import jaxnn, manual_grad" 2>/dev/null); }
 installed() {
   mkdir -p "$OUT"
