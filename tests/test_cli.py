@@ -51,10 +51,10 @@ def test_train_runs_without_tqdm_and_matplotlib(tmp_path, capsys, monkeypatch):
         (["train", "--cost", "hinge"], "cost: expected one of"),
         (["train", "--optimizer", "sgdd"], "optimizer: expected one of"),
         (["train", "--eta", "0"], "eta: expected a positive number"),
-        (["train", "--mini-batch-size", "0"], "mini_batch_size"),
+        (["train", "--mini-batch-size", "0"], "--mini-batch-size: expected a positive integer"),
         (["train", "--sizes", "784,30,9"], "sizes: the last layer"),
         (["train", "--preset", "nope"], "preset: expected one of"),
-        (["train", "--checkpoint-every", "0"], "checkpoint_every: expected a positive integer"),
+        (["train", "--checkpoint-every", "0"], "--checkpoint-every: expected a positive integer"),
     ],
 )
 def test_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def _one_line_error(capsys, fragment):
     (["train", "--resume", ""], "resume: expected a run directory; got ''"),
     # there are 10,000 validation and 10,000 test images
     (["train", "--eval-size", "20000"],
-     "eval_size: expected at most the 10000 validation and 10000 test examples of mnist; "
+     "--eval-size: expected at most the 10000 validation and 10000 test examples of mnist; "
      "got 20000"),
 ])
 def test_more_user_errors_are_one_line(argv, fragment, capsys, tmp_path, monkeypatch):
@@ -172,7 +172,7 @@ def test_an_explicit_cache_dir_that_cannot_be_made_is_refused(tmp_path, capsys, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a directory")
     assert main(["train", *TINY, "--cache-dir", "afile"]) == 2
-    _one_line_error(capsys, "cache_dir: expected a directory we can create; cannot create afile")
+    _one_line_error(capsys, "--cache-dir: expected a directory we can create; cannot create afile")
     assert not (tmp_path / "runs").exists()
 
 
@@ -183,3 +183,40 @@ def test_a_cache_dir_from_the_environment_only_warns(tmp_path, capsys, monkeypat
     monkeypatch.setenv(runtime.CACHE_ENV, str(tmp_path / "afile"))
     assert runtime.enable_compilation_cache(runtime.cache_dir(None)) is None
     assert "compilation cache off, cannot create" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "--output", "sigmod"],
+     "jaxnn train: error: --output: expected one of sigmoid, softmax, identity; got 'sigmod'"),
+    (["train", "--train-size", "0"],
+     "jaxnn train: error: --train-size: expected a positive integer; got 0"),
+    (["train", "--train-size", "70000", "--epochs", "1"],
+     "jaxnn train: error: --train-size: expected at most the 50000 training examples of mnist; "
+     "got 70000"),
+    (["train", "--mini-batch-size", "0"],
+     "jaxnn train: error: --mini-batch-size: expected a positive integer; got 0"),
+    (["speedrun", "--batch-size", "70000", "--no-cache"],
+     "jaxnn speedrun: error: --batch-size: expected at most"),
+])
+def test_errors_name_the_flag_that_was_typed(argv, expected, capsys, tmp_path, monkeypatch):
+    """A setting's error names the flag (--train-size), not the config field (train_size)."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(expected) and "\n" not in err, err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--epochs", "x"], "jaxnn train: error: argument --epochs: invalid int value: 'x'"),
+    (["train", "--no-such-flag"], "jaxnn train: error: unrecognized arguments: --no-such-flag"),
+    (["speedrun", "--dtype", "float8"], "jaxnn speedrun: error: argument --dtype: invalid choice"),
+    ([], "jaxnn: error: the following arguments are required: COMMAND"),
+])
+def test_argument_errors_are_one_line_with_a_pointer_to_help(argv, fragment, capsys):
+    """argparse's errors: the one line and where the flags are listed, not the whole usage."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(fragment) and "\n" not in err, err
+    assert err.endswith("--help' lists the commands)" if not argv else "--help' lists the flags)")

@@ -62,7 +62,7 @@ def test_a_directory_without_a_run_is_used_and_a_failed_run_leaves_nothing(tmp_p
     # ... and a run that fails before its first epoch removes only what it wrote there.
     assert main(["train", "--train-size", "70000", "--epochs", "1", "--no-progress",
                  "--out", str(mine)]) == 2
-    assert "train_size: expected at most the 50000 training examples of mnist; got 70000" in (
+    assert "--train-size: expected at most the 50000 training examples of mnist; got 70000" in (
         capsys.readouterr().err)
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     # A new --out directory that a failed run made is removed altogether.

@@ -155,10 +155,10 @@ def test_cli_quick_keeps_an_explicit_seeds_and_epochs(tmp_path):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["speedrun", "--widths", "a,b"], "widths: expected two integers"),
-    (["speedrun", "--seeds", "0"], "seeds: expected a positive number"),
-    (["speedrun", "--hidden", "-1"], "hidden: expected an integer >= 0"),
-    (["speedrun", "--batch-size", "70000"], "batch_size: expected at most"),
+    (["speedrun", "--widths", "a,b"], "--widths: expected two integers"),
+    (["speedrun", "--seeds", "0"], "--seeds: expected a positive number"),
+    (["speedrun", "--hidden", "-1"], "--hidden: expected an integer >= 0"),
+    (["speedrun", "--batch-size", "70000"], "--batch-size: expected at most"),
 ])
 def test_cli_errors_are_one_line(argv, fragment, capsys):
     assert main([*argv, "--no-cache"]) == 2

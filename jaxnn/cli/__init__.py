@@ -3,7 +3,9 @@
 Each subcommand lives in its own module with ``add_parser(subparsers)`` (which sets
 ``func``) so the entry point stays small. User errors (ValueError, TypeError, ImportError
 and the OSErrors of a bad path: :data:`USER_ERRORS`) become a one-line message and exit
-code 2; ``--debug`` shows the traceback.
+code 2; ``--debug`` shows the traceback. A message that starts with a setting's name
+(``train_size: ...``) names the flag that sets it instead (``--train-size: ...``), and
+argparse's own errors are one line too, with a pointer to ``--help`` instead of the usage.
 """
 
 from __future__ import annotations
@@ -20,8 +22,30 @@ USER_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError, FileExists
                NotADirectoryError, IsADirectoryError, PermissionError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (and where to read the flags) instead of the usage."""
+
+    def error(self, message: str):
+        what = "commands" if hasattr(self, "subcommands") else "flags"
+        self.exit(2, f"{self.prog}: error: {message} ('{self.prog} --help' lists the {what})\n")
+
+    def flag_for(self, field: str) -> str | None:
+        """The option string that sets ``field`` (a dest), or None where no flag does."""
+        for action in self._actions:  # argparse has no public list of a parser's arguments
+            if action.dest == field and action.option_strings:
+                return max(action.option_strings, key=len)
+        return None
+
+
+def in_flag_terms(message: str, parser: Parser) -> str:
+    """``train_size: expected ...`` -> ``--train-size: expected ...`` where a flag sets it."""
+    field, colon, rest = message.partition(":")
+    flag = parser.flag_for(field) if colon and field.isidentifier() else None
+    return f"{flag}:{rest}" if flag else message
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="jaxnn",
         description="Train the networks of Nielsen's Neural Networks and Deep Learning in JAX.",
     )
@@ -32,13 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     for subparser in sub.choices.values():  # `jaxnn train --debug` as well as `jaxnn --debug train`
         subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                help="show full tracebacks on errors")
+    parser.subcommands = sub.choices
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    subparser = parser.subcommands[args.command]
+    if extra:  # reported by the subcommand, whose flags they were meant to be
+        subparser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         from jaxnn.cli import runtime
 
@@ -50,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         if args.debug:
             raise
-        print(f"jaxnn {args.command}: error: {e}", file=sys.stderr)
+        print(f"jaxnn {args.command}: error: {in_flag_terms(str(e), subparser)}", file=sys.stderr)
         return 2
 
 
