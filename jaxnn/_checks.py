@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -55,10 +57,12 @@ def in_unit_interval(arg: str, value: Any) -> float:
 
 
 def finite_array(arg: str, x: Any) -> None:
-    """Reject NaN or inf in host data (checked once, before it reaches the device)."""
-    a = np.asarray(x)
-    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-        bad = int(np.size(a) - np.isfinite(a).sum())
+    """Reject NaN or inf in data (checked once, before training; a device array is checked on
+    its device)."""
+    xp = jnp if isinstance(x, jax.Array) else np
+    a = x if isinstance(x, jax.Array) else np.asarray(x)
+    if np.issubdtype(a.dtype, np.floating) and not bool(xp.isfinite(a).all()):
+        bad = int(np.size(a) - xp.isfinite(a).sum())
         raise ValueError(f"{arg}: expected finite values; got {bad} NaN or inf entries")
 
 

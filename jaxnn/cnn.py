@@ -63,6 +63,7 @@ class CNN(nnx.Module):
         """Logits z^L. ``train`` uses and updates batch statistics; ``key`` enables dropout
         (a fresh key every step; None at evaluation)."""
         spec = self.spec
+        layers.check_images(spec, x)
         sigma = activations.get(spec.activation)
         last = len(spec.layers) - 1
         a = x

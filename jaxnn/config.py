@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 from jaxnn import _checks, activations, costs, data, optim, presets, train
 from jaxnn import init as init_schemes
 
@@ -72,7 +74,12 @@ class TrainConfig:
         return cls(**values).validated()
 
     def validated(self) -> TrainConfig:
-        """Self, after checking every field; ValueError/TypeError naming the bad one."""
+        """Self, after checking every field; ValueError/TypeError naming the bad one. NumPy
+        integers (``np.int64(3)``) become Python ints, which config.json can hold."""
+        numpy_ints = {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)
+                      if isinstance(getattr(self, f.name), np.integer)}
+        if numpy_ints:
+            return dataclasses.replace(self, **numpy_ints).validated()
         sizes = _checks.sizes("sizes", self.sizes)
         _checks.choice("activation", self.activation, (*activations.HIDDEN, "maxout"))
         costs.check_pair(self.cost, self.output_activation)
@@ -84,6 +91,8 @@ class TrainConfig:
         _checks.choice("optimizer", self.optimizer, optim.OPTIMIZERS)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TypeError(f"seed: expected an integer; got {self.seed!r}")
+        if not 0 <= self.seed < 2**32:  # jax.random.PRNGKey keeps the low 32 bits
+            raise ValueError(f"seed: expected an integer in [0, 2**32); got {self.seed}")
         if self.train_size is not None:
             _checks.positive("train_size", self.train_size, integer=True)
         _checks.choice("grads", self.grads, ("auto", "manual"))

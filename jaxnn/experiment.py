@@ -282,7 +282,11 @@ def run(
     or None) is the divergence guard of :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or
     ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`).
     With ``config.ensemble`` > 1, every member trains with ``grad_fn``, ``on_nan`` and
-    ``devices`` (:func:`jaxnn.ensemble.run`)."""
+    ``devices`` (:func:`jaxnn.ensemble.run`).
+
+    ``callbacks`` see each epoch's live state, whose buffers the next epoch reuses (see
+    :func:`jaxnn.train.fit`): a callback that keeps parameters for later (the best epoch's,
+    say) keeps a copy, ``jax.tree.map(jnp.copy, state.params)``."""
     config = config.validated()
     check_grad_fn_model(grad_fn, config)
     if config.ensemble > 1:

@@ -244,13 +244,19 @@ def pool(x, *, kind, window, stride):
     return y
 
 
+def check_images(spec: CNNSpec, x) -> None:
+    """``x`` is a floating-point batch of ``spec.input_shape`` NHWC images (shapes and dtypes
+    only, so under jit it runs once, while tracing)."""
+    _checks.shape("x", x, ("batch", *spec.input_shape), "NHWC images")
+    _checks.floating_array("x", x, " (scale images with jaxnn.data.to_inputs)")
+
+
 def forward(spec: CNNSpec, params: dict, x, *, key=None):
     """Logits z^L for NHWC images ``x``. ``key`` enables dropout (training); None = evaluation.
 
     ``x`` must be floating-point of shape (batch, *spec.input_shape) (checked on shapes and
     dtypes only: once, while tracing, under ``jax.jit``)."""
-    _checks.shape("x", x, ("batch", *spec.input_shape), "NHWC images")
-    _checks.floating_array("x", x, " (scale images with jaxnn.data.to_inputs)")
+    check_images(spec, x)
     sigma = activations.get(spec.activation)
     last = len(spec.layers) - 1
     a = x

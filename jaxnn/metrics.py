@@ -84,8 +84,9 @@ def epoch_record(state, evaluate, train, validation, test, penalty, seconds) -> 
 def summarize(history: Sequence[dict]) -> dict:
     """The figures the book quotes: peak and final test accuracy, best validation accuracy and
     the test accuracy at that epoch (chapter 6's measure; of epochs tied for the best validation
-    accuracy the *last*, as network3.py's ``>=`` keeps it), and seconds per epoch; with the
-    ``on_nan="skip"`` guard, ``skipped_steps``, the updates it skipped in all epochs."""
+    accuracy the *last*, as network3.py's ``>=`` keeps it), and seconds per epoch; with a
+    divergence guard (``on_nan``), ``skipped_steps``, the updates ``"skip"`` skipped in all
+    epochs (0 otherwise)."""
     if not history:
         raise ValueError("history: expected at least one epoch")
     out: dict[str, Any] = {"epochs": len(history)}

@@ -102,8 +102,8 @@ def check_divisible(arg: str, value: int, mesh: Mesh | int) -> int:
     if value % d:
         raise ValueError(
             f"{arg}: expected a multiple of the {d} devices, so every device gets an equal "
-            f"slice of each mini-batch; got {value} (try {max(d, value - value % d)} or "
-            f"--devices {_largest_divisor(value, d)})"
+            f"slice of each mini-batch; got {value} (try {max(d, value - value % d)}, or "
+            f"{_largest_divisor(value, d)} devices)"
         )
     return value
 

@@ -71,11 +71,12 @@ class DeviceData(NamedTuple):
 
     @staticmethod
     def put(x, labels, *, arg: str = "data", num_classes: int | None = None) -> DeviceData:
-        """Check host arrays once and copy them to the default device: ``x`` floating point
-        with a batch axis, ``labels`` 1-D integers (in [0, num_classes) when given), one per
-        example, and no NaN or inf in ``x``."""
-        x = np.asarray(x)
-        labels = np.asarray(labels)
+        """Check the arrays once and copy host arrays to the default device: ``x`` floating
+        point with a batch axis, ``labels`` 1-D integers (in [0, num_classes) when given), one
+        per example, and no NaN or inf in ``x``. Arrays already on a device are checked there
+        and kept, not copied through the host."""
+        x = x if isinstance(x, jax.Array) else np.asarray(x)
+        labels = labels if isinstance(labels, jax.Array) else np.asarray(labels)
         if x.ndim < 2:
             raise ValueError(f"{arg}: expected inputs of shape (N, features...); got {x.shape}")
         if not np.issubdtype(x.dtype, np.floating):
@@ -83,14 +84,16 @@ class DeviceData(NamedTuple):
                 f"{arg}: expected floating-point inputs (see jaxnn.data.to_inputs); got {x.dtype}"
             )
         if labels.ndim != 1:
-            raise ValueError(f"{arg}: expected labels of shape (N,); got {labels.shape}")
+            hint = " (one-hot rows? pass labels.argmax(-1))" if labels.ndim == 2 else ""
+            raise ValueError(f"{arg}: expected labels of shape (N,), class indices; got "
+                             f"{labels.shape}{hint}")
         if len(x) != len(labels):
             raise ValueError(
                 f"{arg}: expected one label per example; got {len(x)} and {len(labels)}"
             )
         if not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"{arg}: expected integer labels; got {labels.dtype}")
-        if labels.size and (labels.min() < 0 or (num_classes and labels.max() >= num_classes)):
+        if labels.size and bool(labels.min() < 0 or (num_classes and labels.max() >= num_classes)):
             top = num_classes if num_classes else "num_classes"
             raise ValueError(
                 f"{arg}: expected labels in [0, {top}); got range [{labels.min()}, {labels.max()}]"
@@ -243,9 +246,10 @@ def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, statef
         return (params, opt_state, model_state, jnp.int32(-1), jnp.int32(0))
 
     if loop == "host":
-        return _host_epoch(batches, body, start, finish, full, rest)
+        return _host_epoch(batches, body, start, finish, n, full, rest)
 
     def epoch(params, opt_state, key, data: DeviceData, model_state=None):
+        _check_size(data, n)
         idx, tail, keys = batches(key)
         xs = (jnp.arange(full, dtype=jnp.int32), idx, None if keys is None else keys[:full])
         carry, _ = jax.lax.scan(functools.partial(body, data), start(params, opt_state,
@@ -274,7 +278,7 @@ def auto_loop(platform: str, *, convolutional: bool) -> str:
     return "host" if platform == "cpu" and convolutional else "scan"
 
 
-def _host_epoch(batches, body, start, finish, full, rest):
+def _host_epoch(batches, body, start, finish, n, full, rest):
     """The epoch of :func:`make_epoch` as a Python loop over one jitted step per mini-batch:
     the same updates in the same order (``loop="host"``)."""
     batches = jax.jit(batches)
@@ -283,6 +287,7 @@ def _host_epoch(batches, body, start, finish, full, rest):
                         donate_argnums=(1,))
 
     def epoch(params, opt_state, key, data: DeviceData, model_state=None):
+        _check_size(data, n)
         idx, tail, keys = batches(key)
         carry = start(params, opt_state, model_state)
         for i in range(full):
@@ -296,6 +301,16 @@ def _host_epoch(batches, body, start, finish, full, rest):
     return epoch
 
 
+def _check_size(data: DeviceData, n: int) -> None:
+    """The epoch's data must hold the ``n_train`` examples it was made for (a static shape, so
+    this costs nothing under jit): jitted gathers clamp out-of-range indices instead of failing,
+    so more data would train on its first n examples only, and less on copies of its last."""
+    got = data.labels.shape[0]
+    if got != n:
+        raise ValueError(f"n_train: the epoch was made for {n} training examples; got data "
+                         f"with {got} (make the epoch with n_train=len(data))")
+
+
 def _constrain(sharding):
     """``x -> with_sharding_constraint(x, sharding)``, or the identity when ``sharding`` is None."""
     if sharding is None:
@@ -304,6 +319,8 @@ def _constrain(sharding):
 
 
 Callback = Callable[[dict, TrainState], bool | None]
+"""``callback(record, state) -> stop?``, after every epoch of :func:`fit`. ``state`` is live:
+the next epoch reuses (donates) its buffers, so keep a copy of anything kept for later."""
 
 
 def fit(
@@ -333,7 +350,13 @@ def fit(
     Divergence: when ``epoch_fn`` is guarded (``make_epoch(on_nan=...)``) and reports a bad
     step, or when the epoch's training cost is NaN or inf, :class:`Diverged` is raised *before*
     the callbacks run, so no checkpoint or metrics line holds the diverged state (``eta`` only
-    words the message). Records of a guarded ``"skip"`` epoch carry ``skipped_steps``.
+    words the message). Records of a guarded epoch carry ``skipped_steps`` (0 unless
+    ``on_nan="skip"`` skipped updates).
+
+    Buffers are reused: each epoch donates its input parameters and optimizer state to the
+    compiled epoch (:func:`make_epoch`), so the ``state`` passed in, and the state a callback
+    sees once the next epoch has run, hold deleted arrays. A callback that keeps parameters
+    for later keeps a copy: ``jax.tree.map(jnp.copy, state.params)``.
 
     A state with a ``model_state`` is trained with a stateful ``epoch_fn`` (see
     :func:`make_epoch`) and evaluated on ``(params, model_state)``.

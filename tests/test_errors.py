@@ -11,6 +11,7 @@ import pytest
 import manual_grad
 from jaxnn import (
     checkpoint,
+    cnn,
     costs,
     data,
     experiment,
@@ -55,6 +56,8 @@ BAD_DATA = {
                    "(4, 1)"),
     "labels float": (lambda: train.DeviceData.put(X, LABELS.astype(np.float32)), TypeError,
                      "data", "float32"),
+    "labels one-hot": (lambda: train.DeviceData.put(X, np.eye(10, dtype=np.int32)[LABELS]),
+                       ValueError, "data", "class indices"),
     "labels count": (lambda: train.DeviceData.put(X, LABELS[:3], arg="train"), ValueError,
                      "train", "4 and 3"),
     "images float": (lambda: data.to_inputs(X.reshape(4, 28, 28)), TypeError, "images",
@@ -168,6 +171,12 @@ BAD_HYPER = {
                     "-1.0"),
     "l2 inf": (lambda: optim.make("sgd", 0.1, l2=float("inf")), ValueError, "l2", "inf"),
     "dropout 1": (lambda: layers.Dropout(1.0), ValueError, "dropout", "1.0"),
+    "seed 2**32": (lambda: experiment.TrainConfig.from_preset(seed=2**32), ValueError, "seed",
+                   "[0, 2**32)"),
+    "seed negative": (lambda: experiment.TrainConfig.from_preset(seed=-1), ValueError, "seed",
+                      "-1"),
+    "seed float": (lambda: experiment.TrainConfig.from_preset(seed=1.0), TypeError, "seed",
+                   "1.0"),
     "dropout negative": (lambda: layers.Dropout(-0.1), ValueError, "dropout", "-0.1"),
 }
 
@@ -434,6 +443,10 @@ BAD_CNN_INPUT = {
 }
 
 
+BAD_CNN_INPUT["flax model, flat x"] = (lambda: cnn.make(SPEC, jax.random.PRNGKey(0))(
+    jnp.zeros((4, 784))), ValueError, "x", "(4, 784)")
+
+
 @pytest.mark.parametrize("case", BAD_CNN_INPUT, ids=list(BAD_CNN_INPUT))
 def test_cnn_input_of_the_wrong_shape(case):
     _check(*BAD_CNN_INPUT[case])
@@ -506,3 +519,15 @@ def test_network_gradients_finite_when_the_output_layer_saturates(cost, output):
     y = jax.nn.one_hot(jnp.arange(8) % 10, 10)
     grads = experiment.autodiff_grad_fn(net, cost)(params, x, y)
     assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grads))
+
+
+def test_device_arrays_are_checked_on_the_device_and_kept():
+    """put() of arrays already on the device keeps them (no round trip through the host) and
+    still checks them: shape, labels' range, NaN."""
+    x, labels = jnp.asarray(X), jnp.asarray(LABELS)
+    placed = train.DeviceData.put(x, labels, num_classes=10)
+    assert placed.x is x and placed.labels is labels
+    with pytest.raises(ValueError, match=r"train: expected labels in \[0, 3\)"):
+        train.DeviceData.put(x, labels, arg="train", num_classes=3)
+    with pytest.raises(ValueError, match="train: expected finite values; got 1 NaN"):
+        train.DeviceData.put(x.at[1, 2].set(jnp.nan), labels, arg="train")

@@ -300,3 +300,44 @@ def test_stop_reports_an_epoch_whose_bad_step_the_replay_cannot_find():
     assert info.value.epoch == 0 and info.value.step is None
     assert "the parameters, optimizer or model state after epoch 0" in str(info.value)
     assert "eta=2" in str(info.value)
+
+
+@pytest.mark.parametrize("loop", ["scan", "host"])
+@pytest.mark.parametrize("n_data", [50, 200])
+def test_epoch_refuses_data_of_another_size_than_n_train(small, loop, n_data):
+    """An out-of-range gather index is clamped, not an error, in jitted code: an epoch made for
+    100 examples and given 200 would train on the first 100; given 50, on copies of the last."""
+    tr, _ = small
+    net = mlp.make([784, 30, 10])
+    params = net.init(jax.random.PRNGKey(0))
+    opt = optim.make("sgd", 0.5)
+    epoch = train.make_epoch(experiment.autodiff_grad_fn(net, "quadratic"), opt,
+                             mini_batch_size=10, n_train=100, loop=loop)
+    data_ = train.DeviceData(tr.x[:n_data], tr.labels[:n_data])
+    with pytest.raises(ValueError, match=f"n_train: the epoch was made for 100 training "
+                                         f"examples; got data with {n_data}"):
+        epoch(params, opt.init(params), jax.random.PRNGKey(1), data_)
+
+
+def test_seed_takes_numpy_integers_and_stores_a_python_int():
+    config = experiment.TrainConfig.from_preset(seed=np.int64(3), epochs=np.int32(2))
+    assert type(config.seed) is int and type(config.epochs) is int
+    assert (config.seed, config.epochs) == (3, 2)
+
+
+def test_a_callback_keeps_params_for_later_by_copying_them(small):
+    """The documented pattern: the live state's buffers are donated to the next epoch."""
+    tr, te = small
+    net, params, opt, epoch, evaluate = _setup(10, len(tr))
+    kept = {}
+
+    def keep_first(record, state):
+        if not kept:  # the first of two epochs
+            kept["live"] = state.params
+            kept["copy"] = jax.tree.map(jnp.copy, state.params)
+
+    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te, epochs=2,
+              progress=False, callbacks=[keep_first])
+    assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(kept["live"]))
+    assert np.isfinite(np.asarray(kept["copy"][0]["w"])).all()
