@@ -30,8 +30,10 @@ Implementations, all on the same MNIST training images (the first ``--images`` o
 One repetition trains one epoch over ``--images`` images. Each implementation first runs one
 warm-up epoch (compilation included; reported as "first epoch"), then the implementations take
 turns (A B C A B C ...) for ``--repeats`` repetitions, and each figure is the median, because
-the machines are shared and noisy. Every epoch follows ``--pause`` idle seconds (untimed), so
-that one library's spinning worker threads do not slow the next one down. The ratio is jaxnn's
+the machines are shared and noisy. On the CPU every epoch follows ``--pause`` idle seconds
+(untimed), so that one library's spinning worker threads do not slow the next one down (on a
+GPU the pause is 0: an idle GPU lowers its clocks). On CUDA, PyTorch is allowed TF32, as JAX's
+default float32 precision is there. The ratio is jaxnn's
 images/s over that implementation's. Parameter counts are compared (they must be equal) and
 the PyTorch network is checked to give jaxnn's logits from the same weights.
 
@@ -410,10 +412,15 @@ def parse_args(argv=None):
                         help="torch.set_num_threads for the CPU (default: PyTorch's own)")
     parser.add_argument("--torch-compile", action="store_true",
                         help="wrap the PyTorch model in torch.compile")
-    parser.add_argument("--pause", type=float, default=1.0,
-                        help="idle seconds before every epoch (untimed; default 1)")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="idle seconds before every epoch (untimed; default 1 on the CPU, "
+                             "0 on a GPU, whose clocks drop while it idles)")
     parser.add_argument("--json", default=str(RESULTS / "cnn_throughput.json"))
     args = parser.parse_args(argv)
+    if args.pause is None:
+        import jax
+
+        args.pause = 1.0 if jax.default_backend() == "cpu" else 0.0
     if args.pause < 0:
         parser.error(f"--pause: expected seconds >= 0; got {args.pause}")
     for name in ("batch_size", "images", "repeats", "torch_threads"):
@@ -442,8 +449,16 @@ def main(argv=None) -> dict:
 
         if args.torch_threads is not None:
             torch.set_num_threads(args.torch_threads)
+        if torch.cuda.is_available():
+            # JAX's default float32 matmuls and convolutions use TF32 on recent GPUs; PyTorch's
+            # matmuls do not unless asked. Same arithmetic on both sides, recorded below.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         env.update(torch=torch_version, torch_threads=torch.get_num_threads(),
-                   torch_cuda=torch.cuda.is_available())
+                   torch_cuda=torch.cuda.is_available(),
+                   torch_matmul_tf32=torch.backends.cuda.matmul.allow_tf32,
+                   torch_cudnn_tf32=torch.backends.cudnn.allow_tf32)
+    env.update(jax_default_matmul_precision=jax.config.jax_default_matmul_precision)
     results = []
     payload = {"environment": env,
                "settings": {"images": images, "repeats": repeats, "models": args.models,

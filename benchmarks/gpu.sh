@@ -3,10 +3,9 @@
 #
 #   bash benchmarks/gpu.sh STAGE [STAGE ...]
 #
-# Stages, in the order to run them when device time is short (estimates are guesses until a GPU
-# run replaces them with measurements):
-#   check       install (pip --no-deps), versions, devices, a 1-epoch `jaxnn train`,
-#               `jaxnn compare`, `jaxnn speedrun --quick`, and the speed-run tests on the GPU
+# Stages:
+#   check       versions, devices, a 1-epoch `jaxnn train` (ch1 and ch6-relu), `jaxnn compare`,
+#               `jaxnn speedrun --quick`, and the speed-run and training tests on the GPU
 #   speedrun    benchmarks/speedrun.py: 5 seeds, cold then warm compilation cache
 #   throughput  benchmarks/cnn_throughput.py (jaxnn scan/host, nnx.jit, PyTorch on CUDA) and
 #               benchmarks/manual_vs_autodiff.py
@@ -14,36 +13,41 @@
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
 #               of 10, 40 epochs): one epoch, then the whole run as far as the time allows
 #   ch6         `jaxnn reproduce` of the chapter-6 rows not yet run at full settings (ch6-relu
-#               was, on the CPU: 3 runs, README's Results), one run
-#               each, as far as the time allows; a later call on the same (still warm) machine
-#               keeps the finished runs and goes on with the rest
+#               was, on the CPU: 3 runs, README's Results), one run each, as far as the time
+#               allows (`reproduce` keeps finished runs only: a row cut at the limit is lost)
 #
-# Everything a stage writes goes to $OUT/<stage>/ (the device tool's output folder; without $OUT,
-# benchmarks/results/gpu/): the JSON of each benchmark, the run directories, and log.txt.
-# The whole call is cut at CALL_SECONDS (default 560, under the tool's 600 s), shared fairly
-# among the stages named, so that a call never runs past its limit and loses its output.
-# A session has 30 minutes of device time in all, machine start-up included, so three calls at
-# the default fit at best: read `status` (budget_left_s) before each call and, for the last one,
-# pass CALL_SECONDS a minute under what is left.
+# The calls, in order of priority (a session has 30 minutes of device time, machine start-ups
+# included, and the machine goes back 30 s after a call: plan on a fresh machine every call):
+#   1. check speedrun        2. throughput dropout        3. ch6 (what is left, minus a minute)
+# Read `status` (budget_left_s) before each call; give a short last call a smaller CALL_SECONDS.
+#
+# The device tool returns at most 8 files from $OUT, none more than two folders down, so each
+# stage writes its run directories and JSON under $WORK/<stage>/ (default /tmp/jaxnn-gpu) and,
+# when it ends, leaves two files in $OUT: <stage>.log (everything it printed) and <stage>.tar.gz
+# (its folder). Without $OUT they go to benchmarks/results/gpu/. The call is cut at CALL_SECONDS
+# (default 540, under the tool's 600 s less the 20 s grace of `timeout --kill-after`), shared
+# fairly among the stages named, so that a call ends, and its files come back, inside the limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
-CALL_SECONDS=${CALL_SECONDS:-560}
-PY=${PYTHON:-python}
+WORK=${WORK:-${TMPDIR:-/tmp}/jaxnn-gpu}
+CALL_SECONDS=${CALL_SECONDS:-540}
+PY=${PYTHON:-python3}  # on the device machine python3 is the interpreter with jax, flax and torch
+export PYTHONUNBUFFERED=1  # a step cut at its limit still has its output in the log
 
 # jaxnn importable from anywhere (benchmarks/*.py run with benchmarks/ as their path, not the
-# repository root), and `jaxnn` on the PATH. Without a network, pip's isolated build may not
-# find setuptools: then build in this environment (which needs setuptools >= 77, for pyproject's
-# SPDX `license`), and as a last resort run from the source tree.
+# repository root), and `jaxnn` on the PATH. The device machine has no network: pip builds in
+# this environment without looking for an index (it needs setuptools >= 77, for pyproject's SPDX
+# `license`), and if that fails jaxnn runs from the source tree (PYTHONPATH, `python -m jaxnn`).
 importable() { (cd / && "$PY" -c "import jaxnn, manual_grad" 2>/dev/null); }
 installed() {
-  mkdir -p "$OUT"
+  mkdir -p "$OUT" "$WORK"
   importable \
-    || "$PY" -m pip install --quiet --no-deps -e . >"$OUT/pip.log" 2>&1 \
-    || "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . >>"$OUT/pip.log" 2>&1 \
+    || timeout 120 "$PY" -m pip install --quiet --no-deps --no-index --no-build-isolation -e . \
+         >"$OUT/pip.log" 2>&1 \
     || echo "# pip could not install jaxnn (see $OUT/pip.log): running it from the source tree"
   importable || export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  if command -v jaxnn >/dev/null; then JAXNN=(jaxnn); else JAXNN=("$PY" -m jaxnn); fi
+  if command -v jaxnn >/dev/null && importable; then JAXNN=(jaxnn); else JAXNN=("$PY" -m jaxnn); fi
   importable
 }
 
@@ -81,7 +85,7 @@ PY
   run "compare" 60 "${JAXNN[@]}" compare
   run "speedrun --quick" 120 "${JAXNN[@]}" speedrun --quick --json "$dir/speedrun-quick.json"
   if "$PY" -c "import pytest, hypothesis" 2>/dev/null; then
-    run "tests on the GPU" "$(left)" "$PY" -m pytest -q -p no:cacheprovider tests/test_speedrun.py \
+    run "tests on the GPU" "$(left)" "$PY" -m pytest -v -p no:cacheprovider tests/test_speedrun.py \
       tests/test_train.py
   else
     echo "## tests on the GPU: skipped, pytest or hypothesis is not installed"
@@ -89,8 +93,7 @@ PY
 }
 
 stage_speedrun() {
-  run "speedrun cold/warm" "$(left)" "$PY" benchmarks/speedrun.py
-  cp benchmarks/results/speedrun.json "$dir/" 2>/dev/null
+  run "speedrun cold/warm" "$(left)" "$PY" benchmarks/speedrun.py --json "$dir/speedrun.json"
 }
 
 stage_throughput() {
@@ -111,9 +114,9 @@ stage_dropout() {
 }
 
 stage_ch6() {
-  # Outside $OUT, which each call starts empty: `jaxnn reproduce` writes every run's directory as
-  # it goes and keeps the finished ones, so a call cut at its limit loses only the run in progress.
-  local keep=benchmarks/results/gpu-reproduce
+  # `jaxnn reproduce` keeps every finished run, so a later call on the same machine (if it is
+  # still warm) goes on with the rest; a call cut at its limit loses only the run in progress.
+  local keep=$WORK/ch6-runs
   run "reproduce ch6" "$(left)" "${JAXNN[@]}" reproduce ch6-expanded ch6-fc300 \
     ch6-fc1000 ch6-2fc ch6-ensemble --runs 1 --no-progress --out "$keep"
   cp -r "$keep" "$dir/reproduce"
@@ -127,11 +130,12 @@ installed || { echo "pip install --no-deps -e . failed" >&2; exit 1; }
 echo "# jaxnn: $(cd / && "$PY" -c 'import jaxnn; print(jaxnn.__file__)'); command: ${JAXNN[*]}"
 stages_left=$#
 for stage in "$@"; do
-  dir="$OUT/$stage"
-  mkdir -p "$dir"
+  dir="$WORK/$stage"
+  rm -rf "$dir" && mkdir -p "$dir"  # a stage run again starts afresh (jaxnn train keeps old runs)
   stage_start=$SECONDS
-  stage_seconds=$(( (CALL_SECONDS - SECONDS) / stages_left ))
+  stage_seconds=$(( (CALL_SECONDS - 15 - SECONDS) / stages_left ))  # 15 s kept for the archives
   stages_left=$((stages_left - 1))
-  echo "# stage $stage: ${stage_seconds} s" | tee "$dir/log.txt"
-  "stage_$stage" 2>&1 | tee -a "$dir/log.txt"
+  echo "# stage $stage: ${stage_seconds} s" | tee "$OUT/$stage.log"
+  "stage_$stage" 2>&1 | tee -a "$OUT/$stage.log"
+  tar -czf "$OUT/$stage.tar.gz" -C "$WORK" "$stage" && echo "# wrote $OUT/$stage.tar.gz"
 done

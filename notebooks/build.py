@@ -33,12 +33,28 @@ SETUP = '''\
 import os
 import subprocess
 import sys
+from importlib import metadata
+
+
+def accelerator_jax():
+    """The jax extra matching the runtime's accelerator plugin (None on a CPU runtime):
+    upgrading jax alone would leave an older plugin behind, and jax would fall back to the CPU."""
+    for extra, plugin in (("cuda13", "jax-cuda13-plugin"), ("cuda12", "jax-cuda12-plugin"),
+                          ("tpu", "libtpu")):
+        try:
+            metadata.version(plugin)
+            return f"jax[{{extra}}]"
+        except metadata.PackageNotFoundError:
+            pass
+    return None
+
 
 try:
     import jaxnn
 except ImportError:
+    extra = accelerator_jax()
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           "git+{repo}.git"])
+                           "git+{repo}.git", *([extra] if extra else [])])
     import jaxnn
 
 # JAXNN_QUICK=1 scales epochs and data down (the test suite runs every notebook this way).

@@ -61,6 +61,30 @@ def test_notebook_is_committed_clean(path):
     assert not re.search(r"(/home/|/work/|/tmp/|/Users/|[A-Z]:\\\\)", text), path.name
 
 
+@pytest.mark.parametrize("installed, expected", [
+    ({"jax-cuda12-plugin"}, "jax[cuda12]"),
+    ({"jax-cuda13-plugin", "jax-cuda12-plugin"}, "jax[cuda13]"),
+    ({"libtpu"}, "jax[tpu]"),
+    (set(), None),
+])
+def test_setup_cell_installs_jax_for_the_runtimes_accelerator(installed, expected):
+    """On Colab the set-up cell upgrades jax together with the runtime's accelerator plugin."""
+    import types
+
+    code = build.SETUP.format(repo=build.REPO_URL).split("\ntry:\n    import jaxnn")[0]
+    namespace = {}
+    exec(code, namespace)
+
+    def version(name):
+        if name in installed:
+            return "1.0"
+        raise namespace["metadata"].PackageNotFoundError(name)
+
+    namespace["metadata"] = types.SimpleNamespace(
+        version=version, PackageNotFoundError=namespace["metadata"].PackageNotFoundError)
+    assert namespace["accelerator_jax"]() == expected
+
+
 def test_parse_rejects_code_without_a_marker():
     with pytest.raises(ValueError, match="before the first"):
         build.parse("x = 1\n# %%\ny = 2\n")
