@@ -93,6 +93,10 @@ class TrainConfig:
             raise TypeError(f"seed: expected an integer; got {self.seed!r}")
         if not 0 <= self.seed < 2**32:  # jax.random.PRNGKey keeps the low 32 bits
             raise ValueError(f"seed: expected an integer in [0, 2**32); got {self.seed}")
+        if isinstance(self.ensemble, int) and self.seed + self.ensemble > 2**32:
+            raise ValueError(f"seed: expected at most {2**32 - self.ensemble} with ensemble "
+                             f"{self.ensemble} (members take seeds seed, seed + 1, ...); got "
+                             f"{self.seed}")
         if self.train_size is not None:
             _checks.positive("train_size", self.train_size, integer=True)
         _checks.choice("grads", self.grads, ("auto", "manual"))

@@ -306,6 +306,8 @@ def _check_size(data: DeviceData, n: int) -> None:
     this costs nothing under jit): jitted gathers clamp out-of-range indices instead of failing,
     so more data would train on its first n examples only, and less on copies of its last."""
     got = data.labels.shape[0]
+    if data.x.shape[0] != got:  # DeviceData built directly: put() checks this
+        raise ValueError(f"data: expected one label per example; got {data.x.shape[0]} and {got}")
     if got != n:
         raise ValueError(f"n_train: the epoch was made for {n} training examples; got data "
                          f"with {got} (make the epoch with n_train=len(data))")

@@ -155,3 +155,16 @@ def test_elu_gradient_is_e_to_the_z_to_float32_rounding_on_the_left():
     g = np.asarray(jax.vmap(jax.grad(act.elu))(z))
     np.testing.assert_allclose(g, np.exp(np.asarray(z, np.float64)), rtol=2e-7)
     np.testing.assert_allclose(jax.vmap(jax.grad(act.elu))(-z), np.ones_like(z))
+
+
+def test_elu_derivative_rule_matches_finite_differences_and_keeps_the_value():
+    """elu's own derivative rule, checked independently of manual_grad: against central
+    differences (float64, both sides of 0 and across it), and its primal equals elu itself."""
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        for z0 in (-30.0, -3.0, -0.5, 0.5, 3.0):
+            check_grads(act.elu, (jnp.float64(z0),), order=2, modes=("fwd", "rev"))
+        z = jnp.linspace(-90.0, 90.0, 3601)
+        value, _ = jax.jvp(act.elu, (z,), (jnp.ones_like(z),))
+        np.testing.assert_array_equal(value, act.elu(z))

@@ -338,7 +338,7 @@ def test_cli_refuses_checkpoints_of_an_ensemble(tmp_path, capsys):
     assert main(["train", "--preset", "ch6-conv1", "--ensemble", "2", "--checkpoint-every", "1",
                  "--train-size", "100", "--out", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
-    assert "checkpoint_every" in err and "ensemble" in err
+    assert "--checkpoint-every" in err and "ensemble" in err
     assert not (tmp_path / "e").exists()
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.json").write_text(json.dumps(

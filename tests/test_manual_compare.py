@@ -75,7 +75,7 @@ def test_speed_of_learning_refuses_gradient_check_options(args, capsys):
     assert main(["compare", "--speed-of-learning", *args]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and f"error: {args[0][2:]}: expected no {args[0]} with " \
+    assert err.count("\n") == 1 and f"error: {args[0]}: expected no {args[0]} with " \
         "--speed-of-learning" in err and "; got " in err
 
 
@@ -85,7 +85,7 @@ def test_gradient_check_refuses_speed_of_learning_options(args, model, capsys):
     assert main(["compare", *model, *args]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and f"error: {args[0][2:]}: expected {args[0]} only with " \
+    assert err.count("\n") == 1 and f"error: {args[0]}: expected {args[0]} only with " \
         "--speed-of-learning" in err and f"; got {args[1]}" in err
 
 
@@ -100,11 +100,13 @@ def test_gradient_check_refuses_speed_of_learning_options(args, model, capsys):
 def test_compare_refuses_sizes_that_do_not_fit_mnist(sizes, message, capsys):
     assert main(["compare", "--sizes", sizes]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err == f"jaxnn compare: error: sizes: {message}\n"
+    assert out == "" and err == f"jaxnn compare: error: --sizes: {message}\n"
 
 
 @pytest.mark.parametrize("args, match", [
-    (["--fd-samples", "-1"], "fd-samples: expected an integer >= 0"),
+    (["--fd-samples", "-1"], "error: --fd-samples: expected an integer >= 0"),
+    (["--fd-tol", "0"], "error: --fd-tol: expected a positive number; got 0.0"),
+    (["--output", "sigmod"], "error: --output: expected one of"),
     (["--model", "conv1", "--fd-samples", "-2"], "fd-samples: expected an integer >= 0"),
     (["--seed", "-1"], "seed: expected"),
     (["--tol", "-1"], "tol: expected"),

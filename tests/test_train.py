@@ -341,3 +341,21 @@ def test_a_callback_keeps_params_for_later_by_copying_them(small):
               progress=False, callbacks=[keep_first])
     assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(kept["live"]))
     assert np.isfinite(np.asarray(kept["copy"][0]["w"])).all()
+
+
+def test_epoch_refuses_inputs_and_labels_of_different_lengths(small):
+    tr, _ = small
+    net = mlp.make([784, 30, 10])
+    params = net.init(jax.random.PRNGKey(0))
+    opt = optim.make("sgd", 0.5)
+    epoch = train.make_epoch(experiment.autodiff_grad_fn(net, "quadratic"), opt,
+                             mini_batch_size=10, n_train=100)
+    with pytest.raises(ValueError, match="data: expected one label per example; got 50 and 100"):
+        epoch(params, opt.init(params), jax.random.PRNGKey(1),
+              train.DeviceData(tr.x[:50], tr.labels[:100]))
+
+
+def test_an_ensembles_last_seed_must_fit_in_32_bits():
+    experiment.TrainConfig.from_preset(seed=2**32 - 2, ensemble=2)  # seeds 2**32 - 2, 2**32 - 1
+    with pytest.raises(ValueError, match=r"seed: expected at most 4294967294 with ensemble 2"):
+        experiment.TrainConfig.from_preset(seed=2**32 - 1, ensemble=2)

@@ -29,10 +29,18 @@ class Parser(argparse.ArgumentParser):
         what = "commands" if hasattr(self, "subcommands") else "flags"
         self.exit(2, f"{self.prog}: error: {message} ('{self.prog} --help' lists the {what})\n")
 
+    field_flags: dict[str, str] = {}
+    """Settings whose flag neither has their name nor stores into it (compare's --output sets
+    the networks' ``output_activation``)."""
+
     def flag_for(self, field: str) -> str | None:
-        """The option string that sets ``field`` (a dest), or None where no flag does."""
+        """The option string that sets ``field`` (a dest such as ``train_size``, or a flag's
+        name without its dashes, ``fd-samples``), or None where no flag does."""
+        if field in self.field_flags:
+            return self.field_flags[field]
         for action in self._actions:  # argparse has no public list of a parser's arguments
-            if action.dest == field and action.option_strings:
+            if action.option_strings and (action.dest == field
+                                          or f"--{field}" in action.option_strings):
                 return max(action.option_strings, key=len)
         return None
 
@@ -40,7 +48,8 @@ class Parser(argparse.ArgumentParser):
 def in_flag_terms(message: str, parser: Parser) -> str:
     """``train_size: expected ...`` -> ``--train-size: expected ...`` where a flag sets it."""
     field, colon, rest = message.partition(":")
-    flag = parser.flag_for(field) if colon and field.isidentifier() else None
+    named = colon and field.replace("-", "_").isidentifier()
+    flag = parser.flag_for(field) if named else None
     return f"{flag}:{rest}" if flag else message
 
 

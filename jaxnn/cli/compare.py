@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("compare", help="hand-derived gradients (manual_grad) vs jax.grad",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.field_flags = {"output_activation": "--output"}  # errors from jaxnn.mlp name the setting
     p.add_argument("--model", help="a CNN from jaxnn.cnn.ARCHITECTURES (conv1, conv2, ...); "
                    "default: a fully connected network of --sizes")
     p.add_argument("--sizes", help="MLP layer sizes (default 784,30,10)")
@@ -142,9 +143,10 @@ def _check_values(args) -> None:
     if args.fd_samples < 0:
         raise ValueError("fd-samples: expected an integer >= 0 (0 skips the finite-difference "
                          f"check); got {args.fd_samples}")
-    for k in ("tol", "fd_tol"):
-        if getattr(args, k) is not None:
-            _checks.non_negative(_flag(k), getattr(args, k))
+    if args.tol is not None:  # 0 asks for equality
+        _checks.non_negative("tol", args.tol)
+    if args.fd_tol is not None:  # a finite difference is never exact
+        _checks.positive("fd-tol", args.fd_tol)
     if not args.model:
         mnist_sizes(args.sizes)
 
