@@ -61,7 +61,7 @@ def finite_array(arg: str, x: Any) -> None:
     its device)."""
     xp = jnp if isinstance(x, jax.Array) else np
     a = x if isinstance(x, jax.Array) else np.asarray(x)
-    if np.issubdtype(a.dtype, np.floating) and not bool(xp.isfinite(a).all()):
+    if jnp.issubdtype(a.dtype, jnp.floating) and not bool(xp.isfinite(a).all()):
         bad = int(np.size(a) - xp.isfinite(a).sum())
         raise ValueError(f"{arg}: expected finite values; got {bad} NaN or inf entries")
 

@@ -75,11 +75,12 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Self, after checking every field; ValueError/TypeError naming the bad one. NumPy
-        integers (``np.int64(3)``) become Python ints, which config.json can hold."""
-        numpy_ints = {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)
-                      if isinstance(getattr(self, f.name), np.integer)}
-        if numpy_ints:
-            return dataclasses.replace(self, **numpy_ints).validated()
+        scalars (``np.int64(3)``, ``np.float32(0.5)``) become Python ints and floats, which
+        config.json can hold."""
+        numpy_scalars = {f.name: getattr(self, f.name).item() for f in dataclasses.fields(self)
+                         if isinstance(getattr(self, f.name), np.integer | np.floating)}
+        if numpy_scalars:
+            return dataclasses.replace(self, **numpy_scalars).validated()
         sizes = _checks.sizes("sizes", self.sizes)
         _checks.choice("activation", self.activation, (*activations.HIDDEN, "maxout"))
         costs.check_pair(self.cost, self.output_activation)

@@ -79,7 +79,7 @@ class DeviceData(NamedTuple):
         labels = labels if isinstance(labels, jax.Array) else np.asarray(labels)
         if x.ndim < 2:
             raise ValueError(f"{arg}: expected inputs of shape (N, features...); got {x.shape}")
-        if not np.issubdtype(x.dtype, np.floating):
+        if not jnp.issubdtype(x.dtype, jnp.floating):  # bfloat16 included
             raise TypeError(
                 f"{arg}: expected floating-point inputs (see jaxnn.data.to_inputs); got {x.dtype}"
             )

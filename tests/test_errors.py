@@ -531,3 +531,10 @@ def test_device_arrays_are_checked_on_the_device_and_kept():
         train.DeviceData.put(x, labels, arg="train", num_classes=3)
     with pytest.raises(ValueError, match="train: expected finite values; got 1 NaN"):
         train.DeviceData.put(x.at[1, 2].set(jnp.nan), labels, arg="train")
+
+
+def test_bfloat16_inputs_are_floating_point_and_checked_for_nan():
+    x = X.astype(jnp.bfloat16)
+    assert train.DeviceData.put(x, LABELS).x.dtype == jnp.bfloat16
+    with pytest.raises(ValueError, match="data: expected finite values; got 1 NaN"):
+        train.DeviceData.put(_with(x, 3, np.nan), LABELS)

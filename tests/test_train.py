@@ -1,3 +1,5 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -319,10 +321,12 @@ def test_epoch_refuses_data_of_another_size_than_n_train(small, loop, n_data):
         epoch(params, opt.init(params), jax.random.PRNGKey(1), data_)
 
 
-def test_seed_takes_numpy_integers_and_stores_a_python_int():
-    config = experiment.TrainConfig.from_preset(seed=np.int64(3), epochs=np.int32(2))
-    assert type(config.seed) is int and type(config.epochs) is int
-    assert (config.seed, config.epochs) == (3, 2)
+def test_numpy_scalars_become_python_numbers_that_config_json_can_hold():
+    config = experiment.TrainConfig.from_preset(seed=np.int64(3), epochs=np.int32(2),
+                                                eta=np.float32(0.5))
+    assert (type(config.seed), type(config.epochs), type(config.eta)) == (int, int, float)
+    assert (config.seed, config.epochs, config.eta) == (3, 2, 0.5)
+    json.dumps(config.to_json())
 
 
 def test_a_callback_keeps_params_for_later_by_copying_them(small):
