@@ -288,6 +288,17 @@ def test_cli_skip_reports_the_count(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "options.json").read_text())["on_nan"] == "skip"
 
 
+def test_cli_resume_names_the_stored_setting_that_is_not_valid(tmp_path, capsys):
+    """A bad value in config.json is the file's, not a flag the user typed."""
+    (tmp_path / "r").mkdir()
+    saved = experiment.TrainConfig.from_preset("ch1-30", train_size=500).to_json()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({**saved, "eta": 0}))
+    assert main(["train", "--resume", str(tmp_path / "r"), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"jaxnn train: error: --resume: {tmp_path / 'r' / 'config.json'} holds a "
+                   "setting that is not valid (eta: expected a positive number; got 0)"), err
+
+
 def test_cli_resume_refuses_config_flags(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--eta", "0.1"]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -69,6 +69,10 @@ def resumed_config(args, overrides):
         config = experiment.TrainConfig.from_json(json.loads(path.read_text()))
     except (json.JSONDecodeError, TypeError, AttributeError) as e:
         raise ValueError(f"--resume: {path} is not a jaxnn configuration ({e})") from None
+    try:  # a stored value is not a flag the user typed: say where it comes from
+        config = config.validated()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"--resume: {path} holds a setting that is not valid ({e})") from None
     if config.ensemble > 1:
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
