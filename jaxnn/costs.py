@@ -90,10 +90,9 @@ def check_pair(cost: str, output_activation: str) -> None:
     _checks.choice("cost", cost, COSTS)
     _checks.choice("output_activation", output_activation, activations.OUTPUTS)
     if output_activation not in VALID_OUTPUTS[cost]:
-        raise ValueError(
-            f"cost: {cost!r} needs output_activation in {VALID_OUTPUTS[cost]}; "
-            f"got {output_activation!r}"
-        )
+        allowed = " or ".join(repr(o) for o in VALID_OUTPUTS[cost])
+        raise ValueError(f"cost: {cost!r} needs the output activation {allowed}; got "
+                         f"{output_activation!r}")
 
 
 def from_logits(cost: str, output_activation: str):

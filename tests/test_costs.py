@@ -63,7 +63,8 @@ def test_cross_entropy_gradient_has_no_sigma_prime():
 
 
 def test_bad_pairs_and_names():
-    with pytest.raises(ValueError, match="cost: 'log_likelihood' needs output_activation"):
+    with pytest.raises(ValueError, match="cost: 'log_likelihood' needs the output activation "
+                                         "'softmax'; got 'sigmoid'"):
         costs.check_pair("log_likelihood", "sigmoid")
     with pytest.raises(ValueError, match="cost: expected one of"):
         costs.get("hinge")
