@@ -12,9 +12,11 @@
 #   dropout     the issue's "ch6-dropout under 60 s": ch6-dropout-fast (the same network, Adam,
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
 #               of 10, 40 epochs): one epoch, then the whole run as far as the time allows
-#   ch6         `jaxnn reproduce` of the chapter-6 rows not yet run at full settings (ch6-relu
-#               was, on the CPU: 3 runs, README's Results), one run each, as far as the time
-#               allows (`reproduce` keeps finished runs only: a row cut at the limit is lost)
+#   ch6         the chapter-6 rows not yet run at full settings (ch6-relu was, on the CPU:
+#               3 runs, README's Results): expanded, fc300, fc1000 and 2fc, one `jaxnn train`
+#               run each (checkpointed: a later call can resume a row cut at the limit, see
+#               stage_ch6), as far as the time allows; the ensemble row is left out (ensembles
+#               are not checkpointed, and five networks of 40 epochs do not fit in a call)
 #
 # The calls, in order of priority (a session has 30 minutes of device time, machine start-ups
 # included, and the machine goes back 30 s after a call: plan on a fresh machine every call):
@@ -28,11 +30,12 @@
 # (default 540, under the tool's 600 s less the 20 s grace of `timeout --kill-after`), shared
 # fairly among the stages named, so that a call ends, and its files come back, inside the limit.
 set -uo pipefail
+PY=${PYTHON:-python3}  # on the device machine python3 is the interpreter with jax, flax and torch
+[[ $PY == */* && $PY != /* ]] && PY="$PWD/$PY"  # a relative path must work from / too (importable)
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/gpu}
 WORK=${WORK:-${TMPDIR:-/tmp}/jaxnn-gpu}
 CALL_SECONDS=${CALL_SECONDS:-540}
-PY=${PYTHON:-python3}  # on the device machine python3 is the interpreter with jax, flax and torch
 export PYTHONUNBUFFERED=1  # a step cut at its limit still has its output in the log
 
 # jaxnn importable from anywhere (benchmarks/*.py run with benchmarks/ as their path, not the
@@ -114,12 +117,25 @@ stage_dropout() {
 }
 
 stage_ch6() {
-  # `jaxnn reproduce` keeps every finished run, so a later call on the same machine (if it is
-  # still warm) goes on with the rest; a call cut at its limit loses only the run in progress.
-  local keep=$WORK/ch6-runs
-  run "reproduce ch6" "$(left)" "${JAXNN[@]}" reproduce ch6-expanded ch6-fc300 \
-    ch6-fc1000 ch6-2fc ch6-ensemble --runs 1 --no-progress --out "$keep"
-  cp -r "$keep" "$dir/reproduce"
+  # One `jaxnn train` run per row, checkpointed every 2 epochs, so a row cut at the call's limit
+  # comes back in ch6.tar.gz with its finished epochs and checkpoints, and a later call goes on
+  # with it: CH6_RESUME=DIR names the ch6/ folder of an earlier ch6.tar.gz (carried to the
+  # machine with the device tool's `carry`). A row already finished there is only copied.
+  # CH6_PRESETS and CH6_FLAGS (flags for a fresh run) are for dry runs on a small machine.
+  local preset prior
+  for preset in ${CH6_PRESETS:-ch6-expanded ch6-fc300 ch6-fc1000 ch6-2fc}; do
+    prior=${CH6_RESUME:+$CH6_RESUME/$preset}
+    if [ -n "$prior" ] && [ -f "$prior/summary.json" ]; then
+      cp -r "$prior" "$dir/$preset" && echo "## $preset: finished in $prior (copied)"
+    elif [ -n "$prior" ] && compgen -G "$prior/checkpoints/[0-9]*" >/dev/null; then
+      cp -r "$prior" "$dir/$preset"
+      run "$preset (resumed)" "$(left)" "${JAXNN[@]}" train --resume "$dir/$preset" --no-progress
+    else
+      # shellcheck disable=SC2086  # CH6_FLAGS is a list of flags
+      run "$preset" "$(left)" "${JAXNN[@]}" train --preset "$preset" --checkpoint-every 2 \
+        --no-progress --out "$dir/$preset" ${CH6_FLAGS:-}
+    fi
+  done
 }
 
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
