@@ -33,9 +33,9 @@ turns (A B C A B C ...) for ``--repeats`` repetitions, and each figure is the me
 the machines are shared and noisy. On the CPU every epoch follows ``--pause`` idle seconds
 (untimed), so that one library's spinning worker threads do not slow the next one down (on a
 GPU the pause is 0: an idle GPU lowers its clocks). On CUDA, PyTorch is allowed TF32, as JAX's
-default float32 precision is there. The ratio is jaxnn's
-images/s over that implementation's. Parameter counts are compared (they must be equal) and
-the PyTorch network is checked to give jaxnn's logits from the same weights.
+default float32 precision is there. The ratio is jaxnn's images/s over that implementation's.
+Parameter counts are compared (they must be equal) and the PyTorch network is checked to give
+jaxnn's logits from the same weights.
 
     python benchmarks/cnn_throughput.py [--models ch6-relu flax-mnist] [--batch-size 128]
         [--images N] [--repeats R] [--pause S] [--no-torch] [--torch-threads T]
