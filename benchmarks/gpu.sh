@@ -142,7 +142,7 @@ stage_ch6() {
 for stage in "$@"; do
   declare -F "stage_$stage" >/dev/null || { echo "unknown stage: $stage" >&2; exit 2; }
 done
-installed || { echo "pip install --no-deps -e . failed" >&2; exit 1; }
+installed || { echo "jaxnn cannot be imported, installed or from the source tree" >&2; exit 1; }
 echo "# jaxnn: $(cd / && "$PY" -c 'import jaxnn; print(jaxnn.__file__)'); command: ${JAXNN[*]}"
 stages_left=$#
 for stage in "$@"; do

@@ -99,10 +99,8 @@ def elu(z):
 @elu.defjvp
 def _elu_jvp(primals, tangents):
     (z,), (dz,) = primals, tangents
-    left = jnp.where(z > 0, 0.0, z)
-    value = jnp.where(z > 0, z, ELU_ALPHA * jnp.expm1(left))
-    slope = jnp.where(z > 0, 1.0, ELU_ALPHA * jnp.exp(left))
-    return value, slope * dz
+    slope = jnp.where(z > 0, 1.0, ELU_ALPHA * jnp.exp(jnp.where(z > 0, 0.0, z)))
+    return elu(z), slope * dz
 
 
 def swish(z):
