@@ -172,3 +172,66 @@ def test_jax_num_processes_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("JAX_PROCESS_ID", "x")
     with pytest.raises(ValueError, match="JAX_PROCESS_ID: expected an integer; got 'x'"):
         parallel.initialize_distributed()
+
+
+def _interrupt_after(monkeypatch, epoch: int | None) -> None:
+    """Ctrl-C in `jaxnn train`: after epoch ``epoch`` (numbered from 0), or before the first
+    epoch ends (None)."""
+    from jaxnn import experiment
+
+    real = experiment.run
+
+    def run(config, **kwargs):
+        if epoch is None:
+            raise KeyboardInterrupt
+
+        def ctrl_c(record, state):
+            if record["epoch"] == epoch:
+                raise KeyboardInterrupt
+
+        return real(config, **{**kwargs, "callbacks": [*kwargs["callbacks"], ctrl_c]})
+
+    monkeypatch.setattr(experiment, "run", run)
+
+
+def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeypatch):
+    # With checkpoints: --resume is the way on, and it goes on to the end.
+    out = tmp_path / "ckpt"
+    _interrupt_after(monkeypatch, 1)
+    assert main(["train", *TINY, "--epochs", "3", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == (f"jaxnn train: interrupted; {out} holds a checkpoint after 2 epochs: "
+                   f"continue with jaxnn train --resume {out}"), err
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+    # Finished: resuming again trains nothing, and says so instead of pretending to resume.
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"jaxnn train: error: --resume: {out} has finished its 3 epochs; pass "
+                   "--epochs N with N > 3 to train on"), err
+
+    # Without checkpoints: no --resume advice, here or when the directory is used again.
+    out = tmp_path / "plain"
+    _interrupt_after(monkeypatch, 0)
+    assert main(["train", *TINY, "--epochs", "3", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == (f"jaxnn train: interrupted; {out / 'metrics.jsonl'} holds 1 epoch, but "
+                   "there is no checkpoint to continue from (--checkpoint-every N makes a run "
+                   "resumable); --overwrite replaces it"), err
+    monkeypatch.undo()
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "no checkpoint to continue from, so pass --overwrite" in err
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out), "--overwrite"]) == 0
+
+    # Before the first epoch ends: nothing worth keeping, as for a failure.
+    out = tmp_path / "early"
+    _interrupt_after(monkeypatch, None)
+    assert main(["train", *TINY, "--epochs", "3", "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"jaxnn train: interrupted; no epoch had finished; removed {out}")
+    assert not out.exists()

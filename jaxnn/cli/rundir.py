@@ -23,12 +23,26 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
         return
     if not overwrite:
         shown = ", ".join(found) if found else "a run"
+        # Offer --resume only where it can work: a run without a checkpoint cannot go on.
+        how = (f"continue it with --resume {out}, or pass --overwrite to replace it"
+               if checkpoint_steps(out) else
+               "it has no checkpoint to continue from, so pass --overwrite to replace it "
+               "(with --checkpoint-every N a run can be resumed after an interruption)")
         raise ValueError(f"out: expected a new or empty run directory; {out} holds a run "
-                         f"({shown}): continue it with --resume {out}, or pass --overwrite "
-                         "to replace it")
+                         f"({shown}): {how}")
     if primary:
         remove_run_files(out)
     parallel.barrier("jaxnn train: old run removed")
+
+
+def checkpoint_steps(out: Path) -> list[int]:
+    """The epochs after which ``out/checkpoints/`` holds a committed checkpoint (orbax names a
+    committed step by its number; an unfinished one has a temporary name), in order."""
+    from jaxnn.checkpoint import CHECKPOINT_DIR
+
+    folder = out / CHECKPOINT_DIR
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) \
+        if folder.is_dir() else []
 
 
 def remove_run_files(out: Path) -> None:
@@ -76,17 +90,18 @@ def resumed_config(args, overrides):
     if config.ensemble > 1:
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
+    steps = checkpoint_steps(out)
     if args.epochs is not None:
         from jaxnn.checkpoint import CHECKPOINT_DIR
 
-        folder = out / CHECKPOINT_DIR  # orbax names a committed step by its number
-        steps = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] \
-            if folder.is_dir() else []
-        if steps and args.epochs < max(steps):
-            raise ValueError(f"--epochs: expected at least the {max(steps)} epochs that "
-                             f"{folder / str(max(steps))} holds (a resumed run trains on to "
-                             f"--epochs); got {args.epochs}")
+        if steps and args.epochs < steps[-1]:
+            raise ValueError(f"--epochs: expected at least the {steps[-1]} epochs that "
+                             f"{out / CHECKPOINT_DIR / str(steps[-1])} holds (a resumed run "
+                             f"trains on to --epochs); got {args.epochs}")
         config = dataclasses.replace(config, epochs=args.epochs)
+    if steps and steps[-1] >= config.epochs and (out / "summary.json").is_file():
+        raise ValueError(f"--resume: {out} has finished its {_epochs(steps[-1])}; pass "
+                         f"--epochs N with N > {steps[-1]} to train on")
     return config.validated(), out
 
 

@@ -212,7 +212,7 @@ def run(args) -> int:
 
     grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
-    guard, remove_dir = None, False
+    guard, remove_dir, interrupted = None, False, False
 
     def nothing_to_keep() -> bool:
         """A new run that wrote no epoch's metrics: a failure leaves nothing of it behind."""
@@ -236,6 +236,8 @@ def run(args) -> int:
         left = f"; removed {out}" if remove_dir and made_dir else ""
         say(f"jaxnn train: error: {e}{last_good}{left}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # Ctrl-C: say what is left and how to go on (below)
+        interrupted, remove_dir = True, nothing_to_keep()
     except Exception:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
         # before the first epoch: leave no run directory, or no files of ours, behind (a
@@ -254,6 +256,11 @@ def run(args) -> int:
                     pass
         elif remove_dir:
             remove_run_files(out)
+    if interrupted:
+        if primary:
+            print(f"jaxnn train: interrupted; {_what_is_left(out, remove_dir, made_dir)}",
+                  file=sys.stderr)
+        return 130
     skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble
     if not primary:
         return 0
@@ -279,6 +286,23 @@ def run(args) -> int:
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")
     return 0
+
+
+def _what_is_left(out: Path, removed: bool, made_dir: bool) -> str:
+    """After Ctrl-C: what the run directory holds and how to go on from it."""
+    from jaxnn.cli.rundir import _epochs, checkpoint_steps
+
+    if removed:
+        return (f"no epoch had finished; removed {out}" if made_dir else
+                f"no epoch had finished; removed this run's files from {out}")
+    steps = checkpoint_steps(out)
+    if steps:
+        return (f"{out} holds a checkpoint after {_epochs(steps[-1])}: continue with "
+                f"jaxnn train --resume {out}")
+    metrics = out / "metrics.jsonl"
+    done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    return (f"{metrics} holds {_epochs(done)}, but there is no checkpoint to continue from "
+            f"(--checkpoint-every N makes a run resumable); --overwrite replaces it")
 
 
 def _silent(*args, **kwargs) -> None:
