@@ -12,7 +12,8 @@ prelu'(0) = alpha, step'(0) = 0; elu is differentiable at 0 (elu'(0) = 1). This 
 ``jax.nn.relu`` and the hard functions ``jnp.where`` rather than ``jnp.maximum`` / ``jnp.clip``,
 whose gradients split a tie (0.5 at relu's kink).
 
-Derivatives are not written here (one exception, elu, for float32 accuracy): ``jax.grad``
+Derivatives are not written here, with three exceptions for float32 accuracy (sigmoid, tanh
+and elu have their own derivative rules, because autodiff's formulas cancel): ``jax.grad``
 finds them, and ``manual_grad.activation_prime`` derives them by hand so the two can be compared.
 
 >>> import jax, jax.numpy as jnp
@@ -42,24 +43,58 @@ def step(z):
     return jnp.where(z > 0, 1.0, 0.0).astype(jnp.result_type(z, jnp.float32))
 
 
+def _sigmoid_slope(z):
+    """sigma'(z) = t (1 - t) with t = sigma(-|z|) <= 1/2 (sigma' is even): t has full relative
+    precision and 1 - t does not cancel, so sigma' is within 2e-7 (relative) of the exact value
+    in float32 for every z, against 1e-5 at z = 5 and 100% from z = 16.6 for sigma (1 - sigma)."""
+    t = jax.nn.sigmoid(-jnp.abs(z))
+    return t * (1.0 - t)
+
+
+@jax.custom_jvp
 def sigmoid(z):
-    """sigma(z) = 1 / (1 + e^{-z})."""
+    """sigma(z) = 1 / (1 + e^{-z}).
+
+    Its derivative rule (below) is sigma'(z) = sigma'(-|z|), computed where it does not cancel.
+    Autodiff's sigma (1 - sigma) cancels in float32 for z > 0: 17% off at z = 15 and exactly 0
+    from z = 16.6, where sigma'(z) is still about 4e-8.
+    """
     return jax.nn.sigmoid(z)
 
 
+@sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return sigmoid(z), _sigmoid_slope(z) * dz
+
+
+@jax.custom_jvp
 def tanh(z):
-    """tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}) = 2 sigma(2z) - 1."""
+    """tanh(z) = (e^z - e^{-z}) / (e^z + e^{-z}) = 2 sigma(2z) - 1.
+
+    Its derivative rule (below) is tanh'(z) = 4 sigma'(2z), without cancellation; autodiff's
+    1 - tanh^2 cancels in float32 (0 for |z| >= 9, where tanh' is still about 6e-8).
+    """
     return jnp.tanh(z)
+
+
+@tanh.defjvp
+def _tanh_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return tanh(z), 4.0 * _sigmoid_slope(2.0 * z) * dz
 
 
 def hard_sigmoid(z):
     """Piecewise-linear sigmoid: clip(0.2 z + 0.5, 0, 1) (slope 0.2, saturating at |z| >= 2.5).
 
     Written with ``jnp.where`` so that at the kinks z = +-2.5 the derivative is the flat side's,
-    0 (``jnp.clip`` would split the tie and give 0.1): see the module's kink convention.
+    0 (``jnp.clip`` would split the tie and give 0.1): see the module's kink convention. The
+    kinks are tested on z itself, and the middle is (z + 2.5) / 5 on the left and
+    1 - (2.5 - z) / 5 on the right, whose differences are exact near the kinks: testing the
+    rounded 0.2 z + 0.5 saturated the float just below 2.5 (value 1, slope 0).
     """
-    u = 0.2 * z + 0.5
-    return jnp.where(u >= 1.0, 1.0, jnp.where(u <= 0.0, 0.0, u))
+    inside = jnp.where(z < 0, (z + 2.5) / 5.0, 1.0 - (2.5 - z) / 5.0)
+    return jnp.where(z >= 2.5, 1.0, jnp.where(z <= -2.5, 0.0, inside))
 
 
 def hard_tanh(z):
@@ -105,7 +140,7 @@ def _elu_jvp(primals, tangents):
 
 def swish(z):
     """z sigma(z) (also called SiLU)."""
-    return z * jax.nn.sigmoid(z)
+    return z * sigmoid(z)
 
 
 def softplus(z):

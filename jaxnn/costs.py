@@ -2,8 +2,10 @@
 
 Two forms of each cost:
 
-- the textbook form ``cost(a, y)`` on output activations, exactly as the book writes it
-  (clipped away from log(0) so a saturated output gives a large finite cost, not inf);
+- the textbook form ``cost(a, y)`` on output activations, exactly as the book writes it; only an
+  output of exactly 0 or 1 is moved, to the smallest normal float or the float below 1, so it
+  costs a large finite amount instead of inf (every other output's cost and gradient are the
+  formula's, and a = y costs exactly 0);
 - the stable form ``from_logits(cost, output_activation)(z, y)`` on the output layer's weighted
   input z, which training uses: softplus and logsumexp never overflow, and its gradient at
   |z| = 1e4 is still finite.
@@ -30,9 +32,18 @@ import jax.numpy as jnp
 from jaxnn import _checks, activations
 
 
-def _clip(a):
-    eps = jnp.finfo(jnp.result_type(a, jnp.float32)).eps
-    return jnp.clip(a, eps, 1.0 - eps)
+def _y_ln(y, a):
+    """y ln a, with a = 0 read as the smallest normal float (ln is -87.3 in float32), so that
+    y ln a is 0 where y = 0 and finite everywhere. Any a > 0 is used as it is: clipping at
+    machine epsilon, as before, capped the cost at 15.9 and zeroed its gradient below 1.2e-7."""
+    tiny = jnp.finfo(jnp.result_type(a, jnp.float32)).tiny
+    return y * jnp.log(jnp.maximum(a, tiny))
+
+
+def _y_ln1m(y, a):
+    """y ln(1 - a), with a = 1 read as the float just below 1 (so finite), and 0 where y = 0."""
+    below_one = 1.0 - jnp.finfo(jnp.result_type(a, jnp.float32)).epsneg
+    return y * jnp.log1p(-jnp.minimum(a, below_one))
 
 
 def _batch_mean(per_example):
@@ -56,14 +67,13 @@ def cross_entropy(a, y):
     """The book's cross-entropy for sigmoid outputs:
     C = -(1/m) sum_x sum_j [y_j ln a_j + (1 - y_j) ln(1 - a_j)]."""
     _check_targets(a, y)
-    a = _clip(a)
-    return -_batch_mean(jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a), axis=-1))
+    return -_batch_mean(jnp.sum(_y_ln(y, a) + _y_ln1m(1 - y, a), axis=-1))
 
 
 def log_likelihood(a, y):
     """Log-likelihood for softmax outputs: C = -(1/m) sum_x ln a_{y(x)} = -(1/m) sum_x y . ln a."""
     _check_targets(a, y)
-    return -_batch_mean(jnp.sum(y * jnp.log(_clip(a)), axis=-1))
+    return -_batch_mean(jnp.sum(_y_ln(y, a), axis=-1))
 
 
 COSTS = {"quadratic": quadratic, "cross_entropy": cross_entropy, "log_likelihood": log_likelihood}

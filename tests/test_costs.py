@@ -127,3 +127,32 @@ def test_integer_labels_are_refused_not_broadcast(cost):
     a = jnp.full((3, 3), 0.5)
     with pytest.raises(ValueError, match=r"^y: expected the shape of a, \(3, 3\); got \(3,\)$"):
         costs.get(cost)(a, jnp.arange(3))
+
+
+def test_textbook_costs_are_the_formula_away_from_exactly_0_and_1():
+    """Only outputs of exactly 0 or 1 are moved (to finite costs); any other output costs what
+    the formula says, and its gradient is the formula's: clipping at machine epsilon capped the
+    cost at 15.9 and zeroed the gradient of a saturated sigmoid, the slowdown cross-entropy
+    cures."""
+    one, zero = jnp.ones((1, 1), jnp.float32), jnp.zeros((1, 1), jnp.float32)
+    near_one = jnp.full((1, 1), np.nextafter(np.float32(1), np.float32(0)))
+    np.testing.assert_allclose(costs.cross_entropy(jnp.full((1, 1), 1e-10), one),
+                               -np.log(1e-10), rtol=1e-6)
+    np.testing.assert_allclose(costs.cross_entropy(near_one, zero), 24 * np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(costs.log_likelihood(jnp.array([[1e-10, 1.0]]),
+                                                    jnp.array([[1.0, 0.0]])),
+                               -np.log(1e-10), rtol=1e-6)
+    a = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], jnp.float32)
+    for cost in (costs.cross_entropy, costs.log_likelihood):
+        assert float(cost(a, a)) == 0.0  # a = y exactly costs nothing
+    # Through a saturating output the textbook gradient is a - y, as from the logits.
+    for z in (-15.0, -16.0, -20.0, -40.0):
+        zs = jnp.full((1, 1), z, jnp.float32)
+        textbook = jax.grad(lambda z: costs.cross_entropy(activations.sigmoid(z), one))(zs)
+        stable = jax.grad(lambda z: costs.from_logits("cross_entropy", "sigmoid")(z, one))(zs)
+        np.testing.assert_allclose(textbook, stable, rtol=1e-6)
+    z = jnp.array([[0.0, 16.0]], jnp.float32)
+    y = jnp.array([[1.0, 0.0]], jnp.float32)
+    textbook = jax.grad(lambda z: costs.log_likelihood(activations.softmax(z), y))(z)
+    stable = jax.grad(lambda z: costs.from_logits("log_likelihood", "softmax")(z, y))(z)
+    np.testing.assert_allclose(textbook, stable, rtol=1e-6)

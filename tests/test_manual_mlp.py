@@ -228,7 +228,7 @@ def test_info_holds_bp1_to_bp4_step_by_step():
     assert [a.shape for a in acts] == [(m, n) for n in sizes]
     np.testing.assert_allclose(deltas[-1], acts[-1] - y, rtol=1e-14)  # BP1 (simplified)
     for l in range(len(params) - 1):  # BP2
-        bp2 = (deltas[l + 1] @ params[l + 1]["w"]) * (1 - jnp.tanh(zs[l]) ** 2)
+        bp2 = (deltas[l + 1] @ params[l + 1]["w"]) / jnp.cosh(zs[l]) ** 2  # tanh' = sech^2
         np.testing.assert_allclose(deltas[l], bp2, rtol=1e-14)
     for l, g in enumerate(grads):
         np.testing.assert_allclose(g["b"], info["mean_deltas"][l], rtol=1e-14)  # BP3
