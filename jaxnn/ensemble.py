@@ -60,6 +60,14 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     experiment.check_grad_fn_model(grad_fn, config)
     prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
     members, votes = [], []
+    if config.model == "mlp":
+        logits_fn = jax.jit(prepared.network.logits)
+    else:  # one compiled vote for every member (the graph alone: no weights are drawn)
+        from flax import nnx
+
+        graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(prepared.network,
+                                                             jax.random.PRNGKey(0))))[0]
+        logits_fn = functools.partial(_chunked, jax.jit(cnn.make_logits_fn(graphdef)))
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
@@ -69,11 +77,7 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device
             params = jax.device_put(jax.device_get(params))
-        if config.model == "mlp":
-            logits = jax.jit(prepared.network.logits)(params, prepared.test.x)
-        else:
-            graphdef = cnn.split(cnn.make(prepared.network, jax.random.PRNGKey(0)))[0]
-            logits = _chunked(jax.jit(cnn.make_logits_fn(graphdef)), params, prepared.test.x)
+        logits = logits_fn(params, prepared.test.x)
         votes.append(jnp.argmax(logits, axis=-1))
     vote = majority_vote(jnp.stack(votes))
     accuracy = float(jnp.mean(vote == prepared.test.labels))

@@ -282,6 +282,7 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
     """The epoch of :func:`make_epoch` as a Python loop over one jitted step per mini-batch:
     the same updates in the same order (``loop="host"``)."""
     batches = jax.jit(batches)
+    finish = jax.jit(finish)  # the end-of-epoch finiteness check: one call, not one per leaf
     step = jax.jit(body, donate_argnums=(1,))
     tail_step = jax.jit(functools.partial(body, constrain=_constrain(None)),
                         donate_argnums=(1,))
