@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 
+def __dir__():
+    """Every submodule, imported or not, so that tab completion in a notebook offers them."""
+    return sorted({*globals(), *__all__})
+
+
 def __getattr__(name):
     if name in __all__:
         return importlib.import_module(f"jaxnn.{name}")

@@ -15,11 +15,30 @@ import numpy as np
 
 
 def choice(arg: str, value: Any, options: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``options``; otherwise a ValueError listing them."""
+    """Return ``value`` if it is one of ``options``; otherwise a ValueError listing them, with
+    the closest option suggested (another case, - for _, or a typo: 'sigmod')."""
     options = list(options)
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{arg}: expected one of {', '.join(options)}; got {value!r}")
+        raise ValueError(f"{arg}: expected one of {', '.join(options)}; got {value!r}"
+                         f"{did_you_mean(value, options)}")
     return value
+
+
+def did_you_mean(value: Any, options: Iterable[str]) -> str:
+    """`` (did you mean 'relu'?)`` for the option ``value`` was most likely meant to be, or ''."""
+    if not isinstance(value, str) or not value:
+        return ""
+    import difflib
+
+    def folded(name: str) -> str:
+        return name.lower().replace("-", "_")
+
+    options = list(options)
+    close = [o for o in options if folded(o) == folded(value)] or difflib.get_close_matches(
+        folded(value), [folded(o) for o in options], n=1, cutoff=0.75)
+    if close and close[0] not in options:  # a folded match: name the option as it is spelled
+        close = [o for o in options if folded(o) == close[0]]
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def lookup(arg: str, value: Any, registry: Mapping[str, Any]) -> Any:

@@ -254,6 +254,11 @@ class Result(NamedTuple):
     history: list[dict]
     summary: dict
 
+    def __repr__(self) -> str:
+        """The summary, not every weight (``result.state.params`` holds those)."""
+        return (f"Result(preset={self.config.preset!r}, epochs={len(self.history)}, "
+                f"summary={self.summary!r})")
+
 
 def run(
     config: TrainConfig,
@@ -350,7 +355,8 @@ def run(
     state, history = train.fit(
         state, epoch_fn=epoch_fn, evaluate=evaluate, train=prepared.train,
         validation=prepared.validation, test=prepared.test, epochs=config.epochs,
-        penalty=penalty_value, callbacks=callbacks, progress=progress, history=history,
+        penalty=penalty_value, callbacks=callbacks, history=history,
+        progress=progress and f"{config.preset or 'custom'} seed {config.seed}",
         eta=config.eta,
     )
     summary = {"preset": config.preset, **metrics.summarize(history)}

@@ -337,7 +337,7 @@ def fit(
     epochs: int,
     penalty: Callable[[Any], jax.Array] | None = None,
     callbacks: Sequence[Callback] = (),
-    progress: bool = True,
+    progress: bool | str = True,
     history: list[dict] | None = None,
     eta=None,
 ) -> tuple[TrainState, list[dict]]:
@@ -346,6 +346,8 @@ def fit(
 
     ``epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy, test_correct,
     seconds`` (training time of the epoch, excluding evaluation).
+
+    ``progress`` shows a bar of epochs (tqdm, when installed); a string labels it.
 
     ``penalty(params)`` is added to the reported training cost (the book reports
     C = C_0 + (lambda / 2n) sum w^2). A callback returning True stops training after its epoch.
@@ -372,7 +374,8 @@ def fit(
 
         tqdm = report.optional_import("tqdm.auto", "no progress bar is shown")
         if tqdm is not None:
-            bar = tqdm.tqdm(total=epochs, initial=state.epoch, unit="epoch", leave=False)
+            bar = tqdm.tqdm(total=epochs, initial=state.epoch, unit="epoch", leave=False,
+                            desc=progress if isinstance(progress, str) else None)
     try:
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
@@ -411,7 +414,7 @@ def fit(
 
 def _postfix(record: dict) -> dict:
     out = {"cost": f"{record['train_cost']:.4f}"}
-    for name in ("validation", "test"):
+    for name, short in (("validation", "val"), ("test", "test")):
         if f"{name}_accuracy" in record:
-            out[name[:4]] = f"{100 * record[f'{name}_accuracy']:.2f}%"
+            out[short] = f"{100 * record[f'{name}_accuracy']:.2f}%"
     return out

@@ -220,3 +220,56 @@ def test_argument_errors_are_one_line_with_a_pointer_to_help(argv, fragment, cap
     err = capsys.readouterr().err.strip()
     assert err.startswith(fragment) and "\n" not in err, err
     assert err.endswith("--help' lists the commands)" if not argv else "--help' lists the flags)")
+
+
+def test_the_start_line_names_every_setting_that_is_not_chapter_1s(tmp_path, capsys):
+    """Two runs of one preset with different flags are told apart by their first line."""
+    assert main(["train", "--preset", "ch3-l2-30", "--train-size", "200", "--eval-size", "100",
+                 "--epochs", "1", "--optimizer", "adam", "--eta", "0.001", "--no-progress",
+                 "--out", str(tmp_path / "r")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == ("jaxnn train: ch3-l2-30 [784,30,10] sigmoid/sigmoid, cross_entropy cost, "
+                     "eta 0.001, mini-batch 10, 1 epoch, l2 5.0, optimizer adam, train_size 200, "
+                     f"eval_size 100 -> {tmp_path / 'r'}"), first
+
+
+def test_presets_lists_each_rows_settings_and_the_books_figure(capsys):
+    assert main(["presets", "ch3-l2", "ch6-dropout-fast"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ch")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| ch3-l2-30", "| ch3-l2-1k", "| ch3-l2-100", "| ch3-l2-100-60", "| ch6-dropout-fast"]
+    assert rows[0] == ("| ch3-l2-30 | [784,30,10] sigmoid/sigmoid, cross_entropy cost, eta 0.5, "
+                       "mini-batch 10, 30 epochs, l2 5.0 | 96.49 | peak_test_accuracy |")
+    assert "optimizer adam, schedule one-cycle" in rows[-1] and "| 99.6 |" in rows[-1]
+    assert main(["presets"]) == 0
+    from jaxnn import presets
+
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if line.startswith("| ")]) == len(presets.PRESETS) + 1
+
+
+@pytest.mark.parametrize("argv, suggestion", [
+    (["--activation", "sigmod"], "got 'sigmod' (did you mean 'sigmoid'?)"),
+    (["--activation", "ReLU"], "got 'ReLU' (did you mean 'relu'?)"),
+    (["--schedule", "one_cycle"], "got 'one_cycle' (did you mean 'one-cycle'?)"),
+    (["--cost", "cross-entropy"], "got 'cross-entropy' (did you mean 'cross_entropy'?)"),
+    (["--preset", "CH1-30"], "got 'CH1-30' (did you mean 'ch1-30'?)"),
+])
+def test_a_misspelt_name_gets_a_suggestion(argv, suggestion, capsys, tmp_path):
+    assert main(["train", *argv, "--epochs", "1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(suggestion) and err.count("\n") == 0, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_help_shows_plain_text_and_version_is_known(capsys):
+    import jaxnn
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert "jaxnn compare: manual_grad" in out and "``" not in out and ":func:" not in out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"jaxnn {jaxnn.__version__}"

@@ -214,3 +214,15 @@ def test_majority_vote_still_votes():
     np.testing.assert_array_equal(ensemble.majority_vote(np.array([[1, 0], [1, 2], [3, 2]])),
                                   [1, 2])
     assert ensemble.majority_vote(np.zeros((2, 0), np.int32)).shape == (0,)
+
+
+def test_a_result_prints_its_summary_not_its_weights_and_jaxnn_lists_every_module():
+    import jaxnn
+    from jaxnn import experiment
+
+    config = experiment.TrainConfig.from_preset("ch1-30", epochs=1, train_size=200,
+                                                eval_size=100)
+    result = experiment.run(config, progress=False)
+    text = repr(result)
+    assert text.startswith("Result(preset='ch1-30', epochs=1, summary={") and "Array" not in text
+    assert set(jaxnn.__all__) <= set(dir(jaxnn))

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
-SUBCOMMANDS = ("train", "reproduce", "compare", "speedrun")
+SUBCOMMANDS = ("train", "presets", "reproduce", "compare", "speedrun")
 
 # The OSErrors a user's path causes (a file where a directory should be, no permission).
 USER_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError, FileExistsError,
@@ -53,16 +54,31 @@ def in_flag_terms(message: str, parser: Parser) -> str:
     return f"{flag}:{rest}" if flag else message
 
 
+def plain(text: str | None) -> str | None:
+    """A docstring as ``--help`` shows it: without reST's ``literal`` and :role:`name` marks."""
+    if text is None:
+        return None
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text).replace("``", "")
+
+
+def _version() -> str:
+    import jaxnn
+
+    return jaxnn.__version__
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="jaxnn",
         description="Train the networks of Nielsen's Neural Networks and Deep Learning in JAX.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"jaxnn {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"jaxnn.cli.{name}").add_parser(sub)
     for subparser in sub.choices.values():  # `jaxnn train --debug` as well as `jaxnn --debug train`
+        subparser.description = plain(subparser.description)
         subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                help="show full tracebacks on errors")
     parser.subcommands = sub.choices

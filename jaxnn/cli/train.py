@@ -25,20 +25,27 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     from jaxnn import presets
 
     p.add_argument("--preset", default=None,
-                   help=f"a row of the book's tables (default {presets.DEFAULT}): "
+                   help=f"a row of the book's tables (default {presets.DEFAULT}); "
+                        "'jaxnn presets' lists them with their settings: "
                         + ", ".join(presets.PRESETS))
-    p.add_argument("--sizes", type=_sizes, help="layer sizes, e.g. 784,30,10")
-    p.add_argument("--activation", help="hidden-layer activation (sigmoid, relu, tanh, ...)")
+    from jaxnn import activations
+
+    p.add_argument("--sizes", type=_sizes, help="layer sizes, e.g. 784,30,10 (MLPs)")
+    p.add_argument("--activation", help="hidden-layer activation: "
+                   + ", ".join((*activations.HIDDEN, "maxout")))
     p.add_argument("--output", dest="output_activation",
                    help="output activation: sigmoid, softmax or identity")
     p.add_argument("--cost", help="quadratic, cross_entropy or log_likelihood")
-    p.add_argument("--init", help="weight init: large, default, xavier or he")
+    p.add_argument("--init", help="weight init (MLPs): large = N(0, 1), chapter 1's and the "
+                   "ch1/ch3 presets'; default = N(0, 1/n_in), chapter 3's improved one "
+                   "(the name is the book's); xavier; he")
     p.add_argument("--eta", type=float, help="learning rate")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=int, help="epochs to train")
     p.add_argument("--mini-batch-size", type=int, help="1 is online learning; n is full batch")
     p.add_argument("--l2", type=float, help="the book's lambda (its meaning: --l2-convention)")
     p.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed for the weights and the shuffling "
+                   "(0 to 2**32 - 1)")
     p.add_argument("--dataset", help="mnist (embedded; any case: MNIST is mnist) or a prepared "
                    "tensorflow-datasets name (case-sensitive, as tfds's)")
     p.add_argument("--data-dir", help="tensorflow-datasets data directory")
@@ -83,7 +90,10 @@ CONFIG_FLAGS = ("sizes", "activation", "output_activation", "cost", "init", "eta
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network (default: the book's chapter-1 network)",
-                       description=__doc__)
+                       description=__doc__ + " A setting left out takes the preset's value "
+                       "('jaxnn presets' shows them; the default, ch1-30, is [784,30,10] "
+                       "sigmoid neurons, quadratic cost, eta 3.0, mini-batches of 10, 30 "
+                       "epochs, N(0, 1) weights).")
     add_config_flags(p)
     p.add_argument("--grads", choices=("auto", "manual"), default=None,
                    help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
@@ -198,10 +208,7 @@ def run(args) -> int:
     else:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
               f"trains; process 0 writes the run directory {primary_out} and prints the results")
-    arch = list(config.sizes) if config.model == "mlp" else config.model
-    say(f"jaxnn train: {config.preset} {arch} {config.activation}/"
-        f"{config.output_activation}, {config.cost} cost, eta {config.eta}, "
-        f"mini-batch {config.mini_batch_size}, {config.epochs} epochs -> {out}")
+    say(f"jaxnn train: {describe(config)} -> {out}")
 
     def book_line(record, state):
         if "test_correct" in record:
@@ -286,6 +293,33 @@ def run(args) -> int:
           f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
           f"wrote {out}")
     return 0
+
+
+# Settings the start line always shows (or that only say where the data comes from).
+_SHOWN = ("preset", "sizes", "model", "activation", "output_activation", "cost", "eta",
+          "mini_batch_size", "epochs", "data_dir")
+
+
+def describe(config) -> str:
+    """The start line's account of a run: the network, cost, eta, mini-batch and epochs, then
+    every other setting that is not the chapter-1 default (chapter 1's plain SGD, seed 0, ...),
+    so that two runs of one preset with different flags are told apart."""
+    import dataclasses
+
+    from jaxnn import experiment
+
+    arch = ",".join(map(str, config.sizes)) if config.model == "mlp" else config.model
+    base = experiment.TrainConfig()
+    others = [f"{f.name} {_shown(getattr(config, f.name))}" for f in dataclasses.fields(config)
+              if f.name not in _SHOWN and getattr(config, f.name) != getattr(base, f.name)]
+    epochs = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
+    return (f"{config.preset} [{arch}] {config.activation}/{config.output_activation}, "
+            f"{config.cost} cost, eta {config.eta}, mini-batch {config.mini_batch_size}, "
+            f"{epochs}" + "".join(f", {item}" for item in others))
+
+
+def _shown(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _what_is_left(out: Path, removed: bool, made_dir: bool) -> str:

@@ -70,7 +70,8 @@ print(f"darkness baseline: {100 * np.mean(guess == mnist.test.labels):.2f}% of t
 #
 # `experiment.run` trains a configuration: the whole training set lives on the device and each
 # epoch is one compiled call (shuffle, then a `lax.scan` over mini-batches). The preset `ch1-30`
-# holds the book's settings. Quick mode trains on 2,000 images for 2 epochs.
+# holds the book's settings. Quick mode trains on 2,000 images for 2 epochs. Epochs are numbered
+# from 0, as the book prints them ("Epoch 0: 9129 / 10000") and as the summary counts them.
 
 # %%
 config = experiment.TrainConfig.from_preset(
@@ -79,13 +80,13 @@ print(config)
 result = experiment.run(config, progress=False)
 history = result.history
 for r in history[:3] + history[max(3, len(history) - 2):]:
-    print(f"epoch {r['epoch'] + 1:2d}: test {100 * r['test_accuracy']:.2f}%, "
+    print(f"Epoch {r['epoch']:2d}: test {100 * r['test_accuracy']:.2f}%, "
           f"validation {100 * r['validation_accuracy']:.2f}%, {r['seconds']:.2f} s")
 print("summary:", {k: round(v, 4) if isinstance(v, float) else v
                    for k, v in result.summary.items()})
 
 # %%
-epochs = [r["epoch"] + 1 for r in history]
+epochs = [r["epoch"] for r in history]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
 axes[0].plot(epochs, [100 * r["test_accuracy"] for r in history], "o-", label="test")
 axes[0].plot(epochs, [100 * r["validation_accuracy"] for r in history], "s-", label="validation")
