@@ -44,7 +44,9 @@ def init(
 ):
     """Parameters for a network with layer sizes ``sizes`` = [n_0, n_1, ..., n_L].
 
-    ``scheme`` names a :mod:`jaxnn.init` scheme. ``activation`` matters only for ``prelu``
+    ``scheme`` names a :mod:`jaxnn.init` scheme: ``"default"`` is N(0, 1/n_in), chapter 3's
+    (the book's name for it); chapter 1's N(0, 1) is ``"large"``, which ``TrainConfig`` (field
+    ``init``) and the ch1 presets use. ``activation`` matters only for ``prelu``
     (adds a slope ``alpha`` per hidden layer) and ``maxout`` (hidden layers get
     ``n_l * pieces`` units).
     """
@@ -227,7 +229,8 @@ def make(
     pieces: int = 2,
     dtype=jnp.float32,
 ) -> Network:
-    """Bind an architecture's static choices; every returned function is jit-friendly."""
+    """Bind an architecture's static choices; every returned function is jit-friendly.
+    ``scheme`` is :func:`init`'s (default N(0, 1/n_in); ``"large"`` is chapter 1's N(0, 1))."""
     sizes = _checks.sizes("sizes", sizes)
     _check_hidden(activation)
     _checks.choice("output_activation", output_activation, activations.OUTPUTS)
