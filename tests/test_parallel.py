@@ -167,3 +167,22 @@ def test_ensemble_members_train_data_parallel(eight_devices):
     one, many = r["ensemble_test_accuracy"]
     assert one == many and one > 0.3, r  # trained (chance is 0.1), and the same vote
     np.testing.assert_allclose(r["member_train_costs"][1], r["member_train_costs"][0], rtol=1e-4)
+
+
+def test_cli_host_loop_over_two_devices_trains_like_one(tmp_path):
+    """`--devices 2 --loop host` from the command line, in a fresh process with two devices,
+    against one device: the same accuracies. (Stepping with slices taken by iterating the
+    sharded index matrix left the step's all-reduce waiting for a device that never came.)"""
+    cmd = [sys.executable, "-m", "jaxnn", "train", "--epochs", "2", "--train-size", "1000",
+           "--eval-size", "300", "--loop", "host", "--no-progress"]
+    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    summaries = []
+    for devices in ("1", "2"):
+        out = tmp_path / f"d{devices}"
+        run = subprocess.run([*cmd, "--devices", devices, "--out", str(out)],
+                             capture_output=True, text=True, env=env, timeout=240)
+        assert run.returncode == 0, run.stderr[-3000:]
+        summaries.append(json.loads((out / "summary.json").read_text()))
+    assert summaries[1]["devices"] == 2
+    for key in ("peak_test_accuracy", "best_validation_accuracy"):
+        assert summaries[0][key] == pytest.approx(summaries[1][key], abs=2 / 300), key
