@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: train test lint bench notebooks clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing jaxnn and its dependencies into $(VENV) (a few minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
