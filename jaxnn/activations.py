@@ -8,7 +8,9 @@ appears with the slope as a second argument, ``prelu(z, alpha)``.
 Kink convention: where sigma is not differentiable, sigma' is taken one-sided, from the flatter
 side (the side with the smaller slope), and ``jax.grad`` gives exactly that value:
 relu'(0) = 0, hard_tanh'(+-1) = 0, hard_sigmoid'(+-2.5) = 0, leaky_relu'(0) = 0.01,
-prelu'(0) = alpha, step'(0) = 0; elu is differentiable at 0 (elu'(0) = 1). This is why relu uses
+prelu'(0) = alpha (the left side's slope: the flatter one for the usual alpha < 1, the steeper
+one for a learned alpha > 1), step'(0) = 0; elu is differentiable at 0 (elu'(0) = 1). This is
+why relu uses
 ``jax.nn.relu`` and the hard functions ``jnp.where`` rather than ``jnp.maximum`` / ``jnp.clip``,
 whose gradients split a tie (0.5 at relu's kink).
 
