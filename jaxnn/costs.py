@@ -34,8 +34,8 @@ from jaxnn import _checks, activations
 
 def _y_ln(y, a):
     """y ln a, with a = 0 read as the smallest normal float (ln is -87.3 in float32), so that
-    y ln a is 0 where y = 0 and finite everywhere. Any a > 0 is used as it is: clipping at
-    machine epsilon, as before, capped the cost at 15.9 and zeroed its gradient below 1.2e-7."""
+    y ln a is 0 where y = 0 and finite everywhere. Any a > 0 is used as it is (clipping at
+    machine epsilon instead would cap the cost at 15.9 and zero its gradient below 1.2e-7)."""
     tiny = jnp.finfo(jnp.result_type(a, jnp.float32)).tiny
     return y * jnp.log(jnp.maximum(a, tiny))
 
