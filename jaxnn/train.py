@@ -29,7 +29,6 @@ runs (see docs/reliability.md, Determinism).
 from __future__ import annotations
 
 import functools
-import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -285,6 +284,14 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
     batches = jax.jit(batches)
     finish = jax.jit(finish)  # the end-of-epoch finiteness check: one call, not one per leaf
     step = jax.jit(body, donate_argnums=(1,))
+
+    def step_i(data, carry, i, idx, keys):
+        """Step ``i``, its mini-batch and key sliced inside the compiled step (one call per
+        step; slicing outside took three operations, one a host-to-device copy)."""
+        row = functools.partial(jax.lax.dynamic_index_in_dim, index=i, keepdims=False)
+        return body(data, carry, (i, row(idx), None if keys is None else row(keys)))
+
+    step_i = jax.jit(step_i, donate_argnums=(1,))
     tail_step = jax.jit(functools.partial(body, constrain=_constrain(None)),
                         donate_argnums=(1,))
 
@@ -293,15 +300,13 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
         idx, tail, keys = batches(key)
         carry = start(params, opt_state, model_state)
         if len(idx.sharding.device_set) == 1:
-            # Iterating a device array slices it a hundred rows per operation; idx[i], keys[i]
-            # and jnp.int32(i) were three operations (one a host-to-device copy) every step.
-            steps = zip(jnp.arange(full, dtype=jnp.int32), idx,
-                        itertools.repeat(None) if keys is None else keys)
-        else:  # over a mesh, step by step: the iterated slices left the step's all-reduce hung
-            steps = ((jnp.int32(i), idx[i], None if keys is None else keys[i])
-                     for i in range(full))
-        for xs in steps:
-            carry, _ = step(data, carry, xs)
+            for i in range(full):
+                carry, _ = step_i(data, carry, np.int32(i), idx, keys)
+        else:  # over a mesh, slice outside the step: the slices an iteration over the sharded
+            # matrix gave hung the step's all-reduce (2 CPU devices; tests/test_parallel.py)
+            for i in range(full):
+                carry, _ = step(data, carry, (jnp.int32(i), idx[i],
+                                              None if keys is None else keys[i]))
         if rest:
             carry, _ = tail_step(data, carry, (jnp.int32(full), tail,
                                                None if keys is None else keys[full]))
