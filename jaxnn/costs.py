@@ -3,9 +3,10 @@
 Two forms of each cost:
 
 - the textbook form ``cost(a, y)`` on output activations, exactly as the book writes it; only an
-  output of exactly 0 or 1 is moved, to the smallest normal float or the float below 1, so it
-  costs a large finite amount instead of inf (every other output's cost and gradient are the
-  formula's, and a = y costs exactly 0);
+  output of 0 (or a subnormal one) or exactly 1 is moved, to the smallest normal float or the
+  float below 1, so it costs a large finite amount instead of inf (every other output's cost and
+  gradient are the formula's, and a = y costs exactly 0; a moved output's gradient is 0 and its
+  second derivative NaN);
 - the stable form ``from_logits(cost, output_activation)(z, y)`` on the output layer's weighted
   input z, which training uses: softplus and logsumexp never overflow, and its gradient at
   |z| = 1e4 is still finite.

@@ -207,8 +207,12 @@ def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeyp
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
 
-    # Finished: resuming again trains nothing, and says so instead of pretending to resume.
+    # Finished: resuming again trains nothing, and says so instead of pretending to resume;
+    # a new run into the directory is refused with the advice that works.
     capsys.readouterr()
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 2
+    assert (f"it finished its 3 epochs; train it on with --resume {out} --epochs N (N > 3), or "
+            "pass --overwrite") in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"jaxnn train: error: --resume: {out} has finished its 3 epochs; pass "

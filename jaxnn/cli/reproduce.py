@@ -40,8 +40,11 @@ def select(names) -> list[str]:
         else:
             matched = [p for p in presets.PRESETS if p.startswith(name + "-")]
         if not matched:
+            from jaxnn._checks import did_you_mean
+
             raise ValueError(f"preset: expected a preset name or a prefix such as ch3; got "
-                             f"{name!r} (known: {', '.join(presets.PRESETS)})")
+                             f"{name!r} (known: {', '.join(presets.PRESETS)})"
+                             f"{did_you_mean(name, presets.PRESETS)}")
         out += [m for m in matched if m not in out]
     return out
 

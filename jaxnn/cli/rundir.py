@@ -24,10 +24,15 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
     if not overwrite:
         shown = ", ".join(found) if found else "a run"
         # Offer --resume only where it can work: a run without a checkpoint cannot go on.
-        how = (f"continue it with --resume {out}, or pass --overwrite to replace it"
-               if checkpoint_steps(out) else
-               "it has no checkpoint to continue from, so pass --overwrite to replace it "
-               "(with --checkpoint-every N a run can be resumed after an interruption)")
+        steps = checkpoint_steps(out)
+        if steps and (out / "summary.json").is_file():  # finished: only more epochs go on
+            how = (f"it finished its {_epochs(steps[-1])}; train it on with --resume {out} "
+                   f"--epochs N (N > {steps[-1]}), or pass --overwrite to replace it")
+        elif steps:
+            how = f"continue it with --resume {out}, or pass --overwrite to replace it"
+        else:
+            how = ("it has no checkpoint to continue from, so pass --overwrite to replace it "
+                   "(with --checkpoint-every N a run can be resumed after an interruption)")
         raise ValueError(f"out: expected a new or empty run directory; {out} holds a run "
                          f"({shown}): {how}")
     if primary:

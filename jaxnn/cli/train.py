@@ -313,7 +313,8 @@ def describe(config) -> str:
     others = [f"{f.name} {_shown(getattr(config, f.name))}" for f in dataclasses.fields(config)
               if f.name not in _SHOWN and getattr(config, f.name) != getattr(base, f.name)]
     epochs = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
-    return (f"{config.preset} [{arch}] {config.activation}/{config.output_activation}, "
+    return (f"{config.preset or 'custom'} [{arch}] {config.activation}/"
+            f"{config.output_activation}, "
             f"{config.cost} cost, eta {config.eta}, mini-batch {config.mini_batch_size}, "
             f"{epochs}" + "".join(f", {item}" for item in others))
 
