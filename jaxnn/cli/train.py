@@ -22,14 +22,12 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     """The flags that set :class:`jaxnn.experiment.TrainConfig` fields (None = the preset's)."""
-    from jaxnn import presets
+    from jaxnn import activations, presets
 
     p.add_argument("--preset", default=None,
                    help=f"a row of the book's tables (default {presets.DEFAULT}); "
                         "'jaxnn presets' lists them with their settings: "
                         + ", ".join(presets.PRESETS))
-    from jaxnn import activations
-
     p.add_argument("--sizes", type=_sizes, help="layer sizes, e.g. 784,30,10 (MLPs)")
     p.add_argument("--activation", help="hidden-layer activation: "
                    + ", ".join((*activations.HIDDEN, "maxout")))
