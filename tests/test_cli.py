@@ -273,3 +273,14 @@ def test_help_shows_plain_text_and_version_is_known(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"jaxnn {jaxnn.__version__}"
+
+
+def test_ctrl_c_while_the_command_line_starts_is_one_line(capsys, monkeypatch):
+    from jaxnn import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["train"]) == 130
+    assert capsys.readouterr().err.strip() == "jaxnn: interrupted"

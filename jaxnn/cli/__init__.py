@@ -87,7 +87,11 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports jax: seconds, in which a Ctrl-C may land
+    except KeyboardInterrupt:
+        print("jaxnn: interrupted", file=sys.stderr)
+        return 130
     args, extra = parser.parse_known_args(argv)
     subparser = parser.subcommands[args.command]
     if extra:  # reported by the subcommand, whose flags they were meant to be

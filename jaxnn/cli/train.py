@@ -263,8 +263,8 @@ def run(args) -> int:
             remove_run_files(out)
     if interrupted:
         if primary:
-            print(f"jaxnn train: interrupted; {_what_is_left(out, remove_dir, made_dir)}",
-                  file=sys.stderr)
+            left = _what_is_left(out, remove_dir, made_dir, config.ensemble)
+            print(f"jaxnn train: interrupted; {left}", file=sys.stderr)
         return 130
     skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble
     if not primary:
@@ -321,7 +321,7 @@ def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _what_is_left(out: Path, removed: bool, made_dir: bool) -> str:
+def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -> str:
     """After Ctrl-C: what the run directory holds and how to go on from it."""
     from jaxnn.cli.rundir import _epochs, checkpoint_steps
 
@@ -334,6 +334,9 @@ def _what_is_left(out: Path, removed: bool, made_dir: bool) -> str:
                 f"jaxnn train --resume {out}")
     metrics = out / "metrics.jsonl"
     done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    if ensemble > 1:  # its members' epochs, one after another; ensembles are not checkpointed
+        return (f"{metrics} holds {done} epochs of the ensemble's members; an ensemble cannot "
+                f"be resumed, and --overwrite replaces it")
     return (f"{metrics} holds {_epochs(done)}, but there is no checkpoint to continue from "
             f"(--checkpoint-every N makes a run resumable); --overwrite replaces it")
 
