@@ -25,7 +25,7 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
         shown = ", ".join(found) if found else "a run"
         # Offer --resume only where it can work: a run without a checkpoint cannot go on.
         steps = checkpoint_steps(out)
-        if steps and (out / "summary.json").is_file():  # finished: only more epochs go on
+        if finished(out, steps):  # only more epochs go on
             how = (f"it finished its {_epochs(steps[-1])}; train it on with --resume {out} "
                    f"--epochs N (N > {steps[-1]}), or pass --overwrite to replace it")
         elif steps:
@@ -48,6 +48,12 @@ def checkpoint_steps(out: Path) -> list[int]:
     folder = out / CHECKPOINT_DIR
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) \
         if folder.is_dir() else []
+
+
+def finished(out: Path, steps: list[int]) -> bool:
+    """Whether the run in ``out`` ended (its summary is written) with a checkpoint after its
+    last epoch, ``steps[-1]``: it goes on only with more --epochs."""
+    return bool(steps) and (out / "summary.json").is_file()
 
 
 def remove_run_files(out: Path) -> None:
@@ -104,7 +110,7 @@ def resumed_config(args, overrides):
                              f"{out / CHECKPOINT_DIR / str(steps[-1])} holds (a resumed run "
                              f"trains on to --epochs); got {args.epochs}")
         config = dataclasses.replace(config, epochs=args.epochs)
-    if steps and steps[-1] >= config.epochs and (out / "summary.json").is_file():
+    if finished(out, steps) and steps[-1] >= config.epochs:
         raise ValueError(f"--resume: {out} has finished its {_epochs(steps[-1])}; pass "
                          f"--epochs N with N > {steps[-1]} to train on")
     return config.validated(), out
