@@ -80,10 +80,10 @@ def checked_epoch(program, on_nan: str):
     fast = program("end")
     replay = functools.cache(lambda: program("step" if on_nan == "stop" else "skip"))
 
-    def epoch(params, opt_state, key, data, model_state=None):
+    def epoch(params, opt_state, key, data, model_state=None, **progress):  # host: on_step=
         # the fast epoch donates (and the host loop's steps, model_state too): keep a copy
         start = jax.tree_util.tree_map(jnp.copy, (params, opt_state, model_state))
-        *out, health = fast(params, opt_state, key, data, model_state)
+        *out, health = fast(params, opt_state, key, data, model_state, **progress)
         if int(health.first_bad_step) == -1:
             return (*out, health)
         replayed = replay()(*start[:2], key, data, start[2])
@@ -92,4 +92,6 @@ def checked_epoch(program, on_nan: str):
         bad = int(replayed[-1].first_bad_step)
         return (*out, EpochHealth(jnp.int32(bad if bad >= 0 else UNLOCATED), health.skipped))
 
+    if hasattr(fast, "steps_per_epoch"):  # a host loop: it reports its steps (the replay not)
+        epoch.steps_per_epoch = fast.steps_per_epoch
     return epoch

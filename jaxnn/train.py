@@ -280,7 +280,11 @@ def auto_loop(platform: str, *, convolutional: bool) -> str:
 
 def _host_epoch(batches, body, start, finish, n, full, rest):
     """The epoch of :func:`make_epoch` as a Python loop over one jitted step per mini-batch:
-    the same updates in the same order (``loop="host"``)."""
+    the same updates in the same order (``loop="host"``).
+
+    The epoch takes ``on_step(steps_done, carry)``, called after each full mini-batch's step is
+    dispatched (the step may still be running: block on ``carry`` to wait for it), and has
+    ``steps_per_epoch``: :func:`fit` moves its progress bar by steps with these."""
     batches = jax.jit(batches)
     finish = jax.jit(finish)  # the end-of-epoch finiteness check: one call, not one per leaf
     step = jax.jit(body, donate_argnums=(1,))
@@ -295,23 +299,26 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
     tail_step = jax.jit(functools.partial(body, constrain=_constrain(None)),
                         donate_argnums=(1,))
 
-    def epoch(params, opt_state, key, data: DeviceData, model_state=None):
+    def epoch(params, opt_state, key, data: DeviceData, model_state=None, *, on_step=None):
         _check_size(data, n)
         idx, tail, keys = batches(key)
         carry = start(params, opt_state, model_state)
-        if len(idx.sharding.device_set) == 1:
-            for i in range(full):
+        single = len(idx.sharding.device_set) == 1
+        for i in range(full):
+            if single:
                 carry, _ = step_i(data, carry, np.int32(i), idx, keys)
-        else:  # over a mesh, slice outside the step: the slices an iteration over the sharded
-            # matrix gave hung the step's all-reduce (2 CPU devices; tests/test_parallel.py)
-            for i in range(full):
+            else:  # over a mesh, slice outside the step: the slices an iteration over the
+                # sharded matrix gave hung the step's all-reduce (2 CPU devices; test_parallel)
                 carry, _ = step(data, carry, (jnp.int32(i), idx[i],
                                               None if keys is None else keys[i]))
+            if on_step is not None:
+                on_step(i + 1, carry)
         if rest:
             carry, _ = tail_step(data, carry, (jnp.int32(full), tail,
                                                None if keys is None else keys[full]))
         return finish(carry)
 
+    epoch.steps_per_epoch = full + bool(rest)
     return epoch
 
 
@@ -360,7 +367,9 @@ def fit(
     ``epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy, test_correct,
     seconds`` (training time of the epoch, excluding evaluation).
 
-    ``progress`` shows a bar of epochs (tqdm, when installed); a string labels it.
+    ``progress`` shows a bar (tqdm, when installed); a string labels it. The bar counts epochs,
+    or mini-batch steps for a host loop (``make_epoch(loop="host")``, the CPU's choice for
+    CNNs, whose epochs take minutes there): it then moves about every half second.
 
     ``penalty(params)`` is added to the reported training cost (the book reports
     C = C_0 + (lambda / 2n) sum w^2). A callback returning True stops training after its epoch.
@@ -381,14 +390,11 @@ def fit(
     """
     _checks.positive("epochs", epochs, integer=True)
     history = list(history or [])
-    bar = None
-    if progress:
-        from jaxnn import report
-
-        tqdm = report.optional_import("tqdm.auto", "no progress bar is shown")
-        if tqdm is not None:
-            bar = tqdm.tqdm(total=epochs, initial=state.epoch, unit="epoch", leave=False,
-                            desc=progress if isinstance(progress, str) else None)
+    steps = getattr(epoch_fn, "steps_per_epoch", 1)
+    bar = _progress_bar(progress, epochs, state.epoch, steps)
+    # a host loop (make_epoch(loop="host")) moves the bar step by step: CNN epochs on the CPU
+    # take minutes; a scanned epoch is one call, and moves it once
+    hook = {} if bar is None or steps == 1 else {"on_step": _StepProgress(bar, steps)}
     try:
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
@@ -396,10 +402,10 @@ def fit(
             model_state = state.model_state
             if model_state is None:
                 params, opt_state, *health = epoch_fn(state.params, state.opt_state, epoch_key,
-                                                      train)
+                                                      train, **hook)
             else:
                 params, opt_state, model_state, *health = epoch_fn(
-                    state.params, state.opt_state, epoch_key, train, model_state)
+                    state.params, state.opt_state, epoch_key, train, model_state, **hook)
             jax.block_until_ready(params)
             seconds = time.perf_counter() - start
             bad = int(health[0].first_bad_step) if health else -1
@@ -414,8 +420,8 @@ def fit(
                 record["skipped_steps"] = int(health[0].skipped)
             history.append(record)
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(_postfix(record))
+                bar.update(bar.total * state.epoch // epochs - bar.n)  # the epoch's (rest of) steps
+                bar.set_postfix(_postfix(record, epochs if steps > 1 else None))
             stop = [cb(record, state) for cb in callbacks]
             if any(stop):
                 break
@@ -425,8 +431,48 @@ def fit(
     return state, history
 
 
-def _postfix(record: dict) -> dict:
-    out = {"cost": f"{record['train_cost']:.4f}"}
+def _progress_bar(progress, epochs: int, done: int, steps: int):
+    """The tqdm bar of :func:`fit` (None without ``progress`` or tqdm): in epochs, or in
+    mini-batch steps when an epoch reports ``steps > 1`` of them (a host loop)."""
+    if not progress:
+        return None
+    from jaxnn import report
+
+    tqdm = report.optional_import("tqdm.auto", "no progress bar is shown")
+    if tqdm is None:
+        return None
+    unit = "step" if steps > 1 else "epoch"
+    return tqdm.tqdm(total=epochs * steps, initial=done * steps, unit=unit, leave=False,
+                     desc=progress if isinstance(progress, str) else None)
+
+
+STEP_PROGRESS_SECONDS = 0.5
+"""How often :func:`fit`'s bar moves during a host-loop epoch (each move waits for the steps
+dispatched so far)."""
+
+
+class _StepProgress:
+    """``on_step`` for a host-loop epoch: moves ``bar`` to the steps finished, at most every
+    ``every`` seconds (:data:`STEP_PROGRESS_SECONDS`; each move waits for the step dispatched
+    last, so the bar shows work done, not work queued)."""
+
+    def __init__(self, bar, steps: int, every: float | None = None):
+        self.bar, self.steps = bar, steps
+        self.every = STEP_PROGRESS_SECONDS if every is None else every
+        self.last = time.perf_counter()
+
+    def __call__(self, done: int, carry) -> None:
+        if time.perf_counter() - self.last < self.every:
+            return
+        jax.block_until_ready(carry)
+        self.last = time.perf_counter()
+        epoch_start = self.bar.n - self.bar.n % self.steps  # the bar is at a whole epoch's steps
+        self.bar.update(epoch_start + done - self.bar.n)  # when the epoch starts
+
+
+def _postfix(record: dict, epochs: int | None = None) -> dict:
+    out = {"epoch": f"{record['epoch']}/{epochs}"} if epochs is not None else {}
+    out["cost"] = f"{record['train_cost']:.4f}"
     for name, short in (("validation", "val"), ("test", "test")):
         if f"{name}_accuracy" in record:
             out[short] = f"{100 * record[f'{name}_accuracy']:.2f}%"

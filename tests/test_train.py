@@ -1,3 +1,4 @@
+import io
 import json
 
 import jax
@@ -363,3 +364,40 @@ def test_an_ensembles_last_seed_must_fit_in_32_bits():
     experiment.TrainConfig.from_preset(seed=2**32 - 2, ensemble=2)  # seeds 2**32 - 2, 2**32 - 1
     with pytest.raises(ValueError, match=r"seed: expected at most 4294967294 with ensemble 2"):
         experiment.TrainConfig.from_preset(seed=2**32 - 1, ensemble=2)
+
+
+@pytest.mark.parametrize("on_nan", [None, "stop"])
+def test_a_host_loops_progress_bar_moves_by_steps(small, monkeypatch, on_nan):
+    """CNN epochs on the CPU (the host loop) take minutes: the bar counts mini-batch steps and
+    moves inside the epoch; a scanned epoch moves it by whole epochs."""
+    tqdm_auto = pytest.importorskip("tqdm.auto")
+    bars = []
+
+    class Recording(tqdm_auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+            self.kwargs, self.seen = kwargs, [kwargs["initial"]]
+            bars.append(self)
+
+        def update(self, n=1):
+            super().update(n)
+            self.seen.append(self.n)
+
+    monkeypatch.setattr(tqdm_auto, "tqdm", Recording)
+    monkeypatch.setattr(train, "STEP_PROGRESS_SECONDS", 0.0)  # move at every step
+    tr, te = small
+    n, m = 100, 7  # 14 full mini-batches and a remainder: 15 steps an epoch
+    sub = train.DeviceData(tr.x[:n], tr.labels[:n])
+    net, params, opt, _, evaluate = _setup(m, n)
+    grad_fn = experiment.autodiff_grad_fn(net, "cross_entropy")
+    for loop, unit, total in (("host", "step", 30), ("scan", "epoch", 2)):
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=m, n_train=n, on_nan=on_nan,
+                                 loop=loop)
+        p = jax.tree_util.tree_map(jnp.copy, params)
+        state = train.TrainState(p, opt.init(p), jax.random.PRNGKey(1))
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=sub, test=te, epochs=2,
+                  progress="label")
+        bar = bars.pop()
+        assert [bar.kwargs[k] for k in ("unit", "total", "desc")] == [unit, total, "label"]
+        # each full step, then the epoch's end (with the remainder step), moves it by one
+        assert bar.seen == list(range(total + 1))
