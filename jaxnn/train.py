@@ -304,6 +304,9 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
         idx, tail, keys = batches(key)
         carry = start(params, opt_state, model_state)
         single = len(idx.sharding.device_set) == 1
+        if not single:  # start's counters replicated like the step's: the step compiles once
+            replicated = jax.sharding.NamedSharding(idx.sharding.mesh, jax.sharding.PartitionSpec())
+            carry = (*carry[:3], *jax.device_put(carry[3:], replicated))
         for i in range(full):
             if single:
                 carry, _ = step_i(data, carry, np.int32(i), idx, keys)
