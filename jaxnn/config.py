@@ -21,7 +21,46 @@ MAXOUT_PIECES = 2
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a run. The defaults are the book's chapter-1 network (preset ch1-30)."""
+    """Every setting of a run. The defaults are the book's chapter-1 network (preset ch1-30).
+
+    ``preset`` is a label: ``TrainConfig(preset="ch3-ce-30")`` keeps chapter 1's settings;
+    ``TrainConfig.from_preset(name, **overrides)`` applies a preset's. Fields (default):
+
+    - preset: a name in :data:`jaxnn.presets.PRESETS`, or None for a custom run (None)
+    - sizes: layer sizes, input first, MLPs only ((784, 30, 10))
+    - activation: hidden-layer activation, :data:`jaxnn.activations.HIDDEN` or maxout (sigmoid)
+    - output_activation: sigmoid, softmax or identity (sigmoid)
+    - cost: quadratic, cross_entropy or log_likelihood (quadratic); CNNs: log_likelihood with
+      softmax
+    - init: MLP weights: large = N(0, 1), chapter 1's; default = N(0, 1/n_in), chapter 3's;
+      xavier; he (large)
+    - eta: learning rate (3.0)
+    - epochs: epochs to train (30)
+    - mini_batch_size: 1 is online learning, n is full batch (10)
+    - l2: the book's lambda, its meaning set by l2_convention (0.0)
+    - optimizer: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw (sgd)
+    - seed: weights and shuffling, 0 to 2**32 - 1; ensemble members take seed, seed + 1, ... (0)
+    - dataset: mnist (embedded; any case) or a prepared tensorflow-datasets name (mnist)
+    - train_size: use only the first N training images (None: all)
+    - data_dir: tensorflow-datasets data directory (None)
+    - grads: auto (jax.grad) or manual (manual_grad.backprop; MLPs only) (auto)
+    - model: mlp (:mod:`jaxnn.mlp`) or a :data:`jaxnn.cnn.ARCHITECTURES` network (mlp)
+    - schedule: learning-rate schedule, constant, step, cosine or one-cycle (constant)
+    - l1: L1 strength, cost + (l1 / n) sum |w|; grads auto only (0.0)
+    - l2_convention: chapter3: (lambda / 2n) sum w^2; chapter6: 0.5 lambda sum w^2 /
+      (mini-batches per epoch) (chapter3)
+    - dropout: rate in [0, 1) of every dropout layer of a CNN (one is added before each dense
+      layer of a CNN with none) (None: the model's own)
+    - patience: stop after N epochs without a better validation accuracy (None: never)
+    - clip_norm: clip the gradient to this global norm (None: no clipping)
+    - batch_norm: batch normalization after every conv and hidden dense layer, CNNs (False)
+    - expanded: the book's expanded training set, 5x: shifted by one pixel (False)
+    - maxout_pieces: units per maxout group, activation maxout only (None: 2)
+    - eval_size: evaluate on the first N validation/test images (None: all)
+    - ensemble: train N networks and take their majority vote (1)
+    - loop: scan (one compiled call per epoch), host (one per mini-batch) or auto (host for
+      convolutions on the CPU, scan otherwise) (auto)
+    """
 
     preset: str | None = None
     sizes: tuple[int, ...] = (784, 30, 10)
@@ -65,22 +104,28 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: unknown settings {sorted(unknown)}")
         values = {**presets.get(name), "preset": name}
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if overrides.get("sizes") is not None and values.get("model", "mlp") != "mlp":
-            raise ValueError(f"sizes: expected only with model 'mlp' (model "
-                             f"{values['model']!r} has its own layers); got {overrides['sizes']}")
-        if overrides.get("init") is not None and values.get("model", "mlp") != "mlp":
-            raise ValueError(f"init: expected only with model 'mlp' (model {values['model']!r} "
-                             f"initialises its own layers); got {overrides['init']!r}")
+        if values.get("model", "mlp") != "mlp":
+            for arg in _MLP_ONLY:  # an explicit one is refused; an MLP preset's is dropped
+                if overrides.get(arg) is not None:
+                    _refuse_mlp_only(arg, values["model"], overrides[arg])
+                values.pop(arg, None)
         return cls(**values).validated()
 
     def validated(self) -> TrainConfig:
         """Self, after checking every field; ValueError/TypeError naming the bad one. NumPy
-        scalars (``np.int64(3)``, ``np.float32(0.5)``) become Python ints and floats, which
-        config.json can hold."""
+        scalars (``np.int64(3)``, ``np.float32(0.5)``, ``np.True_``) become Python ints, floats
+        and bools, which config.json can hold."""
         numpy_scalars = {f.name: getattr(self, f.name).item() for f in dataclasses.fields(self)
-                         if isinstance(getattr(self, f.name), np.integer | np.floating)}
+                         if isinstance(getattr(self, f.name), np.integer | np.floating | np.bool_)}
         if numpy_scalars:
             return dataclasses.replace(self, **numpy_scalars).validated()
+        if self.preset is not None:
+            _checks.choice("preset", self.preset, presets.PRESETS)
+        for f in dataclasses.fields(self):
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                value = getattr(self, f.name)
+                raise TypeError(f"{f.name}: expected True or False; got "
+                                f"{type(value).__name__} {value!r}")
         sizes = _checks.sizes("sizes", self.sizes)
         _checks.choice("activation", self.activation, (*activations.HIDDEN, "maxout"))
         costs.check_pair(self.cost, self.output_activation)
@@ -110,6 +155,11 @@ class TrainConfig:
         from jaxnn import cnn, layers
 
         _checks.choice("model", self.model, ("mlp", *cnn.ARCHITECTURES))
+        if self.model != "mlp":
+            if tuple(self.sizes) != _DEFAULTS["sizes"]:  # a list from JSON is the same sizes
+                _refuse_mlp_only("sizes", self.model, self.sizes)
+            if self.init != _DEFAULTS["init"]:
+                _refuse_mlp_only("init", self.model, self.init)
         _checks.choice("schedule", self.schedule, optim.SCHEDULES)
         _checks.non_negative("l1", self.l1)
         _checks.choice("l2_convention", self.l2_convention, L2_CONVENTIONS)
@@ -151,14 +201,30 @@ class TrainConfig:
     def from_json(cls, saved: dict[str, Any]) -> TrainConfig:
         """The configuration a run directory's ``config.json`` holds (not validated; keys that
         are not settings are ignored). Files written before ``maxout_pieces`` defaulted to None
-        hold 2 for every activation; that 2 is dropped where it meant nothing."""
+        hold 2 for every activation; that 2 is dropped where it meant nothing. So are the sizes
+        and init of a CNN, which older files took from an MLP preset (``--preset ch1-100
+        --model conv1``)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in saved.items() if k in fields}
         if values.get("maxout_pieces") == MAXOUT_PIECES and values.get("activation") != "maxout":
             values["maxout_pieces"] = None
+        if values.get("model", "mlp") != "mlp":
+            for arg in _MLP_ONLY:
+                values.pop(arg, None)
         if isinstance(values.get("sizes"), list):
             values["sizes"] = tuple(values["sizes"])
         return cls(**values)
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+_MLP_ONLY = {"sizes": "has its own layers", "init": "initialises its own layers"}
+
+
+def _refuse_mlp_only(arg: str, model: str, value: Any) -> None:
+    """ValueError for ``sizes`` or ``init`` given to a CNN ``model``, which would ignore it."""
+    shown = value if arg == "sizes" else repr(value)
+    raise ValueError(f"{arg}: expected only with model 'mlp' (model {model!r} "
+                     f"{_MLP_ONLY[arg]}); got {shown}")
 
 
 L2_CONVENTIONS = ("chapter3", "chapter6")

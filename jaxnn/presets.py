@@ -2,7 +2,7 @@
 
 Each preset is a dict of :class:`jaxnn.experiment.TrainConfig` fields, with ``book`` holding the
 figure the book reports: ``{"metric": ..., "value": percent, "note": ...}``, where ``metric`` is
-a key of :func:`jaxnn.train.summarize`'s summary.
+a key of :func:`jaxnn.metrics.summarize`'s summary.
 """
 
 from __future__ import annotations

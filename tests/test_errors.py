@@ -1,6 +1,7 @@
 """Bad input fails early with ValueError/TypeError naming the argument, what was expected and
 what came: one table per case of issue 7, each row one way to get it wrong."""
 
+import dataclasses
 import functools
 
 import jax
@@ -201,6 +202,12 @@ UNKNOWN = {
     "on_nan": (lambda: train.make_epoch(None, None, mini_batch_size=1, n_train=2,
                                         on_nan="ignore"), ValueError, "on_nan", "'ignore'"),
     "dataset": (lambda: data.load(""), ValueError, "dataset", "''"),
+    # preset is only a label on a config built directly, but an unknown one is still refused
+    "preset of a config built directly": (
+        lambda: experiment.TrainConfig(preset="ch1-31").validated(), ValueError, "preset",
+        "'ch1-31' (did you mean 'ch1-30'?)"),
+    "preset not a string": (lambda: experiment.TrainConfig(preset=3).validated(), ValueError,
+                            "preset", "3"),
 }
 
 
@@ -209,6 +216,7 @@ def test_unknown_preset_activation_cost_optimizer_or_dataset(case):
     _check(*UNKNOWN[case])
 
 
+CNN = dict(cost="log_likelihood", output_activation="softmax")
 IGNORED = {  # a setting that would have no effect is refused, not silently dropped
     "maxout pieces, sigmoid": (
         lambda: experiment.TrainConfig.from_preset("ch1-30", maxout_pieces=3), ValueError,
@@ -224,12 +232,58 @@ IGNORED = {  # a setting that would have no effect is refused, not silently drop
     "maxout pieces, CNN": (
         lambda: experiment.TrainConfig.from_preset("ch6-conv1", maxout_pieces=2), ValueError,
         "maxout_pieces", "'sigmoid'"),
+    "sizes, CNN built directly": (
+        lambda: experiment.TrainConfig(model="conv1", sizes=(784, 100, 10), **CNN).validated(),
+        ValueError, "sizes", "(784, 100, 10)"),
+    "init, CNN built directly": (
+        lambda: experiment.TrainConfig(model="conv1", init="he", **CNN).validated(), ValueError,
+        "init", "'he'"),
+    "init, CNN by replace": (
+        lambda: dataclasses.replace(experiment.TrainConfig.from_preset("ch6-fc100"),
+                                    init="default").validated(), ValueError, "init", "'default'"),
 }
 
 
 @pytest.mark.parametrize("case", IGNORED, ids=list(IGNORED))
 def test_settings_that_would_be_ignored(case):
     _check(*IGNORED[case])
+
+
+def test_mlp_settings_of_a_preset_are_dropped_for_a_cnn():
+    """--preset ch1-100 --model conv1: the preset's sizes and init are an MLP's, which the CNN
+    does not use; they become the defaults rather than being refused or recorded."""
+    config = experiment.TrainConfig.from_preset("ch5-2hidden", model="conv1", **CNN)
+    default = experiment.TrainConfig()
+    assert (config.sizes, config.init) == (default.sizes, default.init)
+    assert config.preset == "ch5-2hidden"  # from_preset with overrides keeps its label
+    # a config.json written before the check held them too: --resume still reads it
+    saved = {**config.to_json(), "sizes": [784, 30, 30, 10], "init": "default"}
+    assert experiment.TrainConfig.from_json(saved).validated() == config
+
+
+BAD_FLAGS = {
+    "expanded 'no'": (lambda: experiment.TrainConfig(expanded="no").validated(), TypeError,
+                      "expanded", "str 'no'"),
+    "batch_norm 1": (lambda: experiment.TrainConfig(batch_norm=1, model="fc100",
+                                                    **CNN).validated(),
+                     TypeError, "batch_norm", "int 1"),
+    "batch_norm 0": (lambda: experiment.TrainConfig(batch_norm=0).validated(), TypeError,
+                     "batch_norm", "int 0"),
+    "expanded None": (lambda: experiment.TrainConfig(expanded=None).validated(), TypeError,
+                      "expanded", "None"),
+    "expanded via from_preset": (lambda: experiment.TrainConfig.from_preset(expanded="yes"),
+                                 TypeError, "expanded", "'yes'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS, ids=list(BAD_FLAGS))
+def test_on_off_settings_take_only_true_or_false(case):
+    _check(*BAD_FLAGS[case])
+
+
+def test_numpy_bools_become_python_bools():
+    config = experiment.TrainConfig(expanded=np.True_).validated()
+    assert config.expanded is True
 
 
 def test_unknown_tfds_dataset(tmp_path):
