@@ -66,8 +66,10 @@ def test_scan_and_host_loops_train_the_same_network():
 
 
 def test_run_learns_and_reports_timings():
+    seen = []
     result = speedrun.run(dataclasses.replace(TINY, epochs=3, eta=0.05, optimizer="adam"),
-                          seeds=(0, 1))
+                          seeds=(0, 1), dataset="mnist", on_run=seen.append)
+    assert seen == result.runs  # on_run gets each seed's RunResult as it finishes
     s = result.summary()
     assert s["seeds"] == [0, 1] and len(s["test_accuracy"]) == 2
     assert s["mean_test_accuracy"] > 0.6  # 1,000 images, 3 epochs: far above chance (0.1)
@@ -126,6 +128,40 @@ def test_bfloat16_compute_sums_bias_gradients_in_float32():
 def test_bad_settings_fail_early(changes, fragment):
     with pytest.raises(ValueError, match=fragment):
         speedrun.resolve(dataclasses.replace(TINY, **changes))
+
+
+@pytest.mark.parametrize("kwargs, error, fragment", [
+    (dict(on_run=False), TypeError, "on_run: expected a callable"),
+    (dict(on_run="log"), TypeError, "on_run: expected a callable"),
+    (dict(dataset=3), TypeError, "dataset: expected a jaxnn.data.DataSet or a data-set name"),
+    (dict(dataset=""), ValueError, "dataset: expected a data-set name"),
+    (dict(dataset=data.DataSet("small", data.Split(np.zeros((4, 8, 8), np.uint8),
+                                                   np.zeros(4, np.int32)),
+                               data.Split(np.zeros((2, 8, 8), np.uint8),
+                                          np.zeros(2, np.int32)))),
+     ValueError, r"dataset: expected 28x28 grayscale images.*got images of shape \(8, 8\)"),
+])
+def test_run_refuses_bad_arguments_before_any_work(kwargs, error, fragment):
+    with pytest.raises(error, match=fragment):
+        speedrun.run(TINY, seeds=(0,), **kwargs)
+
+
+def test_run_takes_a_dataset_and_its_train_size(monkeypatch):
+    """A DataSet is used as given (its train and test splits), cut to train_size/test_size;
+    ``dataset=None`` and a name load through jaxnn.data."""
+    ds = data.load_mnist()
+    small = data.DataSet("mine", ds.train.take(200), ds.test.take(100))
+    config = dataclasses.replace(TINY, epochs=1, train_size=100, test_size=None, loop="host")
+    sizes = []
+    real = speedrun.make_train
+    monkeypatch.setattr(speedrun, "make_train",
+                        lambda c, n, *a: sizes.append(n) or real(c, n, *a))
+    result = speedrun.run(config, seeds=(0,), dataset=small)
+    assert sizes == [100] and 0.0 <= result.runs[0].test_accuracy <= 1.0
+    loaded = []
+    monkeypatch.setattr(data, "load", lambda name, **kw: loaded.append((name, kw)) or small)
+    speedrun.run(config, seeds=(0,), dataset="MNIST")
+    assert loaded == [("MNIST", {"validation_size": None})]  # all 60,000 training images
 
 
 def test_batch_larger_than_the_data_fails_early():

@@ -106,7 +106,7 @@ def run(args) -> int:
         print(f"seed {r.seed}: test accuracy {100 * r.test_accuracy:.2f}%, "
               f"training {r.train_seconds:.3f} s", flush=True)
 
-    result = speedrun.run(config, seeds=range(seeds), progress=log)
+    result = speedrun.run(config, seeds=range(seeds), on_run=log)
     s = result.summary()
     print(f"mean test accuracy {100 * s['mean_test_accuracy']:.2f}% "
           f"(std {100 * s['std_test_accuracy']:.2f}) over {seeds} seed(s); "
