@@ -103,7 +103,8 @@ def check_params(params, x=None, *, sizes=None, activation: str = "sigmoid",
 
     Layer l's w must have n_{l-1} columns, the rows of layer l-1's w; for a ``maxout`` network
     the rows of a hidden layer are n_{l-1} groups of equal size (``pieces`` each, when given).
-    A ``prelu`` network's hidden layers need their slope ``alpha``. ``x`` must be floating-point
+    A ``prelu`` network's hidden layers need their slope ``alpha``, and no other layer may have
+    one (another ``activation`` would silently ignore it). ``x`` must be floating-point
     (TypeError: images are scaled with ``jaxnn.data.to_inputs`` first).
 
     Shared by every entry point that takes a params pytree (:func:`forward`, :func:`logits`,
@@ -133,6 +134,17 @@ def check_params(params, x=None, *, sizes=None, activation: str = "sigmoid",
             raise ValueError(
                 f"params[{l - 1}]: expected a prelu hidden layer with 'w', 'b' and a slope "
                 f"'alpha'; got keys {sorted(layer)}"
+            )
+        if "alpha" in layer and l == len(params):
+            raise ValueError(
+                f"params[{l - 1}]: expected no slope 'alpha' on the output layer (a prelu "
+                f"network's slopes are on its hidden layers); got keys {sorted(layer)}"
+            )
+        if "alpha" in layer and activation != "prelu":
+            raise ValueError(
+                f"params[{l - 1}]: has a slope 'alpha', which only a prelu network uses (it "
+                f"would be ignored); got activation={activation!r}: pass activation='prelu' "
+                f"for these params"
             )
     for l in range(1, len(params)):
         units, n_in = params[l - 1]["w"].shape[0], params[l]["w"].shape[1]

@@ -71,6 +71,8 @@ def backprop(params, x, y, *, activation="sigmoid", output_activation="sigmoid",
     - ``mean_deltas``: the batch means of ``deltas``, which are nabla_b (BP3).
 
     Maxout hidden layers have n_l * pieces units, so their z^l and delta^l do too.
+    ``activation`` must be the network's: a prelu network's params (slopes ``alpha``) with
+    any other activation are refused (ValueError), not differentiated without their slopes.
     """
     _check(params, x, y, activation, output_activation, cost, l2)
     zs, acts = mlp.forward(params, x, activation=activation, output_activation=output_activation)

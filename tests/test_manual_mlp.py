@@ -138,6 +138,17 @@ def test_kink_conventions_are_jax_grads():
             assert hand == pytest.approx(value, abs=1e-15) and auto == hand, (name, z, auto)
 
 
+def test_maxout_backward_shares_a_tie_equally_as_jax_grad_does():
+    """Exact ties within a group (two of three, all three, none) split dC/da equally."""
+    z = jnp.asarray([[1.0, 1.0, 0.5, 2.0, 2.0, 2.0, -1.0, 3.0, 0.0],
+                     [0.0, 0.0, 0.0, -2.0, 4.0, -2.0, 7.0, 7.0, 6.0]], F64)
+    da = jnp.asarray([[0.3, -1.2, 2.0], [1.5, 0.7, -0.9]], F64)
+    _, vjp = jax.vjp(lambda z: activations.maxout(z, 3), z)
+    hand = manual_grad.maxout_backward(da, z, 3)
+    np.testing.assert_allclose(hand, vjp(da)[0], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(hand[0, :3], [0.15, 0.15, 0.0], rtol=1e-14)
+
+
 @pytest.mark.parametrize("name", ["softmax", "maxout", "sigmod"])
 def test_activation_prime_rejects_non_elementwise_and_unknown(name):
     with pytest.raises(ValueError, match="activation"):
@@ -259,6 +270,8 @@ def test_backprop_jits_in_float32_like_training_does():
         (dict(y=np.zeros((2, 4))), "y: expected one-hot targets of shape"),
         (dict(l2=-1.0), "l2: expected a finite number >= 0"),
         (dict(params=[{"w": np.zeros((3, 4))}]), "params\\[0\\]"),
+        (dict(activation="relu", params="prelu"), "params\\[0\\]: .*'alpha'.*only a prelu"),
+        (dict(params="prelu"), "params\\[0\\]: .*'alpha'.*activation='sigmoid'"),
     ],
 )
 def test_bad_input_names_the_argument(change, fragment):
@@ -266,6 +279,9 @@ def test_bad_input_names_the_argument(change, fragment):
     args = dict(params=params, x=x, y=y, activation="sigmoid", output_activation="sigmoid",
                 cost="quadratic", l2=0.0)
     args.update(change)
+    if isinstance(args["params"], str):  # a prelu network's params (with slopes 'alpha')
+        args["params"] = make_problem(5, [4, 3, 2], 2, "prelu")[0]
+        args["y"] = np.zeros((2, 2))
     with pytest.raises(ValueError, match=fragment):
         manual_grad.backprop(args.pop("params"), args.pop("x"), args.pop("y"), **args)
 

@@ -84,6 +84,28 @@ def test_check_params_knows_maxout_groups_and_prelu_slopes():
                          activation="prelu")
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "maxout"])
+def test_a_slope_alpha_is_refused_unless_the_activation_is_prelu(activation):
+    """A prelu network's params with another activation would silently drop alpha."""
+    p = mlp.make([4, 3, 2], activation="prelu").init(jax.random.PRNGKey(0))
+    x = jnp.ones((2, 4))
+    for call in (lambda: mlp.apply(p, x, activation=activation),
+                 lambda: mlp.logits(p, x, activation=activation),
+                 lambda: mlp.forward(p, x, activation=activation),
+                 lambda: mlp.check_params(p, activation=activation)):
+        with pytest.raises(ValueError, match=rf"params\[0\]: .*'alpha'.*only a prelu.*"
+                                             rf"activation='{activation}'"):
+            call()
+    mlp.apply(p, x, activation="prelu")  # the right activation still works
+
+
+def test_a_slope_alpha_on_the_output_layer_is_refused():
+    p = mlp.make([4, 3, 2], activation="prelu").init(jax.random.PRNGKey(0))
+    p[1] = {**p[1], "alpha": jnp.asarray(0.25)}
+    with pytest.raises(ValueError, match=r"params\[1\]: .*output layer.*'alpha'"):
+        mlp.apply(p, jnp.ones((2, 4)), activation="prelu")
+
+
 @pytest.mark.parametrize("output", activations.OUTPUTS)
 def test_apply_and_make_accept_the_same_output_activations(output):
     net = mlp.make([4, 3, 2], output_activation=output)
