@@ -86,20 +86,25 @@ def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path |
         return None
 
     epochs = [r["epoch"] for r in history]
+    marker = "o" if len(epochs) == 1 else None  # a one-point line draws nothing without one
     fig, (acc_ax, cost_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for key, label in (("train_accuracy", "training"), ("validation_accuracy", "validation"),
                        ("test_accuracy", "test")):
         if key in history[0]:
-            acc_ax.plot(epochs, [100 * r[key] for r in history], label=label)
+            acc_ax.plot(epochs, [100 * r[key] for r in history], label=label, marker=marker)
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Classification accuracy")
     acc_ax.grid(alpha=0.3)
     acc_ax.legend()
     costs = [r["train_cost"] for r in history]
-    cost_ax.plot(epochs, costs, color="tab:red")
+    cost_ax.plot(epochs, costs, color="tab:red", marker=marker)
     if all(c > 0 and math.isfinite(c) for c in costs):
         cost_ax.set_yscale("log")
     cost_ax.set(xlabel="epoch", ylabel="cost", title="Training cost")
     cost_ax.grid(alpha=0.3)
+    ticker = importlib.import_module("matplotlib.ticker")
+    for ax in (acc_ax, cost_ax):  # epochs are whole numbers: no ticks at 1.25, 1.5, ...
+        ax.xaxis.set_major_locator(ticker.FixedLocator(epochs) if len(epochs) == 1
+                                   else ticker.MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
