@@ -146,8 +146,8 @@ class Checkpointer:
         steps = sorted(self._all_steps(), reverse=True)
         if not steps:
             raise FileNotFoundError(
-                f"{self.directory}: no complete checkpoint to resume from (train with "
-                "--checkpoint-every N to write them)"
+                f"{self.directory}: no complete checkpoint to resume from (they are written "
+                "by jaxnn train --checkpoint-every N, or a SaveEvery callback)"
             )
         t_arrays, t_treedef, t_typed = _flatten(template)
         problems: list[str] = []
@@ -218,7 +218,13 @@ def restore_latest(run_dir: str | Path, template: TrainState, *, warn: bool = Tr
 class SaveEvery:
     """A :func:`jaxnn.train.fit` callback that saves the state every ``every`` epochs (and at
     ``last_epoch``, when given) together with the history so far, which starts at
-    ``history`` (the restored one when resuming)."""
+    ``history`` (the restored one when resuming). To go on with a run, pass :meth:`resume`,
+    which restores the latest checkpoint and takes up its history, so that later
+    checkpoints hold every epoch::
+
+        saver = SaveEvery(Checkpointer(run_dir), 1)
+        experiment.run(config, callbacks=[saver], resume=saver.resume)
+    """
 
     def __init__(self, checkpointer: Checkpointer, every: int, *, history: Sequence[dict] = (),
                  last_epoch: int | None = None, extra: dict | None = None):
@@ -227,6 +233,13 @@ class SaveEvery:
         self.history = list(history)
         self.last_epoch = last_epoch
         self.extra = dict(extra or {}, checkpoint_every=every)
+
+    def resume(self, template: TrainState) -> tuple[TrainState, list[dict]]:
+        """``(state, history)`` of the latest checkpoint (:meth:`Checkpointer.restore`), whose
+        history the next saves continue: ``experiment.run(..., resume=saver.resume)``."""
+        restored = self.checkpointer.restore(template)
+        self.history = list(restored.history)
+        return restored.state, list(restored.history)
 
     def __call__(self, record: dict, state: TrainState) -> None:
         self.history.append(record)

@@ -221,4 +221,5 @@ def make(spec: CNNSpec, key) -> CNN:
 
 
 def replace(spec: CNNSpec, **changes) -> CNNSpec:
+    """``spec`` with some fields changed (``input_shape``, ``layers``, ``activation``)."""
     return dataclasses.replace(spec, **changes)

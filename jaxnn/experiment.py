@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks, costs, data, metrics, mlp, optim, train
+from jaxnn import _checks, costs, data, layers, metrics, mlp, optim, train
 from jaxnn.config import (  # noqa: F401  (re-exported: experiment.TrainConfig is the usual name)
     L2_CONVENTIONS,
     MAXOUT_PIECES,
@@ -27,7 +27,7 @@ from jaxnn.config import (  # noqa: F401  (re-exported: experiment.TrainConfig i
 class Prepared(NamedTuple):
     """Data on the device and the model built for it."""
 
-    network: mlp.Network
+    network: mlp.Network | layers.CNNSpec  # the MLP, or the CNN's spec (config.model)
     train: train.DeviceData
     validation: train.DeviceData | None
     test: train.DeviceData
@@ -223,14 +223,20 @@ def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_na
 
 
 class EarlyStopping:
-    """A training callback: stop when validation accuracy has not improved on its best for
-    ``patience`` epochs (the book's "no improvement in n epochs"). ``stopped_epoch`` records
-    the epoch at which it stopped."""
+    """A training callback: stop when ``metric`` of the epoch records (default validation
+    accuracy) has not improved on its best for ``patience`` epochs (the book's "no improvement
+    in n epochs"). ``mode`` is "max" (higher is better) or "min"; by default "min" for a cost
+    (a metric named ``*_cost``) and "max" for anything else. ``stopped_epoch`` records the
+    epoch at which it stopped."""
 
-    def __init__(self, patience: int, metric: str = "validation_accuracy"):
+    def __init__(self, patience: int, metric: str = "validation_accuracy",
+                 mode: str | None = None):
         self.patience = _checks.positive("patience", patience, integer=True)
         self.metric = metric
-        self.best = -float("inf")
+        if mode is None:
+            mode = "min" if metric.endswith("_cost") else "max"
+        self.sign = {"max": 1.0, "min": -1.0}[_checks.choice("mode", mode, ("max", "min"))]
+        self.best = -float("inf")  # of sign * metric
         self.since_best = 0
         self.stopped_epoch: int | None = None
 
@@ -238,8 +244,8 @@ class EarlyStopping:
         if self.metric not in record:
             raise ValueError(f"patience: early stopping needs {self.metric!r} in each epoch's "
                              "record (a validation set)")
-        if record[self.metric] > self.best:
-            self.best, self.since_best = record[self.metric], 0
+        if self.sign * record[self.metric] > self.best:
+            self.best, self.since_best = self.sign * record[self.metric], 0
             return False
         self.since_best += 1
         if self.since_best >= self.patience:
@@ -249,6 +255,10 @@ class EarlyStopping:
 
 
 class Result(NamedTuple):
+    """What :func:`run` returns: the ``config`` it ran, the final ``state`` (params, optimizer
+    state, key, epochs done), the ``history`` (one record per epoch, see
+    :func:`jaxnn.train.fit`) and the ``summary`` (:func:`jaxnn.metrics.summarize`)."""
+
     config: TrainConfig
     state: train.TrainState
     history: list[dict]
@@ -258,6 +268,22 @@ class Result(NamedTuple):
         """The summary, not every weight (``result.state.params`` holds those)."""
         return (f"Result(preset={self.config.preset!r}, epochs={len(self.history)}, "
                 f"summary={self.summary!r})")
+
+
+def manual_grad_fn(config: TrainConfig):
+    """``manual_grad.backprop`` bound to ``config``'s MLP as a ``grad_fn(params, x, y) ->
+    grads`` for :func:`run` (backprop returns ``(grads, info)``; this drops ``info``): what
+    ``config.grads == "manual"`` (``--grads manual``) trains with. manual_grad is imported only
+    when asked for."""
+    import manual_grad
+
+    def grad_fn(params, x, y):
+        grads, _ = manual_grad.backprop(params, x, y, activation=config.activation,
+                                        output_activation=config.output_activation,
+                                        cost=config.cost)
+        return grads
+
+    return grad_fn
 
 
 def run(
@@ -271,22 +297,21 @@ def run(
     devices: int | str = 1,
 ) -> Result:
     """Train ``config``'s network; ``grad_fn(params, x, y) -> grads`` (``y`` one-hot; model
-    "mlp" only) replaces ``jax.grad`` of the cost. ``manual_grad.backprop`` returns
-    ``(grads, info)``, so ``--grads manual`` passes a wrapper that drops ``info``::
+    "mlp" only) replaces ``jax.grad`` of the cost. ``config.grads == "manual"`` without a
+    ``grad_fn`` trains with :func:`manual_grad_fn`, the hand-derived backprop. Before
+    training, ``grad_fn`` is traced once on one mini-batch (``jax.eval_shape``): a result
+    without the structure, shapes and dtypes of ``params`` is a TypeError naming ``grad_fn``,
+    a CNN model a ValueError.
 
-        grad_fn = lambda params, x, y: manual_grad.backprop(
-            params, x, y, activation=config.activation,
-            output_activation=config.output_activation, cost=config.cost)[0]
-
-    (``jaxnn.cli.train.manual_grad_fn(config)``). Before training, ``grad_fn`` is traced once
-    on one mini-batch (``jax.eval_shape``): a result without the structure, shapes and dtypes
-    of ``params`` is a TypeError naming ``grad_fn``, a CNN model a ValueError.
-
-    ``resume(fresh_state) -> (state, history)`` starts from a saved state instead of the
-    seed's initial one (``fresh_state`` is the template: same network and optimizer), e.g.
-    ``lambda s: jaxnn.checkpoint.restore_latest(run_dir, s)[:2]``. ``on_nan`` ("stop", "skip"
-    or None) is the divergence guard of :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or
-    ``"all"``) trains data-parallel over that many devices (:mod:`jaxnn.parallel`).
+    ``resume(fresh_state) -> (state, history)`` (or a whole :class:`jaxnn.checkpoint.Restored`)
+    starts from a saved state instead of the seed's initial one (``fresh_state`` is the
+    template: same network and optimizer), e.g. ``lambda s: checkpoint.restore_latest(run_dir,
+    s)``; to keep checkpointing the
+    run, ``saver = checkpoint.SaveEvery(checkpoint.Checkpointer(run_dir), every)`` and
+    ``callbacks=[saver], resume=saver.resume`` (its later checkpoints then hold every epoch).
+    ``on_nan`` ("stop", "skip" or None) is the divergence guard of
+    :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or ``"all"``) trains data-parallel over
+    that many devices (:mod:`jaxnn.parallel`).
     With ``config.ensemble`` > 1, every member trains with ``grad_fn``, ``on_nan`` and
     ``devices`` (:func:`jaxnn.ensemble.run`).
 
@@ -295,6 +320,8 @@ def run(
     say) keeps a copy, ``jax.tree.map(jnp.copy, state.params)``."""
     config = config.validated()
     check_grad_fn_model(grad_fn, config)
+    if grad_fn is None and config.grads == "manual":  # validated: an MLP without L1
+        grad_fn = manual_grad_fn(config)
     if config.ensemble > 1:
         from jaxnn import ensemble
 
@@ -349,7 +376,13 @@ def run(
         evaluate = metrics.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
     history = None
     if resume is not None:
-        state, history = resume(state)
+        restored = resume(state)
+        if hasattr(restored, "state") and hasattr(restored, "history"):  # a whole Restored
+            restored = (restored.state, restored.history)
+        if not (isinstance(restored, tuple) and len(restored) == 2):
+            raise TypeError(f"resume: expected (state, history); got {type(restored).__name__}"
+                            f"{f' of {len(restored)}' if isinstance(restored, tuple) else ''}")
+        state, history = restored
     if mesh is not None:
         state = parallel.replicate_state(state, mesh)
     state, history = train.fit(

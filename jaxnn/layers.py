@@ -155,7 +155,10 @@ def shapes(spec: CNNSpec) -> list[tuple[int, ...]]:
     for i, layer in enumerate(spec.layers):
         if isinstance(layer, Conv | Pool):
             if len(shape) != 3:
-                raise ValueError(f"layers[{i}]: {type(layer).__name__} needs an image input")
+                got = (f"input_shape {shape}: expected (height, width, channels)" if i == 0
+                       else f"its input is {shape}")
+                raise ValueError(f"layers[{i}]: {type(layer).__name__} needs an image input; "
+                                 f"{got}")
             (h, w, c) = shape
             k = layer.kernel if isinstance(layer, Conv) else layer.window
             padding = layer.padding if isinstance(layer, Conv) else "VALID"

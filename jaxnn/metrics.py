@@ -34,6 +34,9 @@ def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_
         return jnp.sum(per_example * weight), jnp.sum(correct)
 
     def evaluate(params, data: DeviceData):
+        from jaxnn.train import check_data  # (train imports this module)
+
+        check_data(data)
         n = data.labels.shape[0]
         if n <= chunk:
             total, correct = on_chunk(params, data.x, data.labels, jnp.ones((n,), data.x.dtype))

@@ -5,7 +5,8 @@ into mini-batches and runs the step over them with ``jax.lax.scan``; the host se
 metrics that :func:`fit` collects between epochs. Any gradient function works:
 ``grad_fn(params, x, y) -> grads`` with ``y`` one-hot and ``grads`` a tree like ``params``:
 ``jax.grad`` of a cost, or the hand-derived gradient of ``manual_grad.backprop``, which returns
-``(grads, info)`` and so is wrapped to drop ``info`` (as ``jaxnn.cli.train.manual_grad_fn`` does)::
+``(grads, info)`` and so is wrapped to drop ``info`` (as ``jaxnn.experiment.manual_grad_fn``
+does for ``TrainConfig(grads="manual")``)::
 
     grad_fn = lambda params, x, y: manual_grad.backprop(
         params, x, y, activation="sigmoid", output_activation="sigmoid", cost="quadratic")[0]
@@ -91,6 +92,8 @@ class DeviceData(NamedTuple):
             raise ValueError(
                 f"{arg}: expected one label per example; got {len(x)} and {len(labels)}"
             )
+        if not len(x):
+            raise ValueError(f"{arg}: expected at least one example; got none")
         if not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"{arg}: expected integer labels; got {labels.dtype}")
         if labels.size and bool(labels.min() < 0 or (num_classes and labels.max() >= num_classes)):
@@ -325,10 +328,18 @@ def _host_epoch(batches, body, start, finish, n, full, rest):
     return epoch
 
 
+def check_data(data, arg: str = "data") -> None:
+    """TypeError unless ``data`` is a :class:`DeviceData` (what epochs and ``evaluate`` take)."""
+    if not isinstance(data, DeviceData):
+        raise TypeError(f"{arg}: expected a jaxnn.train.DeviceData, from "
+                        f"DeviceData.put(x, labels); got {type(data).__name__}")
+
+
 def _check_size(data: DeviceData, n: int) -> None:
     """The epoch's data must hold the ``n_train`` examples it was made for (a static shape, so
     this costs nothing under jit): jitted gathers clamp out-of-range indices instead of failing,
     so more data would train on its first n examples only, and less on copies of its last."""
+    check_data(data)
     got = data.labels.shape[0]
     if data.x.shape[0] != got:  # DeviceData built directly: put() checks this
         raise ValueError(f"data: expected one label per example; got {data.x.shape[0]} and {got}")
@@ -367,8 +378,9 @@ def fit(
     """Train from ``state.epoch`` up to ``epochs`` epochs; returns the final state and the
     history, one record per epoch:
 
-    ``epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy, test_correct,
-    seconds`` (training time of the epoch, excluding evaluation).
+    ``epoch, train_cost, train_accuracy``; for each of validation and test given,
+    ``<split>_accuracy, <split>_correct, <split>_size``; ``seconds`` (training time of the
+    epoch, excluding evaluation).
 
     ``progress`` shows a bar (tqdm, when installed); a string labels it. The bar counts epochs,
     or mini-batch steps for a host loop (``make_epoch(loop="host")``, the CPU's choice for
@@ -392,6 +404,11 @@ def fit(
     :func:`make_epoch`) and evaluated on ``(params, model_state)``.
     """
     _checks.positive("epochs", epochs, integer=True)
+    for name, split in (("train", train), ("validation", validation), ("test", test)):
+        if split is not None:
+            check_data(split, name)
+            if not len(split):  # a DeviceData built directly (put refuses it)
+                raise ValueError(f"{name}: expected at least one example; got none")
     history = list(history or [])
     steps = getattr(epoch_fn, "steps_per_epoch", 1)
     bar = _progress_bar(progress, epochs, state.epoch, steps)

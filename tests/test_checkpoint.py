@@ -371,3 +371,29 @@ def test_cli_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, cap
     assert main(["train", "--resume", str(run_dir), "--epochs", "1", "--no-progress"]) == 2
     assert "--epochs: expected at least the 2 epochs" in capsys.readouterr().err
     assert (run_dir / "config.json").read_text() == config  # untouched
+
+
+def test_a_run_resumed_through_its_saver_checkpoints_every_epoch(tmp_path, closing):
+    """``resume=saver.resume``: the checkpoints after the resume hold the restored epochs too
+    (a fresh SaveEvery with a plain restore would start its history at the resume)."""
+    config = experiment.TrainConfig.from_preset("ch1-30", epochs=4, train_size=200,
+                                                eval_size=100)
+    ckpt = checkpoint.Checkpointer(tmp_path)
+    closing(ckpt)
+    experiment.run(dataclasses.replace(config, epochs=2), progress=False,
+                   callbacks=[checkpoint.SaveEvery(ckpt, 1)])
+    saver = checkpoint.SaveEvery(ckpt, 1)
+    resumed = experiment.run(config, progress=False, callbacks=[saver], resume=saver.resume)
+    assert [r["epoch"] for r in resumed.history] == [0, 1, 2, 3]
+    template = train.TrainState(*jax.tree_util.tree_map(jnp.copy, (
+        resumed.state.params, resumed.state.opt_state, resumed.state.key)), 0)
+    restored = ckpt.restore(template)
+    assert restored.epoch == 4
+    assert [r["epoch"] for r in restored.history] == [0, 1, 2, 3]
+    assert restored.history == resumed.history
+    # a whole Restored is taken too; anything else is named
+    again = experiment.run(dataclasses.replace(config, epochs=5), progress=False,
+                           resume=lambda fresh: checkpoint.restore_latest(tmp_path, fresh))
+    assert [r["epoch"] for r in again.history] == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="resume: expected \\(state, history\\); got TrainState"):
+        experiment.run(config, progress=False, resume=lambda fresh: fresh)

@@ -83,10 +83,8 @@ def test_ensemble_run_keeps_its_old_signature():
 def test_cli_ensemble_uses_manual_grads_and_on_nan_skip(tmp_path, capsys, monkeypatch):
     """``--ensemble 2 --grads manual --on-nan skip``: the manual gradient trains both members
     (here replaced by one that is NaN, so every update is skipped and counted)."""
-    from jaxnn.cli import train as cli_train
-
     calls = []
-    monkeypatch.setattr(cli_train, "manual_grad_fn",
+    monkeypatch.setattr(experiment, "manual_grad_fn",
                         lambda config: _traced(_nan_grad, calls))
     code = main(["train", "--ensemble", "2", "--grads", "manual", "--on-nan", "skip",
                  "--epochs", "1", "--train-size", "200", "--eval-size", "100",
@@ -95,6 +93,28 @@ def test_cli_ensemble_uses_manual_grads_and_on_nan_skip(tmp_path, capsys, monkey
     assert code == 0 and calls
     assert "skipped 40 updates" in printed  # 200 / 10 mini-batches for each member
     assert "ensemble of 2" in printed
+
+
+def test_grads_manual_in_the_config_trains_with_manual_grad(monkeypatch):
+    """``TrainConfig(grads="manual")`` from Python (not only ``--grads manual``) trains with
+    manual_grad's backprop: the same parameters as passing that gradient as ``grad_fn``."""
+    import manual_grad
+
+    config = _config(grads="manual")
+
+    def backprop(params, x, y):
+        return manual_grad.backprop(params, x, y, activation=config.activation,
+                                    output_activation=config.output_activation,
+                                    cost=config.cost)[0]
+
+    by_config = experiment.run(config, progress=False)
+    by_grad_fn = experiment.run(config, grad_fn=backprop, progress=False)
+    assert_trees_close(by_config.state.params, by_grad_fn.state.params, rtol=0, name="params")
+    calls = []  # and it is experiment.manual_grad_fn that supplies it
+    monkeypatch.setattr(experiment, "manual_grad_fn", lambda c: _traced(_zero_grad, calls))
+    result = experiment.run(config, progress=False)
+    assert calls
+    assert_trees_close(result.state.params, _initial_params(config), rtol=0, name="params")
 
 
 # --- item 2: grad_fn is refused for CNN models ----------------------------------------------

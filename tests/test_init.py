@@ -38,3 +38,11 @@ def test_default_init_keeps_z_unsaturated():
 def test_unknown_scheme():
     with pytest.raises(ValueError, match="init: expected one of"):
         init.get("glorot")
+
+
+@pytest.mark.parametrize("name", ["large", "default"])
+def test_bias_std_is_one(name):
+    """Biases N(0, 1): 40000 of them pin the std to within 2%."""
+    _, b = init.get(name)(jax.random.PRNGKey(2), 40_000, 3)
+    np.testing.assert_allclose(np.std(b), 1.0, rtol=0.02)
+    assert abs(float(np.mean(b))) < 0.02

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import manual_grad
@@ -51,6 +51,10 @@ def reference_conv(x, w, b, stride, padding):
 
 @FEW
 @given(conv_problems())
+# even kernels, SAME: uneven padding (totals 1 and 3) whose odd row or column goes after
+@example({"x": (2, 5, 6, 2), "w": (2, 4, 2, 3), "stride": 1, "padding": "SAME", "seed": 0})
+@example({"x": (1, 7, 4, 1), "w": (4, 2, 1, 2), "stride": (2, 1), "padding": "SAME",
+          "seed": 1})
 def test_conv2d_and_its_backward_match_lax_and_vjp(p):
     x, w = normal(p["seed"], p["x"]), normal(p["seed"] + 1, p["w"])
     b = normal(p["seed"] + 2, p["w"][-1:])

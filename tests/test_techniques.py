@@ -109,6 +109,17 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     assert stop.stopped_epoch == 3
 
 
+@pytest.mark.parametrize("mode", [None, "min"])
+def test_early_stopping_on_a_cost_waits_for_it_to_stop_falling(mode):
+    stop = experiment.EarlyStopping(2, metric="validation_cost", mode=mode)
+    costs_ = [0.43, 0.36, 0.29, 0.30, 0.29, 0.28, 0.31, 0.33]
+    decisions = [stop({"epoch": e, "validation_cost": c}) for e, c in enumerate(costs_)]
+    assert decisions == [False] * 4 + [True, False, False, True]
+    assert stop.stopped_epoch == 7
+    with pytest.raises(ValueError, match="mode: expected one of max, min; got 'lower'"):
+        experiment.EarlyStopping(2, mode="lower")
+
+
 def test_early_stopping_in_a_run_stops_at_the_right_epoch():
     config = experiment.TrainConfig.from_preset("ch1-eta-small", sizes=(784, 10, 10),
                                                 train_size=100, eval_size=50, epochs=50,
@@ -172,3 +183,86 @@ def test_stateless_epoch_is_unchanged_for_mlps():
     """The MLP path keeps its 4-argument epoch and a TrainState without model state."""
     state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.PRNGKey(0))
     assert state.model_state is None and metrics.eval_params(state) is state.params
+
+
+def _initial_params(config):
+    """The parameters experiment.run starts from (its init key is the seed's first split)."""
+    network = experiment.prepare(config).network
+    return network.init(jax.random.split(jax.random.PRNGKey(config.seed))[0])
+
+
+def _weights_sum(params, fn):
+    return sum(float(np.sum(fn(np.asarray(layer["w"], np.float64)))) for layer in params)
+
+
+def test_l1_in_a_run_is_one_full_batch_step_of_the_books_update():
+    """w' = w - eta (grad C_0 + (l1 / n) sign(w)), biases without the term; the reported
+    training cost is C_0 + (l1 / n) sum |w| at the final parameters."""
+    l1, n = 2.0, 100
+    config = experiment.TrainConfig.from_preset("ch3-l2-30", l1=l1, l2=0.0, train_size=n,
+                                                eval_size=50, epochs=1, mini_batch_size=n)
+    prepared = experiment.prepare(config)
+    network = prepared.network
+    cost_fn = costs.from_logits(config.cost, network.output_activation)
+    x, y = prepared.train.x, jax.nn.one_hot(prepared.train.labels, 10)
+    params = _initial_params(config)
+    grads = jax.grad(lambda p: cost_fn(network.logits(p, x), y))(params)
+    result = experiment.run(config, progress=False)
+    for new, old, g in zip(result.state.params, params, grads):
+        np.testing.assert_allclose(
+            new["w"], old["w"] - config.eta * (g["w"] + l1 / n * jnp.sign(old["w"])),
+            rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(new["b"], old["b"] - config.eta * g["b"], rtol=1e-5,
+                                   atol=1e-6)
+    final = result.state.params
+    expected = float(cost_fn(network.logits(final, x), y)) + l1 / n * _weights_sum(final, np.abs)
+    assert result.history[0]["train_cost"] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("convention, denominator", [("chapter3", 100), ("chapter6", 100 // 10)])
+def test_the_reported_training_cost_adds_the_l2_penalty(convention, denominator):
+    """C = C_0 + (l2 / 2 n) sum w^2, n the convention's denominator (config.l2_denominator)."""
+    l2 = 5.0
+    config = experiment.TrainConfig.from_preset("ch3-l2-30", l2=l2, train_size=100, eval_size=50,
+                                                epochs=1, mini_batch_size=10,
+                                                l2_convention=convention)
+    assert experiment.l2_denominator(config, 100) == denominator
+    prepared = experiment.prepare(config)
+    network = prepared.network
+    cost_fn = costs.from_logits(config.cost, network.output_activation)
+    evaluate = metrics.make_evaluate(network.logits, cost_fn, num_classes=10)
+    result = experiment.run(config, progress=False)
+    final = result.state.params
+    expected = (float(evaluate(final, prepared.train)[0])
+                + l2 / (2 * denominator) * _weights_sum(final, np.square))
+    assert result.history[-1]["train_cost"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_chapter6_l2_divides_by_the_number_of_full_mini_batches(x64):
+    """network3's lambda / num_training_batches, with num_training_batches = n // m (floor)."""
+    eta, l2, n, m = 0.5, 5.0, 1005, 10
+    config = experiment.TrainConfig.from_preset("ch3-l2-30", eta=eta, l2=l2, mini_batch_size=m,
+                                                l2_convention="chapter6")
+    assert experiment.l2_denominator(config, n) == 100
+    params, grads = _params(), _grads()
+    new = _one_update(experiment.make_optimizer(config, n), params, grads)
+    w, g = params[0]["w"], grads[0]["w"]
+    np.testing.assert_allclose(new[0]["w"], w - eta * (g + l2 * w / 100), rtol=1e-14)
+
+
+def test_the_schedule_spans_every_step_of_the_run_remainder_batches_included():
+    """n = 1005, m = 10: 101 steps an epoch (the last of 5 examples), 202 in 2 epochs; the
+    cosine schedule is made for all 202, so it has not reached 0 at the last step."""
+    eta, n, steps = 0.5, 1005, 202
+    config = experiment.TrainConfig.from_preset("ch3-ce-30", eta=eta, mini_batch_size=10,
+                                                epochs=2, schedule="cosine")
+    opt = experiment.make_optimizer(config, n)
+    params = {"b": jnp.zeros(1)}
+    state = opt.init(params)
+    etas = []
+    for _ in range(steps):
+        updates, state = opt.update({"b": jnp.ones(1)}, state, params)
+        etas.append(-float(updates["b"][0]))
+    expected = [float(optim.schedule("cosine", eta, steps)(t)) for t in range(steps)]
+    np.testing.assert_allclose(etas, expected, rtol=1e-5, atol=1e-9)
+    assert etas[-1] > 0

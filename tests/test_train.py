@@ -401,3 +401,65 @@ def test_a_host_loops_progress_bar_moves_by_steps(small, monkeypatch, on_nan):
         assert [bar.kwargs[k] for k in ("unit", "total", "desc")] == [unit, total, "label"]
         # each full step, then the epoch's end (with the remainder step), moves it by one
         assert bar.seen == list(range(total + 1))
+
+
+def test_empty_data_and_plain_tuples_are_refused_with_a_clear_error(small):
+    tr, te = small
+    with pytest.raises(ValueError, match="test: expected at least one example; got none"):
+        train.DeviceData.put(np.zeros((0, 784), np.float32), np.zeros(0, int), arg="test")
+    assert data.to_inputs(np.zeros((0, 28, 28), np.uint8)).shape == (0, 784)
+    net, params, opt, epoch, evaluate = _setup(10, len(tr))
+    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    empty = train.DeviceData(te.x[:0], te.labels[:0])
+    with pytest.raises(ValueError, match="validation: expected at least one example"):
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, validation=empty,
+                  epochs=1, progress=False)
+    with pytest.raises(TypeError, match="test: expected a jaxnn.train.DeviceData, from "
+                                        r"DeviceData.put\(x, labels\); got tuple"):
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=tuple(te),
+                  epochs=1, progress=False)
+    with pytest.raises(TypeError, match="data: expected a jaxnn.train.DeviceData"):
+        evaluate(params, (te.x, te.labels))
+    with pytest.raises(TypeError, match="data: expected a jaxnn.train.DeviceData"):
+        epoch(params, opt.init(params), jax.random.PRNGKey(0), (tr.x, tr.labels))
+
+
+def test_each_epoch_gets_its_own_key_split_from_the_states_key():
+    """fit splits state.key into (next key, epoch key) every epoch: the epochs' keys (their
+    shuffles) all differ, and are the chain of splits from the starting key."""
+    keys = []
+
+    def epoch_fn(params, opt_state, key, data):
+        keys.append(np.asarray(jax.random.key_data(key)))
+        return params, opt_state
+
+    def evaluate(params, data):
+        return jnp.float32(0.0), 0
+
+    start = jax.random.PRNGKey(7)
+    state = train.TrainState({"w": jnp.ones(2)}, (), start)
+    state, _ = train.fit(state, epoch_fn=epoch_fn, evaluate=evaluate, train=_tiny_data(),
+                         epochs=3, progress=False)
+    expected, key = [], start
+    for _ in range(3):
+        key, epoch_key = jax.random.split(key)
+        expected.append(np.asarray(jax.random.key_data(epoch_key)))
+    assert len({k.tobytes() for k in keys}) == 3
+    np.testing.assert_array_equal(np.stack(keys), np.stack(expected))
+    np.testing.assert_array_equal(jax.random.key_data(state.key), jax.random.key_data(key))
+
+
+def test_chunked_evaluation_counts_a_correct_answer_once_padding_included():
+    """1000 examples in chunks of 300 pad the last chunk with 200 rows of label 0; a network
+    that always answers 0 is right on the 1000 real examples only."""
+    def always_zero(params, x):
+        return jnp.zeros((x.shape[0], 10)).at[:, 0].set(1.0)
+
+    labels = np.zeros(1000, np.int32)
+    split = train.DeviceData.put(np.ones((1000, 2), np.float32), labels)
+    evaluate = metrics.make_evaluate(always_zero, costs.from_logits("log_likelihood", "softmax"),
+                                     chunk=300)
+    cost, correct = evaluate({}, split)
+    assert int(correct) == 1000
+    whole = metrics.make_evaluate(always_zero, costs.from_logits("log_likelihood", "softmax"))
+    np.testing.assert_allclose(cost, whole({}, split)[0], rtol=1e-6)

@@ -123,21 +123,6 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
                         "are not finite")
 
 
-def manual_grad_fn(config):
-    """``manual_grad.backprop`` bound to the config's network as a ``grad_fn(params, x, y) ->
-    grads`` for :func:`jaxnn.experiment.run` (backprop returns ``(grads, info)``; this drops
-    ``info``). manual_grad is imported only when asked for."""
-    import manual_grad
-
-    def grad_fn(params, x, y):
-        grads, _ = manual_grad.backprop(params, x, y, activation=config.activation,
-                                        output_activation=config.output_activation,
-                                        cost=config.cost)
-        return grads
-
-    return grad_fn
-
-
 def run(args) -> int:
     from jaxnn import experiment, parallel, report
     from jaxnn.train import Diverged
@@ -215,7 +200,6 @@ def run(args) -> int:
             say_line(f"Epoch {record['epoch']}: {record['test_correct']} / "
                      f"{record['test_size']}{member}")
 
-    grad_fn = manual_grad_fn(config) if config.grads == "manual" else None
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
     guard, remove_dir, interrupted = None, False, False
 
@@ -227,7 +211,7 @@ def run(args) -> int:
     try:
         guard = Reliability(args, out, config, primary=primary)
         result = experiment.run(
-            config, grad_fn=grad_fn, progress=not args.no_progress and primary,
+            config, progress=not args.no_progress and primary,  # --grads: in the config
             callbacks=[*writers, *guard.callbacks, book_line],
             resume=guard.resume, on_nan=guard.on_nan, devices=devices,
         )

@@ -81,7 +81,7 @@ def to_inputs(images, *, flatten: bool = True, dtype=np.float32) -> np.ndarray:
         raise TypeError(f"images: expected uint8 pixels; got dtype {images.dtype}")
     x = images.astype(dtype) / dtype(256.0)
     if flatten:
-        return x.reshape(len(x), -1)
+        return x.reshape(len(x), int(np.prod(x.shape[1:])))  # not -1: N may be 0
     return x if x.ndim == 4 else x[..., None]
 
 
