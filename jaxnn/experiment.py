@@ -305,10 +305,11 @@ def run(
 
     ``resume(fresh_state) -> (state, history)`` (or a whole :class:`jaxnn.checkpoint.Restored`)
     starts from a saved state instead of the seed's initial one (``fresh_state`` is the
-    template: same network and optimizer), e.g. ``lambda s: checkpoint.restore_latest(run_dir,
-    s)``; to keep checkpointing the
-    run, ``saver = checkpoint.SaveEvery(checkpoint.Checkpointer(run_dir), every)`` and
-    ``callbacks=[saver], resume=saver.resume`` (its later checkpoints then hold every epoch).
+    template: same network and optimizer), e.g.
+    ``lambda s: checkpoint.restore_latest(run_dir, s)``. To keep checkpointing the run, resume
+    through its saver, ``saver = checkpoint.SaveEvery(checkpoint.Checkpointer(run_dir),
+    every)`` with ``callbacks=[saver], resume=saver.resume``: its later checkpoints then hold
+    every epoch.
     ``on_nan`` ("stop", "skip" or None) is the divergence guard of
     :func:`jaxnn.train.make_epoch`. ``devices`` > 1 (or ``"all"``) trains data-parallel over
     that many devices (:mod:`jaxnn.parallel`).

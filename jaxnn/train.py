@@ -440,7 +440,7 @@ def fit(
                 record["skipped_steps"] = int(health[0].skipped)
             history.append(record)
             if bar is not None:
-                bar.update(bar.total * state.epoch // epochs - bar.n)  # the epoch's (rest of) steps
+                bar.update(steps * state.epoch - bar.n)  # the epoch's (remaining) steps
                 bar.set_postfix(_postfix(record, epochs if steps > 1 else None))
             stop = [cb(record, state) for cb in callbacks]
             if any(stop):
