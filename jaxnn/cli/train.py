@@ -258,7 +258,11 @@ def run(args) -> int:
     if devices != 1:
         result.summary["devices"] = devices
     report.write_json(out / "summary.json", result.summary)
-    report.plot_history(result.history, out / "curves.png", title=f"jaxnn {config.preset}")
+    title = f"jaxnn {config.preset or 'custom'}"
+    if config.ensemble > 1:  # result.history is the last member's; metrics.jsonl holds all
+        title += (f": the last member (member {config.ensemble - 1}, seed "
+                  f"{config.seed + config.ensemble - 1}); every member's in metrics.jsonl")
+    report.plot_history(result.history, out / "curves.png", title=title)
     s = result.summary
     if "ensemble_test_accuracy" in s:
         print(f"ensemble of {s['ensemble']}: majority-vote test accuracy "
