@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_trees_close
+from helpers import assert_trees_close, initial_params
 
 from jaxnn import cnn, ensemble, experiment, layers, train
 from jaxnn.cli import main
@@ -40,11 +40,6 @@ def _traced(fn, calls):
     return grad_fn
 
 
-def _initial_params(config):
-    network = experiment.prepare(config).network
-    return network.init(jax.random.split(jax.random.PRNGKey(config.seed))[0])
-
-
 # --- item 1: grad_fn and on_nan reach every ensemble member ---------------------------------
 
 def test_an_ensemble_trains_every_member_with_the_given_grad_fn():
@@ -55,7 +50,7 @@ def test_an_ensemble_trains_every_member_with_the_given_grad_fn():
     assert result.summary["ensemble"] == 2
     # zero gradients and no L2: the last member (seed 1) ends where it started
     last = _config(seed=1)
-    assert_trees_close(result.state.params, _initial_params(last), rtol=0, name="params")
+    assert_trees_close(result.state.params, initial_params(last), rtol=0, name="params")
 
 
 def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
@@ -65,7 +60,7 @@ def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
     assert [m["epochs"] for m in result.summary["members"]] == [1, 1]
     assert [r["skipped_steps"] for r in result.history] == [steps]
     assert result.summary["member_skipped_steps"] == [steps, steps]
-    assert_trees_close(result.state.params, _initial_params(_config(seed=1)), rtol=0,
+    assert_trees_close(result.state.params, initial_params(_config(seed=1)), rtol=0,
                        name="params")
 
 
@@ -114,7 +109,7 @@ def test_grads_manual_in_the_config_trains_with_manual_grad(monkeypatch):
     monkeypatch.setattr(experiment, "manual_grad_fn", lambda c: _traced(_zero_grad, calls))
     result = experiment.run(config, progress=False)
     assert calls
-    assert_trees_close(result.state.params, _initial_params(config), rtol=0, name="params")
+    assert_trees_close(result.state.params, initial_params(config), rtol=0, name="params")
 
 
 # --- item 2: grad_fn is refused for CNN models ----------------------------------------------

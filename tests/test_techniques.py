@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import initial_params
 
 from jaxnn import costs, ensemble, experiment, metrics, optim, train
 
@@ -185,12 +186,6 @@ def test_stateless_epoch_is_unchanged_for_mlps():
     assert state.model_state is None and metrics.eval_params(state) is state.params
 
 
-def _initial_params(config):
-    """The parameters experiment.run starts from (its init key is the seed's first split)."""
-    network = experiment.prepare(config).network
-    return network.init(jax.random.split(jax.random.PRNGKey(config.seed))[0])
-
-
 def _weights_sum(params, fn):
     return sum(float(np.sum(fn(np.asarray(layer["w"], np.float64)))) for layer in params)
 
@@ -205,7 +200,7 @@ def test_l1_in_a_run_is_one_full_batch_step_of_the_books_update():
     network = prepared.network
     cost_fn = costs.from_logits(config.cost, network.output_activation)
     x, y = prepared.train.x, jax.nn.one_hot(prepared.train.labels, 10)
-    params = _initial_params(config)
+    params = initial_params(config)
     grads = jax.grad(lambda p: cost_fn(network.logits(p, x), y))(params)
     result = experiment.run(config, progress=False)
     for new, old, g in zip(result.state.params, params, grads):
