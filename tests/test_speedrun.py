@@ -65,10 +65,14 @@ def test_scan_and_host_loops_train_the_same_network():
     assert min(moved) > 0  # every leaf was trained
 
 
-def test_run_learns_and_reports_timings():
-    seen = []
+def test_run_learns_and_reports_timings(monkeypatch):
+    seen, loaded = [], []
+    real_load = data.load
+    monkeypatch.setattr(data, "load", lambda name, **kw: loaded.append((name, kw))
+                        or real_load(name, **kw))
     result = speedrun.run(dataclasses.replace(TINY, epochs=3, eta=0.05, optimizer="adam"),
                           seeds=(0, 1), dataset="mnist", on_run=seen.append)
+    assert loaded == [("mnist", {"validation_size": None})]  # a name: all 60,000 images
     assert seen == result.runs  # on_run gets each seed's RunResult as it finishes
     s = result.summary()
     assert s["seeds"] == [0, 1] and len(s["test_accuracy"]) == 2
@@ -147,8 +151,8 @@ def test_run_refuses_bad_arguments_before_any_work(kwargs, error, fragment):
 
 
 def test_run_takes_a_dataset_and_its_train_size(monkeypatch):
-    """A DataSet is used as given (its train and test splits), cut to train_size/test_size;
-    ``dataset=None`` and a name load through jaxnn.data."""
+    """A DataSet is used as given (its train and test splits), cut to train_size/test_size
+    (a name is loaded through jaxnn.data: test_run_learns_and_reports_timings)."""
     ds = data.load_mnist()
     small = data.DataSet("mine", ds.train.take(200), ds.test.take(100))
     config = dataclasses.replace(TINY, epochs=1, train_size=100, test_size=None, loop="host")
@@ -158,10 +162,6 @@ def test_run_takes_a_dataset_and_its_train_size(monkeypatch):
                         lambda c, n, *a: sizes.append(n) or real(c, n, *a))
     result = speedrun.run(config, seeds=(0,), dataset=small)
     assert sizes == [100] and 0.0 <= result.runs[0].test_accuracy <= 1.0
-    loaded = []
-    monkeypatch.setattr(data, "load", lambda name, **kw: loaded.append((name, kw)) or small)
-    speedrun.run(config, seeds=(0,), dataset="MNIST")
-    assert loaded == [("MNIST", {"validation_size": None})]  # all 60,000 training images
 
 
 def test_batch_larger_than_the_data_fails_early():
