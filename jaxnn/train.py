@@ -192,10 +192,13 @@ def make_epoch(
         _checks.choice("on_nan", on_nan, ON_NAN)
     _checks.choice("loop", loop, LOOPS)
     if on_nan is not None:  # one check at the end; replay step by step only on a bad epoch
-        return checked_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
-                                               m, n, batch_sharding, stateful, loop), on_nan)
-    return _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop,
-                          None)
+        epoch = checked_epoch(functools.partial(_epoch_program, grad_fn, optimizer, num_classes,
+                                                m, n, batch_sharding, stateful, loop), on_nan)
+    else:
+        epoch = _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful,
+                               loop, None)
+    epoch.num_classes = num_classes  # fit checks the training labels against it
+    return epoch
 
 
 def _epoch_program(grad_fn, optimizer, num_classes, m, n, batch_sharding, stateful, loop, check):
@@ -335,6 +338,18 @@ def check_data(data, arg: str = "data") -> None:
                         f"DeviceData.put(x, labels); got {type(data).__name__}")
 
 
+def _check_labels(data: DeviceData, num_classes: int | None) -> None:
+    """ValueError unless ``data``'s labels lie in [0, num_classes): the step's one-hot rows of
+    other labels are all zero, so they would train silently on nothing (``DeviceData.put``
+    checks this only when it is given ``num_classes``). One reduction on the device."""
+    if num_classes is None:
+        return
+    low, high = (int(v) for v in jax.device_get((data.labels.min(), data.labels.max())))
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"train: expected labels in [0, {num_classes}) (the epoch's "
+                         f"num_classes); got range [{low}, {high}]")
+
+
 def _check_size(data: DeviceData, n: int) -> None:
     """The epoch's data must hold the ``n_train`` examples it was made for (a static shape, so
     this costs nothing under jit): jitted gathers clamp out-of-range indices instead of failing,
@@ -401,7 +416,8 @@ def fit(
     for later keeps a copy: ``jax.tree.map(jnp.copy, state.params)``.
 
     A state with a ``model_state`` is trained with a stateful ``epoch_fn`` (see
-    :func:`make_epoch`) and evaluated on ``(params, model_state)``.
+    :func:`make_epoch`) and evaluated on ``(params, model_state)``. Training labels outside
+    the epoch's ``[0, num_classes)`` are refused (ValueError) before the first epoch.
     """
     _checks.positive("epochs", epochs, integer=True)
     for name, split in (("train", train), ("validation", validation), ("test", test)):
@@ -409,6 +425,7 @@ def fit(
             check_data(split, name)
             if not len(split):  # a DeviceData built directly (put refuses it)
                 raise ValueError(f"{name}: expected at least one example; got none")
+    _check_labels(train, getattr(epoch_fn, "num_classes", None))
     history = list(history or [])
     steps = getattr(epoch_fn, "steps_per_epoch", 1)
     bar = _progress_bar(progress, epochs, state.epoch, steps)

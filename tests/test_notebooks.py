@@ -92,24 +92,16 @@ def test_parse_rejects_code_without_a_marker():
         ("markdown", "# Title"), ("code", "x = 1")]
 
 
-@pytest.fixture(scope="module")
-def compilation_cache(tmp_path_factory):
-    """A JAX persistent compilation cache shared by the notebook kernels of one test worker
-    (one after the other, so no two write at once). The notebooks compile many of the same
-    small programs (random draws, MNIST scaling, the same networks); reading them back made
-    the 13 quick runs 31% faster (373 s -> 256 s, one process, busy 2-core machine)."""
-    return tmp_path_factory.mktemp("jax-cache")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch, compilation_cache):
-    """Every cell runs, in a temporary working directory, with this interpreter's kernel."""
+def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+    """Every cell runs, in a temporary working directory, with this interpreter's kernel. The
+    kernels share the session's compilation cache (conftest.py) and cache every program: the
+    notebooks compile many of the same small ones (random draws, MNIST scaling, the same
+    networks)."""
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(compilation_cache))
     monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
     nb = build.execute(path, workdir=tmp_path, quick=True, timeout=300)
     ran = [c for c in nb.cells if c.cell_type == "code"]
     assert ran and all(c.execution_count for c in ran), f"{path.name}: a cell did not run"

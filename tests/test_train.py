@@ -424,6 +424,31 @@ def test_empty_data_and_plain_tuples_are_refused_with_a_clear_error(small):
         epoch(params, opt.init(params), jax.random.PRNGKey(0), (tr.x, tr.labels))
 
 
+@pytest.mark.parametrize("loop, on_nan", [("scan", None), ("host", None), ("scan", "stop")])
+def test_fit_refuses_labels_outside_the_epochs_classes(small, loop, on_nan):
+    """put() without num_classes lets label 12 through; the step's one-hot row of it would be
+    all zeros (a silent no-op), so fit refuses it before training, naming the range."""
+    tr, te = small
+    n = 50
+    labels = np.asarray(tr.labels[:n]).copy()
+    labels[7] = 12
+    sub = train.DeviceData.put(tr.x[:n], labels)  # no num_classes: not checked here
+    net, params, opt, _, evaluate = _setup(10, n)
+    grad_fn = experiment.autodiff_grad_fn(net, "cross_entropy")
+    epoch = train.make_epoch(grad_fn, opt, mini_batch_size=10, n_train=n, loop=loop,
+                             on_nan=on_nan)
+    assert epoch.num_classes == 10
+    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    with pytest.raises(ValueError, match=r"train: expected labels in \[0, 10\) \(the epoch's "
+                                         r"num_classes\); got range \[0, 12\]"):
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=sub, epochs=1,
+                  progress=False)
+    labels[7] = -1
+    with pytest.raises(ValueError, match=r"got range \[-1, 9\]"):
+        train.fit(state, epoch_fn=epoch, evaluate=evaluate,
+                  train=train.DeviceData(sub.x, jnp.asarray(labels)), epochs=1, progress=False)
+
+
 def test_each_epoch_gets_its_own_key_split_from_the_states_key():
     """fit splits state.key into (next key, epoch key) every epoch: the epochs' keys (their
     shuffles) all differ, and are the chain of splits from the starting key."""
