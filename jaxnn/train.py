@@ -183,6 +183,8 @@ def make_epoch(
     ``loop="host"`` runs the same steps as one jitted call per mini-batch (see :data:`LOOPS`).
     The jitted epoch donates ``params`` and ``opt_state`` (their buffers are reused for the
     result): do not use the arrays passed in after the call (pass copies to call it twice).
+    The epoch's ``num_classes`` attribute is the argument: :func:`fit` checks the training
+    labels against it (one-hot rows of labels outside it would be all zeros).
     """
     m = _checks.positive("mini_batch_size", mini_batch_size, integer=True)
     n = _checks.positive("n_train", n_train, integer=True)
