@@ -57,7 +57,11 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     from jaxnn import cnn, experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
+    config = config.validated()
     experiment.check_grad_fn_model(grad_fn, config)
+    if grad_fn is None and config.grads == "manual":  # as experiment.run does
+        grad_fn = experiment.manual_grad_fn(config)
+    # one copy of the data for the vote and every member (it does not depend on the seed)
     prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
     members, votes = [], []
     if config.model == "mlp":
@@ -71,8 +75,9 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
-        result = experiment.run(member, callbacks=tagged, progress=progress, devices=devices,
-                                grad_fn=grad_fn, on_nan=on_nan)
+        result = experiment._run_one(member.validated(), prepared, callbacks=tagged,
+                                     progress=progress, devices=devices, grad_fn=grad_fn,
+                                     on_nan=on_nan, resume=None)
         members.append(result)
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device

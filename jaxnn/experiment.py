@@ -331,6 +331,15 @@ def run(
                              f"{config.ensemble} (ensembles are not checkpointed)")
         return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices,
                             grad_fn=grad_fn, on_nan=on_nan)
+    return _run_one(config, prepare(config), grad_fn=grad_fn, callbacks=callbacks,
+                    progress=progress, resume=resume, on_nan=on_nan, devices=devices)
+
+
+def _run_one(config: TrainConfig, prepared: Prepared, *, grad_fn, callbacks, progress, resume,
+             on_nan, devices) -> Result:
+    """:func:`run` for one network (``config`` validated, ``grad_fn`` chosen) on data
+    :func:`prepare` made for it: an ensemble prepares once for all its members (their configs
+    differ only in the seed, which the data does not depend on)."""
     mesh = batch_sharding = None
     if devices != 1:
         from jaxnn import parallel
@@ -338,7 +347,6 @@ def run(
         mesh = parallel.make_mesh(devices)
         parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
         batch_sharding = parallel.batch_sharding(mesh)  # every full mini-batch split
-    prepared = prepare(config)
     if mesh is not None:
         prepared = parallel.place(prepared, mesh)
     network = prepared.network

@@ -69,6 +69,24 @@ def test_an_ensemble_stops_on_non_finite_updates_with_on_nan_stop():
         experiment.run(_config(ensemble=2), grad_fn=_nan_grad, on_nan="stop", progress=False)
 
 
+def test_an_ensemble_prepares_the_data_once_and_trains_each_member_as_a_single_run(
+        monkeypatch):
+    """The members share one copy of the data (the vote's too): each trains exactly as the
+    single run of its seed does, on data prepared once instead of once per member."""
+    config = _config(ensemble=2, mini_batch_size=20)
+    singles = [experiment.run(_config(mini_batch_size=20, seed=s), progress=False)
+               for s in (0, 1)]
+    calls = []
+    prepare = experiment.prepare
+    monkeypatch.setattr(experiment, "prepare", lambda c: calls.append(c.seed) or prepare(c))
+    result = experiment.run(config, progress=False)
+    assert calls == [0]
+    untimed = [{k: v for k, v in m.items() if "seconds" not in k}
+               for m in [*result.summary["members"], *(r.summary for r in singles)]]
+    assert untimed[:2] == untimed[2:] and len(untimed[0]) > 6
+    assert_trees_close(result.state.params, singles[1].state.params, rtol=0, name="params")
+
+
 def test_ensemble_run_keeps_its_old_signature():
     result = ensemble.run(_config(ensemble=2), progress=False)
     assert len(result.summary["members"]) == 2
