@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -75,7 +76,8 @@ class DeviceData(NamedTuple):
         """Check the arrays once and copy host arrays to the default device: ``x`` floating
         point with a batch axis, ``labels`` 1-D integers (in [0, num_classes) when given), one
         per example, and no NaN or inf in ``x``. Arrays already on a device are checked there
-        and kept, not copied through the host."""
+        and kept, not copied through the host. Inputs beyond :data:`UNSCALED` in magnitude
+        (raw 0-255 pixels, say) get a UserWarning."""
         x = x if isinstance(x, jax.Array) else np.asarray(x)
         labels = labels if isinstance(labels, jax.Array) else np.asarray(labels)
         if x.ndim < 2:
@@ -102,10 +104,27 @@ class DeviceData(NamedTuple):
                 f"{arg}: expected labels in [0, {top}); got range [{labels.min()}, {labels.max()}]"
             )
         _checks.finite_array(arg, x)
+        _warn_if_unscaled(arg, x)
         return DeviceData(jnp.asarray(x), jnp.asarray(labels, jnp.int32))
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+
+UNSCALED = 10.0
+""":meth:`DeviceData.put` warns when an input's magnitude exceeds this: pixels scaled to
+[0, 1] (or standardized) stay far below it, raw 0-255 values do not."""
+
+
+def _warn_if_unscaled(arg: str, x) -> None:
+    """A UserWarning when ``x`` holds values beyond :data:`UNSCALED`: raw 0-255 pixels saturate
+    sigmoid neurons from the first step, a common slip that trains without an error."""
+    xp = jnp if isinstance(x, jax.Array) else np
+    top = float(xp.max(xp.abs(x)))
+    if top > UNSCALED:
+        warnings.warn(f"{arg}: inputs reach {top:g} in magnitude; pixels are usually scaled to "
+                      f"[0, 1] first (jaxnn.data.to_inputs divides 0-255 images by 255)",
+                      UserWarning, stacklevel=3)
 
 
 def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_classes: int):

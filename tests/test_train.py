@@ -1,5 +1,6 @@
 import io
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -447,6 +448,23 @@ def test_fit_refuses_labels_outside_the_epochs_classes(small, loop, on_nan):
     with pytest.raises(ValueError, match=r"got range \[-1, 9\]"):
         train.fit(state, epoch_fn=epoch, evaluate=evaluate,
                   train=train.DeviceData(sub.x, jnp.asarray(labels)), epochs=1, progress=False)
+
+
+def test_put_warns_about_unscaled_pixels_once_and_keeps_them():
+    """Raw 0-255 pixels as floats are a common slip (they saturate sigmoid neurons): put warns,
+    naming the magnitude, and still takes them. Scaled or standardized inputs pass quietly."""
+    raw = np.zeros((3, 784), np.float32)
+    raw[1, 5] = 255.0
+    with pytest.warns(UserWarning, match=r"train: inputs reach 255 in magnitude; pixels are "
+                                         r"usually scaled to \[0, 1\] first"):
+        d = train.DeviceData.put(raw, np.arange(3), arg="train")
+    assert float(d.x.max()) == 255.0
+    with pytest.warns(UserWarning, match="inputs reach 12 "):  # checked on the device too
+        train.DeviceData.put(jnp.full((2, 4), -12.0), jnp.arange(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.DeviceData.put(np.full((2, 4), train.UNSCALED, np.float32), np.arange(2))
+        train.DeviceData.put((raw - 100.0) / 80.0, np.arange(3))  # standardized: |x| < 10
 
 
 def test_each_epoch_gets_its_own_key_split_from_the_states_key():
