@@ -156,3 +156,21 @@ def test_textbook_costs_are_the_formula_away_from_exactly_0_and_1():
     textbook = jax.grad(lambda z: costs.log_likelihood(activations.softmax(z), y))(z)
     stable = jax.grad(lambda z: costs.from_logits("log_likelihood", "softmax")(z, y))(z)
     np.testing.assert_allclose(textbook, stable, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_textbook_gradients_are_the_formulas_on_the_clamp_values_themselves(dtype):
+    """The smallest normal float and the float just below 1 are kept, not moved: their
+    gradients are the formula's -y/a and (1 - y)/(1 - a) in full (jnp.maximum/minimum would
+    split the gradient between two equal arguments and give half)."""
+    info = jnp.finfo(dtype)
+    one, zero = jnp.ones((1, 1), dtype), jnp.zeros((1, 1), dtype)
+    tiny, below_one = jnp.full((1, 1), info.tiny, dtype), jnp.full((1, 1), 1 - info.epsneg, dtype)
+    for cost in (costs.cross_entropy, costs.log_likelihood):
+        np.testing.assert_allclose(jax.grad(cost)(tiny, one), -1 / tiny, rtol=1e-6)
+    np.testing.assert_allclose(jax.grad(costs.cross_entropy)(below_one, zero),
+                               1 / (1 - below_one), rtol=1e-6)
+    # one float further in, as before: and a moved output (0, or exactly 1) has gradient 0
+    assert float(jax.grad(costs.cross_entropy)(zero, one)[0, 0]) == 0.0
+    assert float(jax.grad(costs.cross_entropy)(one, zero)[0, 0]) == 0.0
+
