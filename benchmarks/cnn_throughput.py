@@ -45,7 +45,6 @@ jaxnn's logits from the same weights.
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import sys
 import time
@@ -102,13 +101,12 @@ class JaxnnEpoch:
 
         import jax
 
-        from jaxnn import costs, experiment
+        from jaxnn import experiment
 
         self.name = f"jaxnn, {loop} loop"
         c = dataclasses.replace(s.config, loop=loop)
-        l1 = functools.partial(costs.l1_penalty, scale=c.l1 / s.n) if c.l1 else None
-        self.state, self.epoch_fn, _ = experiment._cnn_training(
-            c, s.prepared, s.optimizer, s.init_key, s.train_key, l1, on_nan="stop")
+        training = experiment._Training(c, s.prepared, grad_fn=None, on_nan="stop", devices=1)
+        self.state, self.epoch_fn = training.initial_state(c.seed), training.epoch_fn
         self.data = s.prepared.train
         self.param_count = _count(self.state.params)
         self.key = jax.random.PRNGKey(1)

@@ -72,12 +72,13 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
         graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(prepared.network,
                                                              jax.random.PRNGKey(0))))[0]
         logits_fn = functools.partial(_chunked, jax.jit(cnn.make_logits_fn(graphdef)))
+    # one set of compiled programs for every member: only the seed differs
+    training = experiment._Training(dataclasses.replace(config, ensemble=1), prepared,
+                                    grad_fn=grad_fn, on_nan=on_nan, devices=devices)
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
-        result = experiment._run_one(member.validated(), prepared, callbacks=tagged,
-                                     progress=progress, devices=devices, grad_fn=grad_fn,
-                                     on_nan=on_nan, resume=None)
+        result = training.run(member, callbacks=tagged, progress=progress, resume=None)
         members.append(result)
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -202,26 +203,6 @@ def make_optimizer(config: TrainConfig, n_train: int):
                       n_train=l2_denominator(config, n_train), clip_norm=config.clip_norm)
 
 
-def _cnn_training(config, prepared, optimizer, init_key, train_key, l1, *, on_nan=None,
-                  batch_sharding=None):
-    """State, epoch and evaluation for a :mod:`jaxnn.cnn` model: split once, pure jit step
-    (its mini-batches split as ``batch_sharding`` says, see :mod:`jaxnn.parallel`)."""
-    from jaxnn import cnn
-
-    model = cnn.make(prepared.network, init_key)
-    graphdef, params, rest = cnn.split(model)
-    cost_fn = costs.from_logits(config.cost, config.output_activation)
-    grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
-    state = train.TrainState(params, optimizer.init(params), train_key, 0, rest)
-    epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                n_train=len(prepared.train), num_classes=prepared.num_classes,
-                                stateful=True, on_nan=on_nan, batch_sharding=batch_sharding,
-                                loop=epoch_loop(config, _platform(prepared.train)))
-    evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
-                                     num_classes=prepared.num_classes, chunk=2000)
-    return state, epoch_fn, evaluate
-
-
 class EarlyStopping:
     """A training callback: stop when ``metric`` of the epoch records (default validation
     accuracy) has not improved on its best for ``patience`` epochs (the book's "no improvement
@@ -331,77 +312,129 @@ def run(
                              f"{config.ensemble} (ensembles are not checkpointed)")
         return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices,
                             grad_fn=grad_fn, on_nan=on_nan)
-    return _run_one(config, prepare(config), grad_fn=grad_fn, callbacks=callbacks,
-                    progress=progress, resume=resume, on_nan=on_nan, devices=devices)
+    training = _Training(config, prepare(config), grad_fn=grad_fn, on_nan=on_nan,
+                         devices=devices)
+    return training.run(config, callbacks=callbacks, progress=progress, resume=resume)
 
 
-def _run_one(config: TrainConfig, prepared: Prepared, *, grad_fn, callbacks, progress, resume,
-             on_nan, devices) -> Result:
-    """:func:`run` for one network (``config`` validated, ``grad_fn`` chosen) on data
-    :func:`prepare` made for it: an ensemble prepares once for all its members (their configs
-    differ only in the seed, which the data does not depend on)."""
-    mesh = batch_sharding = None
-    if devices != 1:
-        from jaxnn import parallel
+def _seeds_trainer():
+    """``train(config) -> Result`` for configs that differ only in the seed, as :func:`run`
+    with its defaults trains them, but preparing the data and compiling the programs once for
+    all seeds (:mod:`jaxnn.reproduce` trains 3 seeds per row). An ensemble
+    is run by :func:`run` each time (it shares its work among its own members)."""
+    training = None
 
-        mesh = parallel.make_mesh(devices)
-        parallel.check_divisible("mini_batch_size", config.mini_batch_size, mesh)
-        batch_sharding = parallel.batch_sharding(mesh)  # every full mini-batch split
-    if mesh is not None:
-        prepared = parallel.place(prepared, mesh)
-    network = prepared.network
-    n = len(prepared.train)
-    callbacks = list(callbacks)
-    stopper = None if config.patience is None else EarlyStopping(config.patience)
-    callbacks += [stopper] if stopper is not None else []
-    optimizer = make_optimizer(config, n)
-    key = jax.random.PRNGKey(config.seed)
-    init_key, train_key = jax.random.split(key)
-    l2_n = l2_denominator(config, n)
-    penalty = functools.partial(costs.l2_penalty, scale=config.l2 / l2_n) if config.l2 else None
-    l1 = functools.partial(costs.l1_penalty, scale=config.l1 / n) if config.l1 else None
-    if l1 is not None:
-        penalty = l1 if penalty is None else (lambda p, a=penalty, b=l1: a(p) + b(p))
-    # The epoch record adds the penalty to the training cost on the host: one compiled call,
-    # not a dozen eager operations (and their compiles) over every weight, each epoch.
-    penalty_value = None if penalty is None else jax.jit(penalty)
-    if config.model != "mlp":
-        state, epoch_fn, evaluate = _cnn_training(config, prepared, optimizer, init_key,
-                                                  train_key, l1, on_nan=on_nan,
-                                                  batch_sharding=batch_sharding)
-    else:
-        params = network.init(init_key)
+    def train_seed(seed_config: TrainConfig, *, callbacks=(), progress=True) -> Result:
+        nonlocal training
+        if seed_config.ensemble > 1:
+            return run(seed_config, callbacks=callbacks, progress=progress)
+        seed_config = seed_config.validated()
+        if training is None:
+            grad_fn = manual_grad_fn(seed_config) if seed_config.grads == "manual" else None
+            training = _Training(seed_config, prepare(seed_config), grad_fn=grad_fn,
+                                 on_nan="stop", devices=1)
+        return training.run(seed_config, callbacks=callbacks, progress=progress, resume=None)
+
+    return train_seed
+
+
+class _Training:
+    """What a run builds before its seed matters, built once: the data placed on the devices,
+    the optimizer and the compiled programs (epoch, evaluation, penalty). :meth:`run` trains
+    any seed of ``config`` with them, so an ensemble's members and a reproduction's seeds
+    compile once instead of once each (nothing in a program depends on the seed).
+    ``config`` is validated and ``grad_fn`` chosen (:func:`run` does both)."""
+
+    def __init__(self, config: TrainConfig, prepared: Prepared, *, grad_fn, on_nan, devices):
+        self.config, self.mesh, batch_sharding = config, None, None
+        if devices != 1:
+            from jaxnn import parallel
+
+            self.mesh = parallel.make_mesh(devices)
+            parallel.check_divisible("mini_batch_size", config.mini_batch_size, self.mesh)
+            batch_sharding = parallel.batch_sharding(self.mesh)  # every full mini-batch split
+            prepared = parallel.place(prepared, self.mesh)
+        self.prepared = prepared
+        network, n = prepared.network, len(prepared.train)
+        self.optimizer = optimizer = make_optimizer(config, n)
+        penalty = (functools.partial(costs.l2_penalty, scale=config.l2 / l2_denominator(config, n))
+                   if config.l2 else None)
+        l1 = functools.partial(costs.l1_penalty, scale=config.l1 / n) if config.l1 else None
+        if l1 is not None:
+            penalty = l1 if penalty is None else (lambda p, a=penalty, b=l1: a(p) + b(p))
+        # The epoch record adds the penalty to the training cost on the host: one compiled
+        # call, not a dozen eager operations (and their compiles) over every weight, each epoch.
+        self.penalty_value = None if penalty is None else jax.jit(penalty)
+        cost_fn = costs.from_logits(config.cost, config.output_activation)
+        epoch_args = dict(mini_batch_size=config.mini_batch_size, n_train=n,
+                          num_classes=prepared.num_classes, on_nan=on_nan,
+                          batch_sharding=batch_sharding,
+                          loop=epoch_loop(config, _platform(prepared.train)))
+        if config.model != "mlp":
+            from flax import nnx
+
+            from jaxnn import cnn
+
+            # the graph alone (no weights drawn): every seed's model has this structure
+            graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(network,
+                                                                 jax.random.PRNGKey(0))))[0]
+            grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
+            self.epoch_fn = train.make_epoch(grad_fn, optimizer, stateful=True, **epoch_args)
+            self.evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
+                                                  num_classes=prepared.num_classes, chunk=2000)
+            return
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
         else:
-            check_grad_fn(grad_fn, params, (config.mini_batch_size, *prepared.train.x.shape[1:]),
+            check_grad_fn(grad_fn, jax.eval_shape(network.init, jax.random.PRNGKey(0)),
+                          (config.mini_batch_size, *prepared.train.x.shape[1:]),
                           prepared.num_classes, prepared.train.x.dtype)
-        state = train.TrainState(params, optimizer.init(params), train_key, 0)
-        epoch_fn = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
-                                    n_train=n, num_classes=prepared.num_classes, on_nan=on_nan,
-                                    batch_sharding=batch_sharding,
-                                    loop=epoch_loop(config, _platform(prepared.train)))
-        cost_fn = costs.from_logits(config.cost, network.output_activation)
-        evaluate = metrics.make_evaluate(network.logits, cost_fn, num_classes=prepared.num_classes)
-    history = None
-    if resume is not None:
-        restored = resume(state)
-        if hasattr(restored, "state") and hasattr(restored, "history"):  # a whole Restored
-            restored = (restored.state, restored.history)
-        if not (isinstance(restored, tuple) and len(restored) == 2):
-            raise TypeError(f"resume: expected (state, history); got {type(restored).__name__}"
-                            f"{f' of {len(restored)}' if isinstance(restored, tuple) else ''}")
-        state, history = restored
-    if mesh is not None:
-        state = parallel.replicate_state(state, mesh)
-    state, history = train.fit(
-        state, epoch_fn=epoch_fn, evaluate=evaluate, train=prepared.train,
-        validation=prepared.validation, test=prepared.test, epochs=config.epochs,
-        penalty=penalty_value, callbacks=callbacks, history=history,
-        progress=progress and f"{config.preset or 'custom'} seed {config.seed}",
-        eta=config.eta,
-    )
-    summary = {"preset": config.preset, **metrics.summarize(history)}
-    if stopper is not None and stopper.stopped_epoch is not None:
-        summary["early_stopped_after_epoch"] = stopper.stopped_epoch
-    return Result(config, state, history, summary)
+        self.epoch_fn = train.make_epoch(grad_fn, optimizer, **epoch_args)
+        self.evaluate = metrics.make_evaluate(network.logits, cost_fn,
+                                              num_classes=prepared.num_classes)
+
+    def initial_state(self, seed: int) -> train.TrainState:
+        """The seed's initial parameters, optimizer state and training key."""
+        init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+        if self.config.model == "mlp":
+            params, rest = self.prepared.network.init(init_key), None
+        else:
+            from jaxnn import cnn
+
+            _, params, rest = cnn.split(cnn.make(self.prepared.network, init_key))
+        return train.TrainState(params, self.optimizer.init(params), train_key, 0, rest)
+
+    def run(self, config: TrainConfig, *, callbacks, progress, resume) -> Result:
+        """Train ``config``, which may differ from the one built for only in its seed."""
+        if dataclasses.replace(config, seed=self.config.seed) != self.config:
+            raise ValueError("config: expected the configuration these programs were built "
+                             "for, up to the seed")
+        prepared = self.prepared
+        callbacks = list(callbacks)
+        stopper = None if config.patience is None else EarlyStopping(config.patience)
+        callbacks += [stopper] if stopper is not None else []
+        state, history = self.initial_state(config.seed), None
+        if resume is not None:
+            restored = resume(state)
+            if hasattr(restored, "state") and hasattr(restored, "history"):  # a Restored
+                restored = (restored.state, restored.history)
+            if not (isinstance(restored, tuple) and len(restored) == 2):
+                raise TypeError(
+                    f"resume: expected (state, history); got {type(restored).__name__}"
+                    f"{f' of {len(restored)}' if isinstance(restored, tuple) else ''}")
+            state, history = restored
+        if self.mesh is not None:
+            from jaxnn import parallel
+
+            state = parallel.replicate_state(state, self.mesh)
+        state, history = train.fit(
+            state, epoch_fn=self.epoch_fn, evaluate=self.evaluate, train=prepared.train,
+            validation=prepared.validation, test=prepared.test, epochs=config.epochs,
+            penalty=self.penalty_value, callbacks=callbacks, history=history,
+            progress=progress and f"{config.preset or 'custom'} seed {config.seed}",
+            eta=config.eta,
+        )
+        summary = {"preset": config.preset, **metrics.summarize(history)}
+        if stopper is not None and stopper.stopped_epoch is not None:
+            summary["early_stopped_after_epoch"] = stopper.stopped_epoch
+        return Result(config, state, history, summary)

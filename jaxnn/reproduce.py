@@ -103,12 +103,13 @@ def run_row(
     book = presets.book(name)
     settings = {**(quick_overrides(name) if quick else {}), **(overrides or {})}
     values, histories, seconds, epochs = [], [], 0.0, 0
+    train_seed = experiment._seeds_trainer()  # the seeds share data and compiled programs
     for seed in range(runs):
         config = experiment.TrainConfig.from_preset(name, seed=seed, **settings)
         run_dir = None if out is None else Path(out) / name / f"seed{seed}"
         kept = finished_run(run_dir, config)
         if kept is None:
-            summary, history = _train(config, run_dir, progress)
+            summary, history = _train(config, run_dir, progress, train_seed)
         else:
             summary, history = kept
         seconds += summary["run_seconds"]
@@ -162,9 +163,10 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     return summary, history
 
 
-def _train(config, run_dir: Path | None, progress: bool) -> tuple[dict, list[dict]]:
-    """Train ``config`` (writing ``run_dir`` as it goes, if given): ``(summary, history)``."""
-    from jaxnn import experiment, report
+def _train(config, run_dir: Path | None, progress: bool, train_seed) -> tuple[dict, list[dict]]:
+    """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
+    ``run_dir`` as it goes, if given: ``(summary, history)``."""
+    from jaxnn import report
 
     callbacks = []
     if run_dir is not None:
@@ -175,7 +177,7 @@ def _train(config, run_dir: Path | None, progress: bool) -> tuple[dict, list[dic
         if config.ensemble == 1:  # an ensemble's members would interleave their epochs
             callbacks.append(report.MetricsWriter(run_dir / "metrics.jsonl"))
     start = time.perf_counter()
-    result = experiment.run(config, progress=progress, callbacks=callbacks)
+    result = train_seed(config, progress=progress, callbacks=callbacks)
     summary = {**result.summary, "run_seconds": time.perf_counter() - start}
     if run_dir is not None:
         if not callbacks:  # the last member's epochs, the history the summary's epochs count

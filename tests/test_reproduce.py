@@ -53,17 +53,41 @@ def test_quick_cli_runs_one_mlp_and_one_ch6_row(tmp_path, capsys):
 
 
 def _counting_runs(monkeypatch):
-    """Replace experiment.run by one that records each trained seed, then trains."""
+    """Make reproduce record each seed it trains (then train it)."""
     from jaxnn import experiment
 
-    real_run, trained = experiment.run, []
+    real_trainer, trained = experiment._seeds_trainer, []
 
-    def run(config, **kwargs):
-        trained.append(config.seed)
-        return real_run(config, **kwargs)
+    def seeds_trainer():
+        train_seed = real_trainer()
 
-    monkeypatch.setattr(experiment, "run", run)
+        def counted(config, **kwargs):
+            trained.append(config.seed)
+            return train_seed(config, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(experiment, "_seeds_trainer", seeds_trainer)
     return trained
+
+
+def test_a_rows_seeds_share_one_compiled_epoch_and_train_as_single_runs(monkeypatch):
+    """reproduce prepares the data and builds the epoch once per row, not once per seed; each
+    seed still trains exactly as ``experiment.run`` trains it alone."""
+    from jaxnn import experiment, train
+
+    settings = reproduce.quick_overrides("ch1-30")
+    alone = [experiment.run(experiment.TrainConfig.from_preset("ch1-30", seed=s, **settings),
+                            progress=False) for s in (0, 1)]
+    built = []
+    make_epoch = train.make_epoch
+    monkeypatch.setattr(train, "make_epoch", lambda *a, **k: built.append(1) or make_epoch(*a, **k))
+    row = reproduce.run_row("ch1-30", runs=2, quick=True)
+    assert len(built) == 1
+    assert row.values == [100 * r.summary["peak_test_accuracy"] for r in alone]
+    untimed = [[{k: v for k, v in rec.items() if k != "seconds"} for rec in h]
+               for h in [*row.histories, *(r.history for r in alone)]]
+    assert untimed[:2] == untimed[2:]
 
 
 def test_each_run_writes_its_directory_and_a_rerun_keeps_the_finished_ones(
@@ -145,7 +169,7 @@ def test_a_kept_run_is_summarized_again_from_its_epochs(tmp_path, monkeypatch):
                 callback(record)
         return experiment.Result(config, None, history, metrics.summarize(history))
 
-    monkeypatch.setattr(experiment, "run", fake_run)
+    monkeypatch.setattr(experiment, "_seeds_trainer", lambda: fake_run)
     reproduce.run_row("ch6-fc100", runs=1, quick=True, out=tmp_path)
     run_dir = tmp_path / "ch6-fc100" / "seed0"
     old = json.loads((run_dir / "summary.json").read_text())
