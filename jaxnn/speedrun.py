@@ -220,12 +220,15 @@ def _host_loop(tx, step, epoch_batches, epochs, steps):
             return carry[0]
 
         def lower(self, params, key, images_u8, labels):
-            n = images_u8.shape[0]
-            idx, keys = epoch_batches(key, n)  # example arguments for the step (cheap)
+            batches = jax.jit(functools.partial(epoch_batches, n=images_u8.shape[0]))
+            # the step's example arguments, one row of each: shapes only (calling the batches
+            # here would compile them a second time)
+            row = lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype)  # noqa: E731
+            idx, keys = jax.eval_shape(batches, key)
             loop = HostLoop()
-            loop.compiled = (step.lower((params, tx.init(params)), (idx[0], keys[0]),
+            loop.compiled = (step.lower((params, tx.init(params)), (row(idx), row(keys)),
                                         images_u8, labels),
-                             jax.jit(functools.partial(epoch_batches, n=n)).lower(key))
+                             batches.lower(key))
             return loop
 
         def compile(self):
