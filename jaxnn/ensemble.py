@@ -54,7 +54,7 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set.
     The ``callbacks`` see each epoch's record with the ``member`` (0, 1, ...) and its ``seed``
     added, so that one metrics file tells the members apart."""
-    from jaxnn import cnn, experiment
+    from jaxnn import experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
     config = config.validated()
@@ -64,17 +64,12 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     # one copy of the data for the vote and every member (it does not depend on the seed)
     prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
     members, votes = [], []
-    if config.model == "mlp":
-        logits_fn = jax.jit(prepared.network.logits)
-    else:  # one compiled vote for every member (the graph alone: no weights are drawn)
-        from flax import nnx
-
-        graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(prepared.network,
-                                                             jax.random.PRNGKey(0))))[0]
-        logits_fn = functools.partial(_chunked, jax.jit(cnn.make_logits_fn(graphdef)))
     # one set of compiled programs for every member: only the seed differs
     training = experiment._Training(dataclasses.replace(config, ensemble=1), prepared,
                                     grad_fn=grad_fn, on_nan=on_nan, devices=devices)
+    logits_fn = jax.jit(training.logits)  # one compiled vote for every member
+    if config.model != "mlp":
+        logits_fn = functools.partial(_chunked, logits_fn)
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]

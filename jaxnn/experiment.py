@@ -340,7 +340,8 @@ def _seeds_trainer():
 
 class _Training:
     """What a run builds before its seed matters, built once: the data placed on the devices,
-    the optimizer and the compiled programs (epoch, evaluation, penalty). :meth:`run` trains
+    the optimizer and the compiled programs (epoch, evaluation, penalty; ``logits(params, x)``,
+    for a CNN on ``(params, model_state)``, is the network's output). :meth:`run` trains
     any seed of ``config`` with them, so an ensemble's members and a reproduction's seeds
     compile once instead of once each (nothing in a program depends on the seed).
     ``config`` is validated and ``grad_fn`` chosen (:func:`run` does both)."""
@@ -380,7 +381,8 @@ class _Training:
                                                                  jax.random.PRNGKey(0))))[0]
             grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
             self.epoch_fn = train.make_epoch(grad_fn, optimizer, stateful=True, **epoch_args)
-            self.evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn,
+            self.logits = cnn.make_logits_fn(graphdef)
+            self.evaluate = metrics.make_evaluate(self.logits, cost_fn,
                                                   num_classes=prepared.num_classes, chunk=2000)
             return
         if grad_fn is None:
@@ -390,7 +392,8 @@ class _Training:
                           (config.mini_batch_size, *prepared.train.x.shape[1:]),
                           prepared.num_classes, prepared.train.x.dtype)
         self.epoch_fn = train.make_epoch(grad_fn, optimizer, **epoch_args)
-        self.evaluate = metrics.make_evaluate(network.logits, cost_fn,
+        self.logits = network.logits
+        self.evaluate = metrics.make_evaluate(self.logits, cost_fn,
                                               num_classes=prepared.num_classes)
 
     def initial_state(self, seed: int) -> train.TrainState:

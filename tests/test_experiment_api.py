@@ -3,12 +3,14 @@ an ``on_nan`` policy reach every ensemble member, a ``grad_fn`` is refused where
 ignored (CNN models) and checked before training, a CNN refuses prelu (its slope would not be
 learned), and a majority vote refuses labels that are not class labels."""
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from helpers import assert_trees_close, initial_params
 
 from jaxnn import cnn, ensemble, experiment, layers, train
@@ -85,6 +87,25 @@ def test_an_ensemble_prepares_the_data_once_and_trains_each_member_as_a_single_r
                for m in [*result.summary["members"], *(r.summary for r in singles)]]
     assert untimed[:2] == untimed[2:] and len(untimed[0]) > 6
     assert_trees_close(result.state.params, singles[1].state.params, rtol=0, name="params")
+
+
+def test_a_cnn_ensemble_votes_with_its_members_final_networks():
+    """A Flax model's ensemble (one compiled vote on (params, batch statistics)): its accuracy
+    is the majority vote of the single runs of its seeds, recomputed here from their networks."""
+    settings = dict(epochs=1, train_size=100, eval_size=300, batch_norm=True)
+    config = experiment.TrainConfig.from_preset("ch6-fc100", ensemble=2, **settings)
+    result = experiment.run(config, progress=False)
+    prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
+    votes = []
+    for seed in (0, 1):
+        alone = experiment.run(dataclasses.replace(config, ensemble=1, seed=seed),
+                               progress=False)
+        model = cnn.make(prepared.network, jax.random.PRNGKey(0))  # the graph; weights below
+        nnx.update(model, alone.state.params, alone.state.model_state)
+        model.eval()
+        votes.append(jnp.argmax(model(prepared.test.x), axis=-1))
+    expected = float(jnp.mean(ensemble.majority_vote(jnp.stack(votes)) == prepared.test.labels))
+    assert result.summary["ensemble_test_accuracy"] == expected
 
 
 def test_ensemble_run_keeps_its_old_signature():
