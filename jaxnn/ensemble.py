@@ -59,14 +59,14 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
     config = config.validated()
     experiment.check_grad_fn_model(grad_fn, config)
-    if grad_fn is None and config.grads == "manual":  # as experiment.run does
-        grad_fn = experiment.manual_grad_fn(config)
-    # one copy of the data for the vote and every member (it does not depend on the seed)
-    prepared = experiment.prepare(dataclasses.replace(config, ensemble=1))
+    grad_fn = experiment.chosen_grad_fn(config, grad_fn)
+    one = dataclasses.replace(config, ensemble=1)
+    # one copy of the data for the vote and every member, and one set of compiled programs:
+    # only the seed differs, and neither depends on it
+    prepared = experiment.prepare(one)
+    training = experiment._Training(one, prepared, grad_fn=grad_fn, on_nan=on_nan,
+                                    devices=devices)
     members, votes = [], []
-    # one set of compiled programs for every member: only the seed differs
-    training = experiment._Training(dataclasses.replace(config, ensemble=1), prepared,
-                                    grad_fn=grad_fn, on_nan=on_nan, devices=devices)
     logits_fn = jax.jit(training.logits)  # one compiled vote for every member
     if config.model != "mlp":
         logits_fn = functools.partial(_chunked, logits_fn)

@@ -267,6 +267,15 @@ def manual_grad_fn(config: TrainConfig):
     return grad_fn
 
 
+def chosen_grad_fn(config: TrainConfig, grad_fn=None):
+    """``grad_fn``, or :func:`manual_grad_fn` when it is None and ``config.grads`` is "manual"
+    (None again otherwise: ``jax.grad`` of the cost). ``config`` is validated (an MLP without
+    L1 when "manual")."""
+    if grad_fn is None and config.grads == "manual":
+        return manual_grad_fn(config)
+    return grad_fn
+
+
 def run(
     config: TrainConfig,
     *,
@@ -302,8 +311,7 @@ def run(
     say) keeps a copy, ``jax.tree.map(jnp.copy, state.params)``."""
     config = config.validated()
     check_grad_fn_model(grad_fn, config)
-    if grad_fn is None and config.grads == "manual":  # validated: an MLP without L1
-        grad_fn = manual_grad_fn(config)
+    grad_fn = chosen_grad_fn(config, grad_fn)
     if config.ensemble > 1:
         from jaxnn import ensemble
 
@@ -330,9 +338,8 @@ def _seeds_trainer():
             return run(seed_config, callbacks=callbacks, progress=progress)
         seed_config = seed_config.validated()
         if training is None:
-            grad_fn = manual_grad_fn(seed_config) if seed_config.grads == "manual" else None
-            training = _Training(seed_config, prepare(seed_config), grad_fn=grad_fn,
-                                 on_nan="stop", devices=1)
+            training = _Training(seed_config, prepare(seed_config),
+                                 grad_fn=chosen_grad_fn(seed_config), on_nan="stop", devices=1)
         return training.run(seed_config, callbacks=callbacks, progress=progress, resume=None)
 
     return train_seed
