@@ -8,18 +8,23 @@ import os
 import shutil
 import tempfile
 
-# One persistent compilation cache for the whole test session, shared by the pytest-xdist
-# workers and every subprocess the tests start (they inherit the environment): many tests
-# compile the same programs (the same network, epoch and evaluation), each under a fresh jit.
-# The process that starts the session makes it, in the temporary directory (never the user's
-# home), before JAX is imported, and removes it at the end; workers inherit its path.
-# Programs that compile in under 0.1 s are not worth a cache file (measured on four of the
-# modules: the same saving as caching everything, with a fifth of the files).
+# One persistent compilation cache for the test session, in the temporary directory (never the
+# user's home): many tests compile the same programs (the same network, epoch and evaluation),
+# each under a fresh jit. The process that starts the session makes the directory before JAX is
+# imported and removes it at the end. Each pytest-xdist worker caches in a folder of its own
+# there, and every subprocess and notebook kernel it starts inherits that folder: JAX writes a
+# cache file in place (not through a rename), so two processes must not write one folder at
+# once, and within a worker the tests run one after the other. (One folder for all workers saved
+# about 8% more wall time; the one CI run that hung, cause not found, had used one, with the two
+# workers' notebook kernels writing it at once.) Programs that compile in under 0.1 s are not
+# worth a cache file (measured on four of the modules: the same saving as caching everything,
+# with a fifth of the files).
 _CACHE_ENV = "JAXNN_TEST_COMPILATION_CACHE"
 _OWN_CACHE = _CACHE_ENV not in os.environ
 if _OWN_CACHE:
     os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="jaxnn-test-jax-cache-")
-os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_CACHE_ENV]
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+    os.environ[_CACHE_ENV], os.environ.get("PYTEST_XDIST_WORKER", "main"))
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 

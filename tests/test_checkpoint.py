@@ -152,7 +152,11 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert done and done[-1] < int(epochs)
 
     resumed = _train(["--resume", str(killed)])
-    uninterrupted = _train(["--epochs", epochs, "--checkpoint-every", "4", "--out", str(clean)])
+    # the two run at once: the second caches its programs in a folder of its own (JAX writes
+    # a cache file in place, so two processes must not write one folder at once; conftest.py)
+    uninterrupted = _train(["--epochs", epochs, "--checkpoint-every", "4", "--out", str(clean)],
+                           env={**os.environ,
+                                "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache-2")})
     out_r, err_r = resumed.communicate(timeout=300)
     out_c, err_c = uninterrupted.communicate(timeout=300)
     assert resumed.returncode == 0, err_r

@@ -96,7 +96,7 @@ def test_parse_rejects_code_without_a_marker():
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
     """Every cell runs, in a temporary working directory, with this interpreter's kernel. The
-    kernels share the session's compilation cache (conftest.py) and cache every program: the
+    kernels share their worker's compilation cache (conftest.py) and cache every program: the
     notebooks compile many of the same small ones (random draws, MNIST scaling, the same
     networks)."""
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
