@@ -4,9 +4,12 @@ Profiles: ``ci`` (quick, used by .ci/run), ``dev`` (the default), ``thorough`` (
 Select with HYPOTHESIS_PROFILE=thorough.
 """
 
+import contextlib
+import faulthandler
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 # One persistent compilation cache for the test session, in the temporary directory (never the
 # user's home): many tests compile the same programs (the same network, epoch and evaluation),
@@ -84,6 +87,43 @@ def pytest_collection_finish(session):
     if jax.config.jax_enable_x64:
         raise pytest.UsageError("jax_enable_x64 is on after collection: a test module enabled "
                                 "float64 at import; use the float64 fixture instead")
+
+
+# A test that never ends is stopped by pytest-timeout (pyproject.toml), which kills its worker
+# process; what that worker prints is lost under pytest-xdist. So each test arms faulthandler to
+# write every thread's stack, under the test's name, to a file in the session's directory shortly
+# before that timeout; a test that ends removes its file, and the process that started the
+# session prints any file left at the end of its report.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    try:
+        timeout = float(item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout is not installed: no timeout to come before
+        timeout = 0
+    if timeout <= 0:
+        yield
+        return
+    path = Path(os.environ[_CACHE_ENV]) / f"stacks-{_WORKER}.txt"
+    with open(path, "w") as file, contextlib.ExitStack() as armed:
+        file.write(f"{item.nodeid} had not ended after {timeout - min(10, timeout / 10):g} s; "
+                   "the stacks of its worker's threads:\n")
+        file.flush()
+        faulthandler.dump_traceback_later(timeout - min(10, timeout / 10), file=file)
+        armed.callback(faulthandler.cancel_dump_traceback_later)
+        yield
+    path.unlink()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The stacks of tests that did not end (see pytest_runtest_protocol above)."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    for path in sorted(Path(os.environ[_CACHE_ENV]).glob("stacks-*.txt")):
+        terminalreporter.section(f"a test that did not end ({path.name})")
+        terminalreporter.write(path.read_text(errors="replace"))
 
 
 def pytest_unconfigure(config):
