@@ -9,7 +9,6 @@ import faulthandler
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 # One persistent compilation cache for the test session, in the temporary directory (never the
 # user's home): many tests compile the same programs (the same network, epoch and evaluation),
@@ -30,6 +29,10 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
     os.environ[_CACHE_ENV], os.environ.get("PYTEST_XDIST_WORKER", "main"))
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.1"
 os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+# matplotlib's font cache and IPython's profile (the notebook kernels) go there too, not to the
+# user's home directory
+os.environ["MPLCONFIGDIR"] = os.path.join(os.environ[_CACHE_ENV], "matplotlib")
+os.environ["IPYTHONDIR"] = os.path.join(os.environ[_CACHE_ENV], "ipython")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -89,41 +92,41 @@ def pytest_collection_finish(session):
                                 "float64 at import; use the float64 fixture instead")
 
 
-# A test that never ends is stopped by pytest-timeout (pyproject.toml), which kills its worker
-# process; what that worker prints is lost under pytest-xdist. So each test arms faulthandler to
-# write every thread's stack, under the test's name, to a file in the session's directory shortly
-# before that timeout; a test that ends removes its file, and the process that started the
-# session prints any file left at the end of its report.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# A test that never ends must not hang the suite. pytest-timeout (pyproject.toml) stops it from
+# a Python thread, which cannot run while the test holds the GIL inside a C call, and under
+# pytest-xdist the stacks it prints are lost with the worker. So each test also arms
+# faulthandler's watchdog, which needs no GIL: 10 s before that timeout it writes every thread's
+# stack to the real standard error (a copy made before pytest captures it, which a worker shares
+# with the session's output) and ends the process. xdist then reports the test as crashed, by
+# name, and goes on with a new worker.
+def pytest_configure(config):
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        config._jaxnn_stderr_fd = os.dup(2)
+
+
+def _timeout_s(item) -> float:
+    """The test's pytest-timeout limit: its timeout marker, else the ini value (0: none)."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout is not installed
+        return 0.0
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    timeout = _timeout_s(item)
+    if timeout > 0:
+        faulthandler.dump_traceback_later(timeout - min(10.0, timeout / 10), exit=True,
+                                          file=item.config._jaxnn_stderr_fd)
     try:
-        timeout = float(item.config.getini("timeout") or 0)
-    except ValueError:  # pytest-timeout is not installed: no timeout to come before
-        timeout = 0
-    if timeout <= 0:
         yield
-        return
-    path = Path(os.environ[_CACHE_ENV]) / f"stacks-{_WORKER}.txt"
-    with open(path, "w") as file, contextlib.ExitStack() as armed:
-        file.write(f"{item.nodeid} had not ended after {timeout - min(10, timeout / 10):g} s; "
-                   "the stacks of its worker's threads:\n")
-        file.flush()
-        faulthandler.dump_traceback_later(timeout - min(10, timeout / 10), file=file)
-        armed.callback(faulthandler.cancel_dump_traceback_later)
-        yield
-    path.unlink()
-
-
-def pytest_terminal_summary(terminalreporter):
-    """The stacks of tests that did not end (see pytest_runtest_protocol above)."""
-    if "PYTEST_XDIST_WORKER" in os.environ:
-        return
-    for path in sorted(Path(os.environ[_CACHE_ENV]).glob("stacks-*.txt")):
-        terminalreporter.section(f"a test that did not end ({path.name})")
-        terminalreporter.write(path.read_text(errors="replace"))
+    finally:
+        if timeout > 0:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_unconfigure(config):

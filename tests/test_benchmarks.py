@@ -99,11 +99,13 @@ def test_gpu_script_names_its_stages_and_refuses_an_unknown_one(tmp_path):
 
     script = BENCHMARKS / "gpu.sh"
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)}
-    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env)
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env,
+                           timeout=120)
     assert usage.returncode == 2
     for stage in ("check", "speedrun", "throughput", "dropout", "ch6"):
         assert f"#   {stage} " in usage.stdout
-    wrong = subprocess.run(["bash", str(script), "speed"], capture_output=True, text=True, env=env)
+    wrong = subprocess.run(["bash", str(script), "speed"], capture_output=True, text=True,
+                           env=env, timeout=120)
     assert wrong.returncode == 2 and "unknown stage: speed" in wrong.stderr
     assert not any(tmp_path.iterdir())  # refused before anything was written
 

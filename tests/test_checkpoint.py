@@ -157,8 +157,14 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     uninterrupted = _train(["--epochs", epochs, "--checkpoint-every", "4", "--out", str(clean)],
                            env={**os.environ,
                                 "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache-2")})
-    out_r, err_r = resumed.communicate(timeout=300)
-    out_c, err_c = uninterrupted.communicate(timeout=300)
+    try:  # within pytest-timeout's 600 s (conftest.py): 120 s above, then 180 s each
+        out_r, err_r = resumed.communicate(timeout=180)
+        out_c, err_c = uninterrupted.communicate(timeout=180)
+    finally:  # a run past its limit is stopped, not left writing beside the next tests
+        for p in (resumed, uninterrupted):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert resumed.returncode == 0, err_r
     assert uninterrupted.returncode == 0, err_c
     assert "resuming" in out_r

@@ -86,10 +86,10 @@ def test_output_paths_are_checked_before_any_work(argv, fragment, capsys, tmp_pa
 
 def test_console_script_exit_code_and_debug():
     cmd = [sys.executable, "-m", "jaxnn", "train", "--eta", "-1"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "eta" in out.stderr
     out = subprocess.run([sys.executable, "-m", "jaxnn", "--debug", "train", "--eta", "-1"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 

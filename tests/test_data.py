@@ -26,6 +26,18 @@ def test_book_split():
     assert data.load("mnist").validation is not None
 
 
+@pytest.mark.parametrize("split", ["original", "book"])
+def test_the_shared_arrays_are_read_only(split):
+    """load_mnist returns the same arrays to every caller (one read of the file per process):
+    an in-place change by one test or caller must fail instead of reaching the next."""
+    ds = data.load_mnist(split)
+    parts = [ds.train, ds.test] + ([ds.validation] if ds.validation is not None else [])
+    for part in parts:
+        for array in (part.images, part.labels):
+            with pytest.raises(ValueError, match="read-only"):
+                array[0] = 0
+
+
 def test_inputs_are_pixels_over_256():
     ds = data.load_mnist()
     x = data.to_inputs(ds.test.images[:3])

@@ -150,12 +150,12 @@ def test_second_run_reads_the_compilation_cache(tmp_path):
     cmd = [sys.executable, "-m", "jaxnn", "train", "--epochs", "1", "--train-size", "500",
            "--no-progress", "--cache-dir", str(cache)]
     first = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True,
-                           text=True, env=_env(), timeout=300)
+                           text=True, env=_env(), timeout=240)
     assert first.returncode == 0, first.stderr[-3000:]
     written = sorted(p.name for p in cache.iterdir())
     assert written, "the first run should write compiled programs to the cache"
     second = subprocess.run([*cmd, "--out", str(tmp_path / "b")], capture_output=True,
-                            text=True, env=_env(), timeout=300)
+                            text=True, env=_env(), timeout=240)
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in cache.iterdir()) == written
 

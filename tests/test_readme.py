@@ -17,7 +17,7 @@ def test_the_readme_python_example_runs_and_its_gradients_agree(tmp_path):
     script = tmp_path / "example.py"
     script.write_text(block)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=600)
+                         cwd=tmp_path, timeout=400)
     assert out.returncode == 0, out.stderr
     accuracy = re.search(r"peak test accuracy (\d+\.\d+)%", out.stdout)
     assert accuracy and 50 < float(accuracy.group(1)) <= 100, out.stdout

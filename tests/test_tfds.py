@@ -41,7 +41,8 @@ def test_import_jaxnn_does_not_import_tfds():
 
     code = ("import jaxnn, jaxnn.data, jaxnn.experiment, sys; "
             "print('tensorflow_datasets' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=120)
     assert out.stdout.strip() == "False"
 
 

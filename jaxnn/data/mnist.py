@@ -46,12 +46,14 @@ def _read(path: Path, sha256: str) -> dict[str, np.ndarray]:
 @functools.lru_cache(maxsize=2)
 def _cached(path: str, sha256: str) -> DataSet:
     arrays = _read(Path(path), sha256)
-    for a in arrays.values():
+    for key in ("train_labels", "test_labels"):
+        arrays[key] = arrays[key].astype(np.int32)
+    for a in arrays.values():  # shared by every caller: nobody may change them in place
         a.setflags(write=False)
     return DataSet(
         "mnist",
-        Split(arrays["train_images"], arrays["train_labels"].astype(np.int32)),
-        Split(arrays["test_images"], arrays["test_labels"].astype(np.int32)),
+        Split(arrays["train_images"], arrays["train_labels"]),
+        Split(arrays["test_images"], arrays["test_labels"]),
     )
 
 
