@@ -106,10 +106,13 @@ def pytest_configure(config):
 
 
 def _timeout_s(item) -> float:
-    """The test's pytest-timeout limit: its timeout marker, else the ini value (0: none)."""
+    """The test's pytest-timeout limit: its timeout marker, else ``--timeout``, else the ini
+    value; 0 is none (``--timeout 0`` turns both off, for a debugger session)."""
     marker = item.get_closest_marker("timeout")
     if marker is not None and marker.args:
         return float(marker.args[0])
+    if item.config.getoption("timeout", None) is not None:
+        return float(item.config.getoption("timeout"))
     try:
         return float(item.config.getini("timeout") or 0)
     except ValueError:  # pytest-timeout is not installed
