@@ -138,7 +138,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     epochs = "6"
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     # its own compilation cache: a kill while it writes a cache file must not leave a torn
-    # file in the session's shared cache (conftest.py)
+    # file in the worker's cache (conftest.py)
     proc = _train(["--epochs", epochs, "--checkpoint-every", "1", "--out", str(killed)],
                   env={**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")})
     first = killed / "checkpoints" / "1" / "commit_success.txt"
