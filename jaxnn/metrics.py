@@ -20,18 +20,23 @@ if TYPE_CHECKING:
 
 
 def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_000):
-    """``evaluate(params, data) -> (mean cost, number correct)``, jit-compiled.
+    """``evaluate(params, data) -> (mean cost, number correct)``, jit-compiled; the cost is
+    computed and summed in float32 or wider and the count is an integer, for any input dtype
+    (bfloat16 too).
 
     ``logits_fn(params, x) -> z^L``; ``cost_fn(z, y)`` is a batch-averaged cost from logits.
     Large splits are evaluated ``chunk`` examples at a time (``lax.map``) to bound memory.
     """
 
-    def on_chunk(params, x, labels, weight):
+    def on_chunk(params, x, labels, real):
+        # the cost in float32 at least and the count in integers, whatever the inputs' dtype
+        # (a bfloat16 sum of 5,000 ones is 4,992)
         z = logits_fn(params, x)
+        z = z.astype(jnp.promote_types(z.dtype, jnp.float32))
         y = jax.nn.one_hot(labels, num_classes, dtype=z.dtype)
         per_example = jax.vmap(lambda zi, yi: cost_fn(zi[None], yi[None]))(z, y)
-        correct = (jnp.argmax(z, axis=-1) == labels) * weight
-        return jnp.sum(per_example * weight), jnp.sum(correct)
+        total = jnp.sum(jnp.where(real, per_example, 0))
+        return total, jnp.sum((jnp.argmax(z, axis=-1) == labels) & real)
 
     def evaluate(params, data: DeviceData):
         from jaxnn.train import check_data  # (train imports this module)
@@ -39,17 +44,17 @@ def make_evaluate(logits_fn, cost_fn, *, num_classes: int = 10, chunk: int = 10_
         check_data(data)
         n = data.labels.shape[0]
         if n <= chunk:
-            total, correct = on_chunk(params, data.x, data.labels, jnp.ones((n,), data.x.dtype))
+            total, correct = on_chunk(params, data.x, data.labels, jnp.ones((n,), bool))
         else:
             k = -(-n // chunk)
             pad = k * chunk - n
             x = jnp.pad(data.x, [(0, pad)] + [(0, 0)] * (data.x.ndim - 1))
             labels = jnp.pad(data.labels, (0, pad))
-            weight = (jnp.arange(k * chunk) < n).astype(data.x.dtype)
+            real = jnp.arange(k * chunk) < n  # the padded rows count for nothing
             totals, corrects = jax.lax.map(
                 lambda c: on_chunk(params, *c),
                 (x.reshape(k, chunk, *x.shape[1:]), labels.reshape(k, chunk),
-                 weight.reshape(k, chunk)),
+                 real.reshape(k, chunk)),
             )
             total, correct = jnp.sum(totals), jnp.sum(corrects)
         return total / n, correct

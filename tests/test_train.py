@@ -125,6 +125,21 @@ def test_evaluate_chunks_agree(small):
     assert int(whole[1]) == int(chunked[1])
 
 
+@pytest.mark.parametrize("chunk", [10_000, 3000])
+def test_evaluate_counts_exactly_with_bfloat16_inputs(chunk):
+    """bfloat16 holds integers exactly only up to 256: 5,000 correct answers summed in it come
+    out 4,992. The count is an integer and the cost is summed in float32, chunked or not."""
+    labels = np.arange(5000, dtype=np.int32) % 10
+    x = jnp.asarray(np.eye(10, dtype=np.float32)[labels], jnp.bfloat16)  # logits = x: all right
+    split = train.DeviceData.put(x, labels)
+    cost_fn = costs.from_logits("log_likelihood", "softmax")
+    cost, correct = metrics.make_evaluate(lambda p, x: x, cost_fn, chunk=chunk)({}, split)
+    assert int(correct) == 5000 and jnp.issubdtype(correct.dtype, jnp.integer)
+    expected = float(cost_fn(jnp.eye(10, dtype=jnp.float32)[:1], jnp.eye(10)[:1]))
+    assert cost.dtype == jnp.float32
+    np.testing.assert_allclose(float(cost), expected, rtol=1e-6)
+
+
 def test_summary_uses_test_at_best_validation():
     history = [
         {"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.90, "test_accuracy": 0.91,
