@@ -73,6 +73,63 @@ def test_dropout_is_off_at_evaluation_and_differs_between_keys():
     assert not np.allclose(a, evaluate(x))
 
 
+def _passthrough_spec(middle, n):
+    """Flatten, ``middle``, then a Dense output layer (identity kernel, zero bias where set)."""
+    return layers.CNNSpec((1, 1, n), (layers.Flatten(), middle, layers.Dense(n)), "sigmoid")
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_dropout_keeps_a_unit_with_probability_one_minus_rate_and_scales_it_up(rate):
+    """Inverted dropout: in training a unit is kept with probability 1 - rate and divided by
+    1 - rate, so its mean over keys is its value; evaluation is the identity. The Flax module
+    drops the same units as the pure forward pass for the same key."""
+    n, value = 64, 0.75
+    spec = _passthrough_spec(layers.Dropout(rate), n)
+    params = {"layers": {2: {"kernel": jnp.eye(n), "bias": jnp.zeros(n)}}}
+    x = jnp.full((32, 1, 1, n), value)
+    keys = jax.random.split(jax.random.PRNGKey(0), 200)
+    out = np.asarray(jax.jit(jax.vmap(lambda k: layers.forward(spec, params, x, key=k)))(keys))
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], value / (1 - rate), rtol=1e-6)
+    # 409,600 draws: the fraction kept has a standard deviation below 0.001
+    assert abs(kept.mean() - (1 - rate)) < 0.005
+    assert abs(out.mean() - value) < 0.005
+    np.testing.assert_array_equal(layers.forward(spec, params, x), x.reshape(32, n))
+    model = cnn.make(spec, jax.random.PRNGKey(1))
+    pure = cnn.pure_params(model)
+    for key in keys[:3]:
+        np.testing.assert_array_equal(model(x, train=True, key=key),
+                                      layers.forward(spec, pure, x, key=key))
+
+
+def test_batch_norm_uses_the_batch_in_training_and_running_averages_at_evaluation():
+    """y = scale (a - mu) / sqrt(var + eps) + bias with the mini-batch's mu and (biased) var in
+    training, which also moves the running averages by ``momentum``, and those averages at
+    evaluation: so one example alone is not normalised to the bias."""
+    n, momentum = 6, 0.9
+    model = cnn.make(_passthrough_spec(layers.BatchNorm(momentum), n), jax.random.PRNGKey(1))
+    bn, dense = model.layers["1"], model.layers["2"]
+    dense.kernel[...], dense.bias[...] = jnp.eye(n), jnp.zeros(n)
+    r = np.random.default_rng(0)
+    mean, scale, bias = (jnp.asarray(r.normal(size=n), jnp.float32) for _ in range(3))
+    var = jnp.asarray(r.uniform(0.5, 2.0, n), jnp.float32)
+    bn.mean[...], bn.var[...], bn.scale[...], bn.bias[...] = mean, var, scale, bias
+    x = jnp.asarray(r.normal(size=(5, 1, 1, n)) * 3 + 1, jnp.float32)
+    a = x.reshape(5, n)
+
+    def normalised(a, mu, v):
+        return scale * (a - mu) / jnp.sqrt(v + bn.epsilon) + bias
+
+    np.testing.assert_allclose(model(x), normalised(a, mean, var), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x[:1]), normalised(a[:1], mean, var), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model(x[:1]), bias, atol=1e-3)
+    mu, v = a.mean(axis=0), a.var(axis=0)
+    np.testing.assert_allclose(model(x, train=True, key=jax.random.PRNGKey(0)),
+                               normalised(a, mu, v), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.mean[...], momentum * mean + (1 - momentum) * mu, rtol=1e-6)
+    np.testing.assert_allclose(bn.var[...], momentum * var + (1 - momentum) * v, rtol=1e-6)
+
+
 @pytest.mark.parametrize("loop", ["scan", "host"])
 def test_stateful_epoch_draws_a_fresh_key_every_step(loop):
     steps = 7
