@@ -7,7 +7,8 @@ Two forms of each cost:
   float below 1, so it costs a large finite amount instead of inf (every other output's cost and
   gradient are the formula's, the smallest normal float and the float below 1 included, and
   a = y costs exactly 0; a moved output's own term has gradient 0, and second derivatives at
-  a = 0 can be NaN, since 1/a^2 overflows at the smallest normal float);
+  a = 0 can be NaN, since 1/a^2 overflows at the smallest normal float). An output outside
+  [0, 1], where the logarithms are undefined, costs NaN: it is never moved into range;
 - the stable form ``from_logits(cost, output_activation)(z, y)`` on the output layer's weighted
   input z, which training uses: softplus and logsumexp never overflow, and its gradient at
   |z| = 1e4 is still finite.
@@ -40,14 +41,15 @@ def _y_ln(y, a):
     machine epsilon instead would cap the cost at 15.9 and zero its gradient below 1.2e-7)."""
     tiny = jnp.finfo(jnp.result_type(a, jnp.float32)).tiny
     # where, not maximum: at a = tiny exactly, maximum's gradient would be split between its two
-    # equal arguments, half the formula's
-    return y * jnp.log(jnp.where(a < tiny, tiny, a))
+    # equal arguments, half the formula's; a < 0 is outside the formula and stays NaN
+    return y * jnp.log(jnp.where((a >= 0) & (a < tiny), tiny, a))
 
 
 def _y_ln1m(y, a):
     """y ln(1 - a), with a = 1 read as the float just below 1 (so finite), and 0 where y = 0."""
     below_one = 1.0 - jnp.finfo(jnp.result_type(a, jnp.float32)).epsneg
-    return y * jnp.log1p(-jnp.where(a > below_one, below_one, a))  # (where: as in _y_ln)
+    # (where: as in _y_ln; a > 1 stays NaN)
+    return y * jnp.log1p(-jnp.where((a > below_one) & (a <= 1), below_one, a))
 
 
 def _batch_mean(per_example):

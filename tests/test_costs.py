@@ -158,6 +158,20 @@ def test_textbook_costs_are_the_formula_away_from_exactly_0_and_1():
     np.testing.assert_allclose(textbook, stable, rtol=1e-6)
 
 
+@pytest.mark.parametrize("a, y", [([[1.5]], [[0.0]]), ([[-0.5]], [[1.0]]),
+                                  ([[1.0 + 2**-20]], [[0.0]]), ([[-(2.0**-126)]], [[1.0]])])
+def test_textbook_cross_entropy_of_an_output_outside_0_1_is_nan_not_moved(a, y):
+    """Only 0 and 1 themselves are moved into range: an output outside [0, 1] (no sigmoid's)
+    has no logarithm, and costs NaN rather than a plausible finite number."""
+    assert np.isnan(float(costs.cross_entropy(jnp.asarray(a), jnp.asarray(y))))
+
+
+def test_textbook_log_likelihood_of_a_negative_output_is_nan():
+    a, y = jnp.array([[-0.2, 1.2]]), jnp.array([[1.0, 0.0]])
+    assert np.isnan(float(costs.log_likelihood(a, y)))
+    assert float(costs.log_likelihood(jnp.array([[-0.0, 1.0]]), y)) > 700  # -0.0 is 0: moved
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_textbook_gradients_are_the_formulas_on_the_clamp_values_themselves(dtype):
     """The smallest normal float and the float just below 1 are kept, not moved: their
