@@ -244,10 +244,12 @@ for name, bp, fd, err in rows:
     print(f"{name:18s} {bp:14.4e} {fd:14.4e} {err:9.1e}")
 
 # %% [markdown]
-# The error column is $|fd - bp| / \max(|bp|, r/10^{-6})$, where $r \approx 1.5\,\epsilon\,C/h$ is
-# the smallest derivative that differences of $C$ can resolve: a plain relative error, except
-# for a weight from a blank pixel, whose gradient is exactly 0 by BP4 and whose difference is
-# rounding noise. Errors of about $10^{-10}$: backprop agrees with the definition.
+# The error column is $|fd - bp| / \max(|bp|, |fd|, r/10^{-6})$, where
+# $r \approx 1.5\,\epsilon\,C/h$ is the smallest derivative that differences of $C$ can
+# resolve: a plain relative error, except for a weight from a blank pixel, whose gradient is
+# exactly 0 by BP4 and whose difference is rounding noise, held to that resolution instead (its
+# error can be up to $10^{-6}$). The others' errors are about $10^{-10}$: backprop agrees with
+# the definition.
 # A finite-difference gradient of all 23,860 parameters would need four
 # cost evaluations per parameter, about 95,000 forward passes, where backprop needs one forward
 # and one backward pass; that is the whole point of backpropagation.

@@ -41,8 +41,9 @@ def train_neuron(cost_fn, w, b):
         c, g = jax.value_and_grad(loss)(p)
         return p - eta * g, (c, activations.sigmoid(p[0] + p[1]))
 
-    _, (cost_curve, outputs) = jax.lax.scan(step, jnp.array([w, b]), None, length=n_epochs)
-    return cost_curve, outputs
+    p, (cost_curve, outputs) = jax.lax.scan(step, jnp.array([w, b]), None, length=n_epochs)
+    # outputs[k] is the output after k epochs (k = 0 the start), so one more after the last
+    return cost_curve, jnp.append(outputs, activations.sigmoid(p[0] + p[1]))
 
 
 starts = [(0.6, 0.9), (2.0, 2.0)]
@@ -65,8 +66,8 @@ fig.suptitle(r"One sigmoid neuron learning $1 \to 0$, $\eta = 0.15$")
 fig.tight_layout()
 
 for (name, s), (_, outputs) in curves.items():
-    print(f"{name:14s} from w, b = {s}: output after 50 epochs {float(outputs[49]):.3f}, "
-          f"after 300 {float(outputs[-1]):.3f}")
+    print(f"{name:14s} from w, b = {s}: output after 50 epochs {float(outputs[50]):.3f}, "
+          f"after {n_epochs} {float(outputs[n_epochs]):.3f}")
 
 # %% [markdown]
 # From $w = b = 2$ the quadratic cost barely moves for the first hundred epochs: $z = 4$ sits on

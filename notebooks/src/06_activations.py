@@ -124,9 +124,9 @@ for act, eta, d0, d1, acc, finite in rows:
     print(f"{act:11s} {eta:5.1f} {100 * d0:12.1f}% {100 * d1:10.1f}% {100 * acc:8.2f}%{note}")
 
 # %% [markdown]
-# With $\eta = 1$ most ReLU units die and the network is left guessing; leaky ReLU has many units
-# that are negative on every image too, yet it keeps learning, because their gradient is 0.01,
-# not 0.
+# With $\eta = 1$ most ReLU units die and the test accuracy falls far below that at
+# $\eta = 0.1$, though not to chance; leaky ReLU has many units that are negative on every image
+# too, yet it keeps learning, because their gradient is 0.01, not 0.
 #
 # ## The same network with each activation
 #

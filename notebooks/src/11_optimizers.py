@@ -52,9 +52,11 @@ print("by hand:", by_hand, " optax:", optax.apply_updates(theta, updates))
 #
 # A Rosenbrock-style valley, $C(x, y) = (1 - x)^2 + 10\,(y - x^2)^2$: a curved, narrow canyon
 # whose floor leads slowly to the minimum at $(1, 1)$. Every optimizer starts at $(-1.5, 2)$ and
-# takes 300 steps; each learning rate was picked by hand to behave, not tuned to the edge: SGD's
-# and Adagrad's are near the largest that do not blow up, but momentum and Nesterov would also
-# behave at 2-4 times theirs, and RMSProp at twice, and would then look closer to Adam.
+# takes 300 steps; each learning rate was picked by hand to behave, not tuned to the edge. At
+# twice its rate SGD ends with a loss 80 times lower, and at 2.5 times it diverges; momentum and
+# Nesterov keep improving up to 4 times theirs, RMSProp does best at about twice its rate and
+# Adagrad at about three times; tuned so, they would all look closer to Adam. Adagrad cannot
+# blow up: no step moves a coordinate by more than $\eta$.
 # (Adagrad's first step moves a coordinate by $\eta\, g / \sqrt{0.1 + g^2}$, about $\eta$ when
 # $|g|$ is well above $\sqrt{0.1} \approx 0.3$; at the start the gradient is $(-20, -5)$, hence
 # its straight diagonal first jump.)

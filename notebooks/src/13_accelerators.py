@@ -174,9 +174,10 @@ plt.show()
 # %% [markdown]
 # ## Several devices: data parallelism
 #
-# With $d$ devices (a TPU runtime has 8 cores; a machine may have several GPUs) each mini-batch
-# of $m$ examples is split into $d$ slices of $m/d$, and every device keeps a full copy of the
-# parameters. Because the cost is an average over the mini-batch, so is its gradient:
+# With $d$ devices (`jax.device_count()`: a TPU v2-8 runtime has 8; a machine may have several
+# GPUs) each mini-batch of $m$ examples is split into $d$ slices of $m/d$, and every device
+# keeps a full copy of the parameters. Because the cost is an average over the mini-batch, so
+# is its gradient:
 #
 # $$\nabla C = \frac{1}{m}\sum_x \nabla C_x
 #   = \frac{1}{d}\sum_{k=1}^{d} \Big[\frac{d}{m}\sum_{x \in \text{slice } k} \nabla C_x\Big],$$
