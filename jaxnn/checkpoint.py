@@ -216,23 +216,23 @@ def restore_latest(run_dir: str | Path, template: TrainState, *, warn: bool = Tr
 
 
 class SaveEvery:
-    """A :func:`jaxnn.train.fit` callback that saves the state every ``every`` epochs (and at
-    ``last_epoch``, when given) together with the history so far, which starts at
-    ``history`` (the restored one when resuming). To go on with a run, pass :meth:`resume`,
-    which restores the latest checkpoint and takes up its history, so that later
-    checkpoints hold every epoch::
+    """A :func:`jaxnn.train.fit` callback that saves the state every ``every`` epochs and where
+    training ends (after ``fit``'s last epoch, or the epoch at which a callback such as early
+    stopping ended it), together with the history so far, which starts at ``history`` (the
+    restored one when resuming). To go on with a run, pass :meth:`resume`, which restores the
+    latest checkpoint and takes up its history, so that later checkpoints hold every epoch::
 
         saver = SaveEvery(Checkpointer(run_dir), 1)
         experiment.run(config, callbacks=[saver], resume=saver.resume)
     """
 
     def __init__(self, checkpointer: Checkpointer, every: int, *, history: Sequence[dict] = (),
-                 last_epoch: int | None = None, extra: dict | None = None):
+                 extra: dict | None = None):
         self.checkpointer = checkpointer
         self.every = _checks.positive("checkpoint_every", every, integer=True)
         self.history = list(history)
-        self.last_epoch = last_epoch
         self.extra = dict(extra or {}, checkpoint_every=every)
+        self.saved_epoch: int | None = None  # the epoch this saver saved last
 
     def resume(self, template: TrainState) -> tuple[TrainState, list[dict]]:
         """``(state, history)`` of the latest checkpoint (:meth:`Checkpointer.restore`), whose
@@ -243,8 +243,18 @@ class SaveEvery:
 
     def __call__(self, record: dict, state: TrainState) -> None:
         self.history.append(record)
-        if state.epoch % self.every == 0 or state.epoch == self.last_epoch:
-            self.checkpointer.save(state, self.history, extra=self.extra)
+        if state.epoch % self.every == 0:
+            self._save(state)
+
+    def on_end(self, state: TrainState) -> None:
+        """Called by :func:`jaxnn.train.fit` after its last epoch: save it, unless it was just
+        saved."""
+        if state.epoch != self.saved_epoch:
+            self._save(state)
+
+    def _save(self, state: TrainState) -> None:
+        self.checkpointer.save(state, self.history, extra=self.extra)
+        self.saved_epoch = state.epoch
 
 
 __all__ = ["CHECKPOINT_DIR", "CheckpointWarning", "Checkpointer", "Restored", "SaveEvery",

@@ -433,13 +433,19 @@ class _Training:
                     f"resume: expected (state, history); got {type(restored).__name__}"
                     f"{f' of {len(restored)}' if isinstance(restored, tuple) else ''}")
             state, history = restored
+            # the early stopper takes up where the run was: its best and its patience so far
+            for record in history if stopper is not None else ():
+                if stopper(record):
+                    break  # the run had stopped early: it trains no further epochs
         if self.mesh is not None:
             from jaxnn import parallel
 
             state = parallel.replicate_state(state, self.mesh)
         state, history = train.fit(
             state, epoch_fn=self.epoch_fn, evaluate=self.evaluate, train=prepared.train,
-            validation=prepared.validation, test=prepared.test, epochs=config.epochs,
+            validation=prepared.validation, test=prepared.test,
+            epochs=config.epochs if stopper is None or stopper.stopped_epoch is None
+            else state.epoch,
             penalty=self.penalty_value, callbacks=callbacks, history=history,
             progress=progress and f"{config.preset or 'custom'} seed {config.seed}",
             eta=config.eta,

@@ -424,6 +424,9 @@ def fit(
 
     ``penalty(params)`` is added to the reported training cost (the book reports
     C = C_0 + (lambda / 2n) sum w^2). A callback returning True stops training after its epoch.
+    A callback with an ``on_end(state)`` method has it called once training has ended, at
+    ``epochs`` or where a callback stopped it (not after an exception, nor when no epoch was
+    left to train): :class:`jaxnn.checkpoint.SaveEvery` saves the last epoch there.
 
     Divergence: when ``epoch_fn`` is guarded (``make_epoch(on_nan=...)``) and reports a bad
     step, or when the epoch's training cost is NaN or inf, :class:`Diverged` is raised *before*
@@ -453,6 +456,7 @@ def fit(
     # a host loop (make_epoch(loop="host")) moves the bar step by step: CNN epochs on the CPU
     # take minutes; a scanned epoch is one call, and moves it once
     hook = {} if bar is None or steps == 1 else {"on_step": _StepProgress(bar, steps)}
+    trained = False
     try:
         while state.epoch < epochs:
             key, epoch_key = jax.random.split(state.key)
@@ -477,6 +481,7 @@ def fit(
             if health:
                 record["skipped_steps"] = int(health[0].skipped)
             history.append(record)
+            trained = True
             if bar is not None:
                 bar.update(steps * state.epoch - bar.n)  # the epoch's (remaining) steps
                 bar.set_postfix(_postfix(record, epochs if steps > 1 else None))
@@ -486,6 +491,10 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+    if trained:  # where training ended: the last epoch, or where a callback stopped it
+        for cb in callbacks:
+            if hasattr(cb, "on_end"):
+                cb.on_end(state)
     return state, history
 
 

@@ -319,7 +319,7 @@ def test_cli_resume_refuses_config_flags(tmp_path, capsys):
     (tmp_path / "r" / "config.json").write_text(json.dumps(
         experiment.TrainConfig.from_preset("ch1-30", train_size=500, epochs=1).to_json()))
     assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
-    assert "no complete checkpoint" in capsys.readouterr().err
+    assert "has no checkpoint to continue from" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("batch_norm", [False, True], ids=["conv1", "conv1-batch-norm"])
@@ -382,7 +382,7 @@ def test_cli_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, cap
     config = (run_dir / "config.json").read_text()
     capsys.readouterr()
     assert main(["train", "--resume", str(run_dir), "--epochs", "1", "--no-progress"]) == 2
-    assert "--epochs: expected at least the 2 epochs" in capsys.readouterr().err
+    assert "--epochs: expected more than the 2 epochs" in capsys.readouterr().err
     assert (run_dir / "config.json").read_text() == config  # untouched
 
 

@@ -96,6 +96,87 @@ def test_early_stopping_is_reported_and_recorded(tmp_path, capsys):
             in capsys.readouterr().out)
 
 
+def test_an_early_stopped_run_is_checkpointed_where_it_stopped_and_not_resumed(tmp_path,
+                                                                              capsys):
+    out = tmp_path / "early"
+    # validation accuracy never improves (eta 1e-12): stops after epoch 1, before the first
+    # checkpoint every 3 epochs would fall; the epoch it stopped at is saved all the same
+    assert main(["train", *TINY, "--epochs", "30", "--eta", "1e-12", "--patience", "1",
+                 "--checkpoint-every", "3", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["early_stopped_after_epoch"] == 1
+    assert _steps(out) == [2]
+    capsys.readouterr()
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    assert ("it stopped early after epoch 1 (--patience); pass --overwrite to replace it"
+            in capsys.readouterr().err)
+    for more in ([], ["--epochs", "40"]):
+        assert main(["train", "--resume", str(out), *more]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"jaxnn train: error: --resume: {out} stopped early after epoch 1: no better "
+            "validation accuracy in 1 epochs (--patience), so it trains no further")
+
+
+def test_a_resumed_run_stops_early_where_an_uninterrupted_one_does(tmp_path, capsys,
+                                                                   monkeypatch):
+    """The early stopper's best and patience so far come back with the history: interrupted
+    between its best epoch and its stop, a resumed run stops at the same epoch."""
+    args = [*TINY, "--epochs", "30", "--eta", "10", "--patience", "2"]
+    straight = tmp_path / "straight"
+    assert main(["train", *args, "--out", str(straight)]) == 0
+    summary = json.loads((straight / "summary.json").read_text())
+    stop, best = summary["early_stopped_after_epoch"], summary["best_validation_epoch"]
+    assert stop == best + 2 and stop < 29
+    resumed = tmp_path / "resumed"
+    _interrupt_after(monkeypatch, best + 1)  # one epoch without improvement behind it
+    assert main(["train", *args, "--checkpoint-every", "1", "--out", str(resumed)]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(resumed), "--no-progress"]) == 0
+    assert f"stopped after epoch {stop}" in capsys.readouterr().out
+
+    def lines(run):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert lines(resumed) == lines(straight)
+    assert _steps(resumed)[-1] == stop + 1
+
+
+def test_a_scheduled_run_is_resumed_only_to_its_own_epochs(tmp_path, capsys, monkeypatch):
+    """A cosine schedule spans the run's epochs: resuming with other --epochs would jump its
+    learning rate, so it is refused; a run that finished its schedule trains no further."""
+    out = tmp_path / "cosine"
+    _interrupt_after(monkeypatch, 0)
+    assert main(["train", *TINY, "--epochs", "3", "--schedule", "cosine",
+                 "--checkpoint-every", "1", "--out", str(out)]) == 130
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "6"]) == 2
+    assert ("--epochs: the run's cosine learning-rate schedule spans its 3 epochs"
+            in capsys.readouterr().err)
+    assert main(["train", "--resume", str(out), "--epochs", "3", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "6"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"jaxnn train: error: --resume: {out} has finished its 3 epochs, and its cosine "
+        "learning-rate schedule with them, so it trains no further")
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    assert ("it finished its 3 epochs and its learning-rate schedule; pass --overwrite"
+            in capsys.readouterr().err)
+
+
+def test_a_resume_that_fails_leaves_the_run_directory_as_it_was(tmp_path, capsys):
+    out = tmp_path / "plain"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--epochs", "5", "--on-nan", "skip"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"jaxnn train: error: --resume: {out} has no checkpoint to continue from (a run "
+        "writes them with --checkpoint-every N)")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_distributed_without_a_cluster_says_what_to_set():
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
     out = subprocess.run([sys.executable, "-c", "from jaxnn import parallel; "
@@ -151,13 +232,16 @@ def test_a_divergence_after_an_epoch_keeps_the_run(tmp_path, capsys, monkeypatch
                                         ('"on_nan"', "not a JSON object")])
 def test_a_corrupt_options_json_is_named_on_resume(tmp_path, capsys, text, what):
     out = tmp_path / "run"
-    assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    assert main(["train", *TINY, "--epochs", "1", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 0
     (out / "options.json").write_text(text)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     capsys.readouterr()
     assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{out / 'options.json'} is {what}" in err and "\n" not in err, err
-    assert (out / "config.json").is_file()  # the run is not removed
+    # the run is neither removed nor rewritten (config.json keeps its 1 epoch)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 def test_jax_num_processes_that_is_not_a_number_is_named(monkeypatch):

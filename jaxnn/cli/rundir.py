@@ -25,7 +25,14 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
         shown = ", ".join(found) if found else "a run"
         # Offer --resume only where it can work: a run without a checkpoint cannot go on.
         steps = checkpoint_steps(out)
-        if finished(out, steps):  # only more epochs go on
+        stop = stopped_early(out)
+        if steps and stop is not None:  # it goes on no more
+            how = (f"it stopped early after epoch {stop} (--patience); pass --overwrite to "
+                   "replace it")
+        elif finished(out, steps) and _saved_schedule(out) != "constant":
+            how = (f"it finished its {_epochs(steps[-1])} and its learning-rate schedule; pass "
+                   "--overwrite to replace it")
+        elif finished(out, steps):  # only more epochs go on
             how = (f"it finished its {_epochs(steps[-1])}; train it on with --resume {out} "
                    f"--epochs N (N > {steps[-1]}), or pass --overwrite to replace it")
         elif steps:
@@ -54,6 +61,29 @@ def finished(out: Path, steps: list[int]) -> bool:
     """Whether the run in ``out`` ended (its summary is written) with a checkpoint after its
     last epoch, ``steps[-1]``: it goes on only with more --epochs."""
     return bool(steps) and (out / "summary.json").is_file()
+
+
+def stopped_early(out: Path) -> int | None:
+    """The epoch after which the run in ``out`` stopped early, as its summary.json records
+    (``--patience``); None if it did not, or has no readable summary."""
+    import json
+
+    try:
+        stop = json.loads((out / "summary.json").read_text()).get("early_stopped_after_epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stop if isinstance(stop, int) else None
+
+
+def _saved_schedule(out: Path) -> str:
+    """The learning-rate schedule in ``out/config.json`` ("constant" if it cannot be read)."""
+    import json
+
+    try:
+        schedule = json.loads((out / "config.json").read_text()).get("schedule", "constant")
+    except (OSError, ValueError, AttributeError):
+        return "constant"
+    return str(schedule)
 
 
 def remove_run_files(out: Path) -> None:
@@ -102,15 +132,34 @@ def resumed_config(args, overrides):
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
     steps = checkpoint_steps(out)
+    if not steps:  # checked before anything in the directory is rewritten
+        raise ValueError(f"--resume: {out} has no checkpoint to continue from (a run writes "
+                         "them with --checkpoint-every N)")
+    stop = stopped_early(out)
+    if stop is not None:
+        raise ValueError(f"--resume: {out} stopped early after epoch {stop}: no better "
+                         f"validation accuracy in {config.patience} epochs (--patience), so "
+                         "it trains no further")
+    done = finished(out, steps)
+    if done and config.schedule != "constant":
+        raise ValueError(f"--resume: {out} has finished its {_epochs(steps[-1])}, and its "
+                         f"{config.schedule} learning-rate schedule with them, so it trains "
+                         "no further")
     if args.epochs is not None:
         from jaxnn.checkpoint import CHECKPOINT_DIR
 
-        if steps and args.epochs < steps[-1]:
-            raise ValueError(f"--epochs: expected at least the {steps[-1]} epochs that "
+        if args.epochs < steps[-1] or (done and args.epochs == steps[-1]):
+            least = f"more than the {steps[-1]}" if done else f"at least the {steps[-1]}"
+            raise ValueError(f"--epochs: expected {least} epochs that "
                              f"{out / CHECKPOINT_DIR / str(steps[-1])} holds (a resumed run "
                              f"trains on to --epochs); got {args.epochs}")
+        if args.epochs != config.epochs and config.schedule != "constant":
+            raise ValueError(f"--epochs: the run's {config.schedule} learning-rate schedule "
+                             f"spans its {config.epochs} epochs, and its optimizer state is "
+                             "part of the way along it; a resumed run keeps them (expected "
+                             f"{config.epochs}; got {args.epochs})")
         config = dataclasses.replace(config, epochs=args.epochs)
-    if finished(out, steps) and steps[-1] >= config.epochs:
+    if done and steps[-1] >= config.epochs:
         raise ValueError(f"--resume: {out} has finished its {_epochs(steps[-1])}; pass "
                          f"--epochs N with N > {steps[-1]} to train on")
     return config.validated(), out
@@ -122,7 +171,7 @@ class Reliability:
     def __init__(self, args, out: Path, config, *, primary: bool = True):
         import json
 
-        from jaxnn import parallel, report
+        from jaxnn import parallel
 
         self.args, self.out, self.config, self.primary = args, out, config, primary
         self.on_nan = getattr(args, "on_nan", None)
@@ -147,9 +196,8 @@ class Reliability:
             self.every = self.every or saved.get("checkpoint_every")
         if resuming:
             parallel.barrier("jaxnn train: options.json read")  # before the primary rewrites it
-        if primary:
-            report.write_json(options, {"on_nan": self.on_nan or "stop",
-                                        "checkpoint_every": self.every})
+        elif primary:  # a resumed run rewrites it (and config.json) once its state is restored
+            self._write_settings(config_too=False)
         self.checkpointer = self.saver = None
         if self.every is not None or resuming:
             from jaxnn import checkpoint
@@ -157,12 +205,20 @@ class Reliability:
             if not resuming:  # (a resumed directory was checked before its config was read)
                 parallel.check_shared_directory(out, "--out")
             self.checkpointer = checkpoint.Checkpointer(out)
-            self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1,
-                                              last_epoch=config.epochs)
+            self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1)
         self.resume = self._resume if resuming else None
         if self.saver is not None:
             self.saver.extra["on_nan"] = self.on_nan or "stop"
         self.on_nan = self.on_nan or "stop"
+
+    def _write_settings(self, *, config_too: bool) -> None:
+        """options.json, and config.json with ``config_too`` (a resumed run's --epochs)."""
+        from jaxnn import report
+
+        report.write_json(self.out / "options.json", {"on_nan": self.on_nan or "stop",
+                                                      "checkpoint_every": self.every})
+        if config_too:
+            report.write_json(self.out / "config.json", self.config.to_json())
 
     @property
     def callbacks(self):
@@ -182,6 +238,8 @@ class Reliability:
         self.saver.history = list(restored.history)
         if not self.primary:  # every process restores the same state; one writes and prints
             return restored.state, restored.history
+        # only now: a resume that fails leaves the directory as it was
+        self._write_settings(config_too=True)
         for problem in restored.problems:
             print(f"jaxnn train: warning: {problem}", file=sys.stderr)
         metrics = self.out / "metrics.jsonl"  # one line per epoch: rewrite from the checkpoint

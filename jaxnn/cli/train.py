@@ -113,10 +113,12 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
     """Checkpoints, resuming and the divergence guard (see jaxnn.checkpoint)."""
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="save params, optimizer state, RNG key and history every N epochs "
-                        "into RUN_DIR/checkpoints/ (and after the last epoch)")
+                        "into RUN_DIR/checkpoints/ (and after the last epoch, or the one "
+                        "early stopping stopped at)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue RUN_DIR from its last complete checkpoint, with its "
-                        "config.json (only --epochs may be raised)")
+                        "config.json (only --epochs may be raised, and not under a "
+                        "learning-rate schedule)")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
                    help="NaN or inf in training: stop with a message (default) or skip the "
                         "updates whose gradient or new parameters, optimizer or model state "
@@ -186,9 +188,9 @@ def run(args) -> int:
     # Process 0's directory, in every process (the identity for a single process).
     primary_out = parallel.broadcast_text(str(out) if out is not None else "")
     out = out if out is not None else Path(primary_out)
-    if primary:
+    if primary and getattr(args, "resume", None) is None:  # a resumed run's: once restored
         report.write_json(out / "config.json", config.to_json())
-    else:
+    elif not primary:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
               f"trains; process 0 writes the run directory {primary_out} and prints the results")
     say(f"jaxnn train: {describe(config)} -> {out}")
