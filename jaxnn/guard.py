@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ON_NAN = ("stop", "skip")
 UNLOCATED = -2
@@ -39,9 +40,12 @@ class EpochHealth(NamedTuple):
 
 
 class Diverged(ValueError):
-    """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step."""
+    """Training produced NaN or inf (``on_nan="stop"``); names the epoch and step, and the
+    settings that scale the updates: ``eta``, and ``l2`` and ``l1`` where the caller passes
+    them (None: not known, so the hint names them as possible causes too)."""
 
-    def __init__(self, epoch: int, step: int | None, eta=None, *, in_cost: bool = True):
+    def __init__(self, epoch: int, step: int | None, eta=None, *, in_cost: bool = True,
+                 l2=None, l1=None):
         self.epoch, self.step = epoch, step
         if step is None and in_cost:  # found in the epoch's training cost
             what = f"the training cost after epoch {epoch}"
@@ -50,11 +54,40 @@ class Diverged(ValueError):
         else:  # found by the guard inside the compiled epoch
             what = (f"the gradient or the updated parameters, optimizer or model state at "
                     f"epoch {epoch}, step {step}")
-        hint = f"eta={eta:g}" if isinstance(eta, int | float) else "eta"
-        super().__init__(
-            f"training diverged: NaN or inf in {what}; the learning rate ({hint}) is likely "
-            "too large: try a smaller --eta"
-        )
+        super().__init__(f"training diverged: NaN or inf in {what}; "
+                         f"{_likely_cause(eta, l2, l1)}")
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool)
+
+
+def _likely_cause(eta, l2, l1) -> str:
+    """The hint of :class:`Diverged`: which setting most likely made the updates too large."""
+    given = {name: float(v) for name, v in (("eta", eta), ("l2", l2), ("l1", l1))
+             if _number(v)}
+    shown = {name: f"{name}={v:g}" for name, v in given.items()}
+    huge = [name for name, v in given.items() if abs(v) > _FLOAT32_MAX]
+    if huge:  # a float32 network cannot even hold it: the update is inf at the first step
+        return (f"{' and '.join(shown[n] for n in huge)} "
+                f"{'is' if len(huge) == 1 else 'are'} beyond float32's largest number "
+                f"({_FLOAT32_MAX:.3g}): try a smaller "
+                + " and ".join(f"--{n}" for n in huge))
+    eta_text = shown.get("eta", "eta")
+    regularized = [n for n in ("l2", "l1") if given.get(n, 0) > 0]
+    unknown = [n for n in ("l2", "l1") if n not in given]
+    if regularized:  # eta times the strength scales the decay of every weight
+        return (f"the learning rate ({eta_text}) or the regularization strength "
+                f"({', '.join(shown[n] for n in regularized)}) is likely too large: try a "
+                f"smaller --eta or " + " or ".join(f"--{n}" for n in regularized))
+    if unknown:  # the caller did not say: do not blame eta alone
+        return (f"the updates are likely too large: try a smaller --eta ({eta_text}), or a "
+                f"smaller " + " or ".join(f"--{n}" for n in unknown) + " where it is large")
+    return f"the learning rate ({eta_text}) is likely too large: try a smaller --eta"
 
 
 def all_finite(tree) -> jax.Array:

@@ -45,7 +45,19 @@ def pyplot(skipped: str = "no plot is drawn"):
 
 
 def new_run_dir(base: str | Path = "runs", label: str = "run") -> Path:
-    """``runs/<YYYYmmdd-HHMMSS>-<label>/``, created (with a suffix if the name is taken)."""
+    """``runs/<YYYYmmdd-HHMMSS>-<label>/``, created (with a suffix if the name is taken).
+
+    A file named ``base`` (or a file on the way to it) is refused with a NotADirectoryError
+    that names it, rather than the OS's "Not a directory" about the run directory inside it.
+    """
+    for p in (Path(base), *Path(base).parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "" if p == Path(base) else f" ({base} is inside it)"
+                raise NotADirectoryError(
+                    f"cannot make a run directory in {base}/: {p} is a file, not a directory"
+                    f"{where}; move it, or name the output directory with --out DIR")
+            break
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(base) / f"{stamp}-{label}"
     suffix = 1

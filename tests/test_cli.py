@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -284,3 +285,50 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line(capsys, monkeypatch):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["train"]) == 130
     assert capsys.readouterr().err.strip() == "jaxnn: interrupted"
+
+
+@pytest.mark.parametrize("command", [["presets"], ["train", "--epochs", "2", "--train-size",
+                                                   "200", "--eval-size", "200"]])
+def test_a_closed_stdout_pipe_ends_the_command_quietly(command, tmp_path):
+    """`jaxnn presets | head -3`: exit 141 (128 + SIGPIPE), no BrokenPipeError traceback. A run
+    whose output is closed mid-run keeps what it wrote, as after Ctrl-C."""
+    out = tmp_path / "run"
+    argv = [*command, "--out", str(out)] if command[0] == "train" else command
+    err = tmp_path / "stderr"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAX_PLATFORMS": "cpu"}
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "jaxnn", *argv], stdout=subprocess.PIPE,
+                                stderr=stderr, env=env, cwd=tmp_path)
+        if command[0] == "train":
+            assert proc.stdout.readline().startswith(b"jaxnn train: ")  # the start line
+        proc.stdout.close()  # presets: before it prints anything
+        try:
+            code = proc.wait(timeout=120)
+        finally:
+            proc.kill()
+    text = err.read_text()
+    assert code == 141 and "Traceback" not in text and "BrokenPipe" not in text, (code, text)
+    if command[0] == "train":  # at least the first epoch was trained before the pipe was seen
+        assert (out / "config.json").is_file() and (out / "metrics.jsonl").read_text()
+
+
+@pytest.mark.parametrize("argv", [["train", *TINY], ["reproduce", "ch1-30", "--runs", "1"]])
+def test_a_file_named_runs_is_named_as_the_cause(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("not a directory\n")
+    assert main(argv) == 2
+    err = _one_line_error(capsys, "runs is a file, not a directory")
+    assert "--out DIR" in err and "Errno" not in err, err
+    assert (tmp_path / "runs").read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("flag, value, blamed", [("--l2", "1e300", "--l2"),
+                                                 ("--eta", "1e308", "eta=1e+308 is beyond")])
+def test_divergence_from_a_huge_setting_does_not_blame_eta_alone(flag, value, blamed, capsys,
+                                                                  recwarn, tmp_path):
+    assert main(["train", flag, value, *TINY, "--out", str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "training diverged" in err and blamed in err and "\n" not in err, err
+    assert "the learning rate (eta=3) is likely too large" not in err, err
+    cast = [w for w in recwarn if "overflow encountered in cast" in str(w.message)]
+    assert not cast, [str(w.message) for w in cast]

@@ -593,3 +593,30 @@ def test_bfloat16_inputs_are_floating_point_and_checked_for_nan():
     assert train.DeviceData.put(x, LABELS).x.dtype == jnp.bfloat16
     with pytest.raises(ValueError, match="data: expected finite values; got 1 NaN"):
         train.DeviceData.put(_with(x, 3, np.nan), LABELS)
+
+
+@pytest.mark.parametrize("kwargs, expected, not_expected", [
+    # l2 and l1 not known: the hint names them too, not eta alone
+    (dict(eta=3.0), "try a smaller --eta (eta=3), or a smaller --l2 or --l1",
+     "the learning rate (eta=3) is likely too large"),
+    (dict(eta=3.0, l2=0.0, l1=0.0), "the learning rate (eta=3) is likely too large", "--l2"),
+    (dict(eta=3.0, l2=5.0, l1=0.0), "(eta=3) or the regularization strength (l2=5)", "--l1"),
+    (dict(eta=3.0, l2=1e300, l1=0.0), "l2=1e+300 is beyond float32's largest number",
+     "smaller --eta"),
+    (dict(eta=1e308), "eta=1e+308 is beyond float32's largest number", "--l2"),
+])
+def test_diverged_names_the_likelier_cause(kwargs, expected, not_expected):
+    message = str(train.Diverged(0, 3, **kwargs))
+    assert message.startswith("training diverged: NaN or inf in the gradient") and (
+        expected in message and not_expected not in message), message
+
+
+def test_new_run_dir_names_a_file_where_its_base_should_be(tmp_path):
+    from jaxnn import report
+
+    (tmp_path / "runs").write_text("")
+    for base in (tmp_path / "runs", tmp_path / "runs" / "deeper"):
+        with pytest.raises(NotADirectoryError, match=f"{tmp_path / 'runs'} is a file, not a "
+                           "directory.*--out DIR"):
+            report.new_run_dir(base, "x")
+    assert report.new_run_dir(tmp_path / "fresh", "x").is_dir()

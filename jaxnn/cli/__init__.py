@@ -6,14 +6,18 @@ and the OSErrors of a bad path: :data:`USER_ERRORS`) become a one-line message a
 code 2; ``--debug`` shows the traceback. A message that starts with a setting's name
 (``train_size: ...``) names the flag that sets it instead (``--train-size: ...``), and
 argparse's own errors are one line too, with a pointer to ``--help`` instead of the usage.
+A closed standard output (``jaxnn presets | head -3``) ends the command quietly, with exit
+code 141 (128 + SIGPIPE, as a shell reports a command a closed pipe stopped) and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
+import warnings
 
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
 SUBCOMMANDS = ("train", "presets", "reproduce", "compare", "speedrun")
@@ -85,7 +89,38 @@ def build_parser() -> Parser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141
+"""The exit code after standard output was closed under us: 128 + SIGPIPE (13)."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``jaxnn ...``: the subcommand's exit code; 141 when standard output was closed early."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # a closed pipe may show only when the buffered output is flushed: here, where
+            sys.stdout.flush()  # it can still end quietly, not in Python's exit
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that the interpreter's flush at exit (of
+    what is still buffered for the closed pipe) cannot fail again (the Python docs' "Note on
+    SIGPIPE")."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's captured output)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()  # imports jax: seconds, in which a Ctrl-C may land
@@ -100,7 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         from jaxnn.cli import runtime
 
         runtime.configure(args)  # multi-host start and the persistent compilation cache
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            # An --eta or --l2 beyond float32's range (1e300) becomes inf when JAX casts it
+            # into a float32 update, with numpy's "overflow encountered in cast" printed from
+            # inside JAX; the divergence guard reports the inf it causes, naming the setting.
+            warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning,
+                                    module=r"jax\.")
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("jaxnn: interrupted", file=sys.stderr)
         return 130
