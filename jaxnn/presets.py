@@ -107,3 +107,29 @@ def get(name: str) -> dict:
 def book(name: str) -> dict:
     """The book's reported figure for preset ``name``."""
     return dict(_checks.lookup("preset", name, PRESETS)["book"])
+
+
+def prefixes() -> list[str]:
+    """The prefixes that name groups of presets (``ch3`` is every ``ch3-...`` row, ``ch3-l2``
+    every ``ch3-l2-...``), in the presets' order."""
+    out: list[str] = []
+    for name in PRESETS:
+        parts = name.split("-")
+        out += [p for i in range(1, len(parts)) if (p := "-".join(parts[:i])) not in out]
+    return out
+
+
+def match(names) -> list[str]:
+    """Preset names from ``names`` or prefixes (:func:`prefixes`), in the order given, each
+    once; a ValueError for a name that matches none, suggesting a name or prefix it was most
+    likely meant to be (another case: ``CH3`` is ``ch3``)."""
+    out: list[str] = []
+    for name in names:
+        matched = [name] if name in PRESETS else [p for p in PRESETS
+                                                  if p.startswith(f"{name}-")]
+        if not matched:
+            raise ValueError(f"preset: expected a preset name or a prefix such as ch3; got "
+                             f"{name!r} (known: {', '.join(PRESETS)})"
+                             f"{_checks.did_you_mean(name, [*PRESETS, *prefixes()])}")
+        out += [m for m in matched if m not in out]
+    return out

@@ -332,3 +332,16 @@ def test_divergence_from_a_huge_setting_does_not_blame_eta_alone(flag, value, bl
     assert "the learning rate (eta=3) is likely too large" not in err, err
     cast = [w for w in recwarn if "overflow encountered in cast" in str(w.message)]
     assert not cast, [str(w.message) for w in cast]
+
+
+@pytest.mark.parametrize("name, suggestion", [("CH3", "ch3"), ("CH1-30", "ch1-30"),
+                                              ("Ch3-L2", "ch3-l2"), ("ch3-l2-3", "ch3-l2-30")])
+def test_presets_suggests_a_name_or_prefix_in_another_case(name, suggestion, capsys):
+    """Preset names are exact (as the README has them); a prefix in capitals gets a suggestion
+    like a misspelt name does."""
+    assert main(["presets", name]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"got {name!r}" in err and err.endswith(f"(did you mean {suggestion!r}?)"), err
+    assert "\n" not in err
+    assert main(["presets", "ch3-l2"]) == 0
+    assert "| ch3-l2-30 |" in capsys.readouterr().out

@@ -32,9 +32,8 @@ def table(names) -> str:
 
 def run(args) -> int:
     from jaxnn import presets
-    from jaxnn.cli.reproduce import select
 
-    names = select(args.names) if args.names else list(presets.PRESETS)
+    names = presets.match(args.names) if args.names else list(presets.PRESETS)
     print(table(names))
     print(f"\nTrain one: jaxnn train --preset NAME (default {presets.DEFAULT}); any flag "
           "overrides its setting. Reproduce rows: jaxnn reproduce NAME_OR_PREFIX ...")
