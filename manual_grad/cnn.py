@@ -84,7 +84,8 @@ def forward(spec, params, x, *, key=None):
 def cnn_backprop(spec, params, x, y, *, key=None):
     """Gradients of C = -(1/m) sum_x ln softmax(z^L(x))_{y(x)} for the network ``spec``.
 
-    ``x`` (m, H, W, C) NHWC, ``y`` one-hot (m, n_out); ``key`` enables dropout exactly as in
+    ``x`` (m, H, W, C) NHWC, ``y`` one-hot (m, n_out) (or any targets in [0, 1], for
+    C = -(1/m) sum_x y . ln softmax(z^L(x))); ``key`` enables dropout exactly as in
     :func:`jaxnn.layers.forward`. Returns ``(grads, info)``: ``grads`` in the structure of
     ``params``; ``info`` has ``inputs`` (each layer's input), ``zs`` and ``deltas``
     ({i: dC_x/dz^i} per example for Conv and Dense layers), ``masks`` (dropout) and ``output``
@@ -96,6 +97,8 @@ def cnn_backprop(spec, params, x, y, *, key=None):
     m = x.shape[0]
     last = len(spec.layers) - 1
     a_out = jax.nn.softmax(z_last, axis=-1)
+    # BP1 for softmax + log-likelihood: a (sum_j y_j) - y, which is a - y for one-hot rows
+    output_delta = a_out * jnp.sum(y, axis=-1, keepdims=True) - y
     da = None  # dC_x/d(output of the current layer), per example
     deltas, grads = {}, {}
     for i in range(last, -1, -1):
@@ -103,7 +106,7 @@ def cnn_backprop(spec, params, x, y, *, key=None):
         if isinstance(layer, jl.Dense | jl.Conv):
             z = tape["zs"][i]
             # BP1 for the output layer; otherwise BP2's factor sigma'(z).
-            delta = a_out - y if i == last else da * sigma_prime(z)
+            delta = output_delta if i == last else da * sigma_prime(z)
             deltas[i] = delta
             kernel = params["layers"][i]["kernel"]
             if isinstance(layer, jl.Dense):

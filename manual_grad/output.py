@@ -35,18 +35,22 @@ def output_delta(cost: str, output_activation: str, z, a, y):
 
     The book's simplifications are exact, so they are used as such:
     - sigmoid + cross-entropy:   delta^L = a - y   (sigma' cancels the 1/(a(1-a)));
-    - softmax + log-likelihood:  delta^L = a - y   (the softmax Jacobian cancels -y/a);
+    - softmax + log-likelihood:  delta^L = a (sum_j y_j) - y, which is a - y for one-hot
+      rows (the softmax Jacobian cancels -y/a);
     - quadratic + sigmoid:       delta^L = (a - y) ⊙ a (1 - a);
     - quadratic + identity:      delta^L = a - y;
     - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
 
-    ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels).
+    ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels; any
+    targets in [0, 1] give the gradient of the cost as :mod:`jaxnn.costs` defines it).
     """
     costs.check_pair(cost, output_activation)
     _checks.same_shape("a", a, "z", z)
     _checks.same_shape("y", y, "a", a)
-    if cost in ("cross_entropy", "log_likelihood"):
+    if cost == "cross_entropy":
         return a - y
+    if cost == "log_likelihood":  # (sum_j y_j is exactly 1 for one-hot rows: a * 1 is a)
+        return a * jnp.sum(y, axis=-1, keepdims=True) - y
     g = a - y  # nabla_a C_x for the quadratic cost
     if output_activation == "softmax":
         return layers.softmax_backward(g, a)

@@ -38,9 +38,12 @@ stride_st = st.one_of(st.integers(1, 3), st.tuples(st.integers(1, 3), st.integer
 def conv_problems(draw):
     n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 7)), draw(st.integers(1, 7))
     c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    kh, kw = draw(st.integers(1, min(5, h))), draw(st.integers(1, min(5, w)))
+    padding = draw(st.sampled_from(["VALID", "SAME"]))
+    # VALID needs the kernel inside the input; SAME pads, so a kernel may be larger than it
+    top_h, top_w = (5, 5) if padding == "SAME" else (min(5, h), min(5, w))
+    kh, kw = draw(st.integers(1, top_h)), draw(st.integers(1, top_w))
     return {"x": (n, h, w, c_in), "w": (kh, kw, c_in, c_out), "stride": draw(stride_st),
-            "padding": draw(st.sampled_from(["VALID", "SAME"])), "seed": draw(st.integers(0, 99))}
+            "padding": padding, "seed": draw(st.integers(0, 99))}
 
 
 def reference_conv(x, w, b, stride, padding):
@@ -55,6 +58,9 @@ def reference_conv(x, w, b, stride, padding):
 @example({"x": (2, 5, 6, 2), "w": (2, 4, 2, 3), "stride": 1, "padding": "SAME", "seed": 0})
 @example({"x": (1, 7, 4, 1), "w": (4, 2, 1, 2), "stride": (2, 1), "padding": "SAME",
           "seed": 1})
+# a SAME kernel larger than its input, strided
+@example({"x": (2, 2, 3, 1), "w": (5, 4, 1, 2), "stride": (2, 3), "padding": "SAME",
+          "seed": 2})
 def test_conv2d_and_its_backward_match_lax_and_vjp(p):
     x, w = normal(p["seed"], p["x"]), normal(p["seed"] + 1, p["w"])
     b = normal(p["seed"] + 2, p["w"][-1:])
@@ -88,6 +94,14 @@ def reference_pool(x, kind, window, stride):
 
 @FEW
 @given(pool_problems(), st.sampled_from(["max", "avg"]))
+# stride = window on an input the window does not tile: the backward pass's own path for
+# non-overlapping windows, whose leftover rows and columns (at the end) get no gradient
+@example({"x": (2, 5, 7, 2), "window": (2, 3), "stride": (2, 3), "ties": False, "seed": 3},
+         "max")
+@example({"x": (2, 5, 7, 2), "window": (2, 3), "stride": (2, 3), "ties": True, "seed": 4},
+         "max")
+@example({"x": (1, 7, 5, 1), "window": (3, 2), "stride": (3, 2), "ties": False, "seed": 5},
+         "avg")
 def test_pooling_and_its_backward_match_reduce_window_and_vjp(p, kind):
     x = normal(p["seed"], p["x"])
     if p["ties"]:
@@ -144,10 +158,14 @@ def cnn_problem(spec, seed, m, dtype):
 
 
 @pytest.mark.parametrize("name", SPECS)
-@pytest.mark.parametrize("dropout", [False, True])
-def test_cnn_backprop_matches_jax_grad(name, dropout):
+@pytest.mark.parametrize("dropout, soft", [(False, False), (True, False), (False, True)])
+def test_cnn_backprop_matches_jax_grad(name, dropout, soft):
+    """One-hot targets, and soft ones (rows in [0, 1] not summing to 1: BP1 is then
+    a (sum_j y_j) - y, not a - y)."""
     spec = SPECS[name]
     params, x, y = cnn_problem(spec, 0, 5, F64)
+    if soft:
+        y = jnp.asarray(np.random.default_rng(3).uniform(0, 1, y.shape), F64)
     key = jax.random.PRNGKey(7) if dropout else None
     cost = costs.from_logits("log_likelihood", "softmax")
     expected = jax.jit(jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y)))(params)

@@ -157,12 +157,16 @@ def test_activation_prime_rejects_non_elementwise_and_unknown(name):
 
 # ---------------------------------------------------------------------------------- BP1
 
+@pytest.mark.parametrize("targets", ["one-hot", "soft"])
 @pytest.mark.parametrize("cost, out", costs.PAIRS)
-def test_output_delta_is_the_per_example_gradient_in_z(cost, out):
-    """BP1: delta^L_x = dC_x/dz^L; jax.grad of the batch mean gives delta / m."""
+def test_output_delta_is_the_per_example_gradient_in_z(cost, out, targets):
+    """BP1: delta^L_x = dC_x/dz^L; jax.grad of the batch mean gives delta / m. Soft targets
+    (any y in [0, 1], rows not summing to 1) too: softmax + log-likelihood's a - y holds only
+    for rows that sum to 1."""
     rng = np.random.default_rng(1)
     z = jnp.asarray(rng.normal(0, 2, (7, 5)), F64)
-    y = jax.nn.one_hot(jnp.asarray(rng.integers(0, 5, 7)), 5, dtype=F64)
+    y = (jax.nn.one_hot(jnp.asarray(rng.integers(0, 5, 7)), 5, dtype=F64) if targets == "one-hot"
+         else jnp.asarray(rng.uniform(0, 1, (7, 5)), F64))
     a = activations.get(out)(z)
     delta = manual_grad.output_delta(cost, out, z, a, y)
     auto = jax.grad(costs.from_logits(cost, out))(z, y) * z.shape[0]
