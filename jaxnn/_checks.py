@@ -67,6 +67,18 @@ def non_negative(arg: str, value: Any) -> float:
     return float(value)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def at_most_float32(arg: str, value: Any) -> Any:
+    """A number of magnitude at most float32's largest (3.4e38): a float32 network turns a
+    larger learning rate or regularization strength into inf at its first step."""
+    if isinstance(value, int | float | np.integer | np.floating) and abs(value) > FLOAT32_MAX:
+        raise ValueError(f"{arg}: expected at most float32's largest number, "
+                         f"{FLOAT32_MAX:.3g} (the network trains in float32); got {value!r}")
+    return value
+
+
 def in_unit_interval(arg: str, value: Any) -> float:
     """A probability in [0, 1) (dropout rates and the like)."""
     value = non_negative(arg, value)

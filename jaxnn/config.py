@@ -131,6 +131,8 @@ class TrainConfig:
         costs.check_pair(self.cost, self.output_activation)
         init_schemes.get(self.init)
         _checks.positive("eta", self.eta)
+        for name in ("eta", "l2", "l1"):  # the network trains in float32: inf at the 1st step
+            _checks.at_most_float32(name, getattr(self, name))
         _checks.positive("epochs", self.epochs, integer=True)
         _checks.positive("mini_batch_size", self.mini_batch_size, integer=True)
         _checks.non_negative("l2", self.l2)

@@ -410,6 +410,8 @@ def fit(
     progress: bool | str = True,
     history: list[dict] | None = None,
     eta=None,
+    l2=None,
+    l1=None,
 ) -> tuple[TrainState, list[dict]]:
     """Train from ``state.epoch`` up to ``epochs`` epochs; returns the final state and the
     history, one record per epoch:
@@ -430,9 +432,9 @@ def fit(
 
     Divergence: when ``epoch_fn`` is guarded (``make_epoch(on_nan=...)``) and reports a bad
     step, or when the epoch's training cost is NaN or inf, :class:`Diverged` is raised *before*
-    the callbacks run, so no checkpoint or metrics line holds the diverged state (``eta`` only
-    words the message). Records of a guarded epoch carry ``skipped_steps`` (0 unless
-    ``on_nan="skip"`` skipped updates).
+    the callbacks run, so no checkpoint or metrics line holds the diverged state (``eta``,
+    ``l2`` and ``l1`` only word the message). Records of a guarded epoch carry
+    ``skipped_steps`` (0 unless ``on_nan="skip"`` skipped updates).
 
     Buffers are reused: each epoch donates its input parameters and optimizer state to the
     compiled epoch (:func:`make_epoch`), so the ``state`` passed in, and the state a callback
@@ -472,12 +474,13 @@ def fit(
             seconds = time.perf_counter() - start
             bad = int(health[0].first_bad_step) if health else -1
             if bad != -1:
-                raise Diverged(state.epoch, bad if bad >= 0 else None, eta, in_cost=False)
+                raise Diverged(state.epoch, bad if bad >= 0 else None, eta, in_cost=False,
+                               l2=l2, l1=l1)
             state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
             record = metrics.epoch_record(state, evaluate, train, validation, test, penalty,
                                           seconds)
             if not np.isfinite(record["train_cost"]):
-                raise Diverged(record["epoch"], None, eta)
+                raise Diverged(record["epoch"], None, eta, l2=l2, l1=l1)
             if health:
                 record["skipped_steps"] = int(health[0].skipped)
             history.append(record)

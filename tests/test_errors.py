@@ -596,19 +596,26 @@ def test_bfloat16_inputs_are_floating_point_and_checked_for_nan():
 
 
 @pytest.mark.parametrize("kwargs, expected, not_expected", [
-    # l2 and l1 not known: the hint names them too, not eta alone
-    (dict(eta=3.0), "try a smaller --eta (eta=3), or a smaller --l2 or --l1",
-     "the learning rate (eta=3) is likely too large"),
-    (dict(eta=3.0, l2=0.0, l1=0.0), "the learning rate (eta=3) is likely too large", "--l2"),
-    (dict(eta=3.0, l2=5.0, l1=0.0), "(eta=3) or the regularization strength (l2=5)", "--l1"),
-    (dict(eta=3.0, l2=1e300, l1=0.0), "l2=1e+300 is beyond float32's largest number",
-     "smaller --eta"),
-    (dict(eta=1e308), "eta=1e+308 is beyond float32's largest number", "--l2"),
+    (dict(eta=3.0), "the learning rate (eta=3) is likely too large: try a smaller --eta",
+     "--l"),
+    (dict(eta=3.0, l2=0.0, l1=0.0), "the learning rate (eta=3) is likely too large", "--l"),
+    (dict(eta=3.0, l2=5.0, l1=0.0),
+     "the learning rate (eta=3) or the regularization (l2=5) is likely too large: try a "
+     "smaller --eta or --l2", "--l1"),
+    (dict(eta=0.5, l2=5.0, l1=2.0), "(l2=5, l1=2) is likely too large: try a smaller --eta or "
+     "--l2 or --l1", "eta=3"),
 ])
 def test_diverged_names_the_likelier_cause(kwargs, expected, not_expected):
     message = str(train.Diverged(0, 3, **kwargs))
     assert message.startswith("training diverged: NaN or inf in the gradient") and (
         expected in message and not_expected not in message), message
+
+
+@pytest.mark.parametrize("name", ["eta", "l2", "l1"])
+def test_a_setting_beyond_float32_is_refused_before_training(name):
+    with pytest.raises(ValueError, match=rf"^{name}: expected at most float32's largest number, "
+                       r"3.4e\+38 \(the network trains in float32\); got 1e\+300$"):
+        experiment.TrainConfig.from_preset("ch1-30", **{name: 1e300})
 
 
 def test_new_run_dir_names_a_file_where_its_base_should_be(tmp_path):

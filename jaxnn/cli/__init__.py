@@ -17,7 +17,6 @@ import importlib
 import os
 import re
 import sys
-import warnings
 
 # Subcommand modules, in the order ``jaxnn --help`` lists them.
 SUBCOMMANDS = ("train", "presets", "reproduce", "compare", "speedrun")
@@ -135,13 +134,7 @@ def _main(argv: list[str] | None) -> int:
         from jaxnn.cli import runtime
 
         runtime.configure(args)  # multi-host start and the persistent compilation cache
-        with warnings.catch_warnings():
-            # An --eta or --l2 beyond float32's range (1e300) becomes inf when JAX casts it
-            # into a float32 update, with numpy's "overflow encountered in cast" printed from
-            # inside JAX; the divergence guard reports the inf it causes, naming the setting.
-            warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning,
-                                    module=r"jax\.")
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("jaxnn: interrupted", file=sys.stderr)
         return 130

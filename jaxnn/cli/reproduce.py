@@ -29,24 +29,11 @@ def add_parser(sub) -> None:
 
 
 def select(names) -> list[str]:
-    """Preset names from names or prefixes, in the presets' order; ValueError for no match."""
+    """Preset names from names or prefixes (every default row when none is given); ValueError
+    for no match (:func:`jaxnn.presets.match`)."""
     from jaxnn import presets
 
-    names = list(names) or list(DEFAULT_ROWS)
-    out = []
-    for name in names:
-        if name in presets.PRESETS:
-            matched = [name]
-        else:
-            matched = [p for p in presets.PRESETS if p.startswith(name + "-")]
-        if not matched:
-            from jaxnn._checks import did_you_mean
-
-            raise ValueError(f"preset: expected a preset name or a prefix such as ch3; got "
-                             f"{name!r} (known: {', '.join(presets.PRESETS)})"
-                             f"{did_you_mean(name, presets.PRESETS)}")
-        out += [m for m in matched if m not in out]
-    return out
+    return presets.match(list(names) or list(DEFAULT_ROWS))
 
 
 def run(args) -> int:
