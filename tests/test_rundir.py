@@ -113,7 +113,7 @@ def test_an_early_stopped_run_is_checkpointed_where_it_stopped_and_not_resumed(t
         assert main(["train", "--resume", str(out), *more]) == 2
         assert capsys.readouterr().err.strip() == (
             f"jaxnn train: error: --resume: {out} stopped early after epoch 1: no better "
-            "validation accuracy in 1 epochs (--patience), so it trains no further")
+            "validation accuracy in 1 epoch (--patience), so it trains no further")
 
 
 def test_a_resumed_run_stops_early_where_an_uninterrupted_one_does(tmp_path, capsys,

@@ -63,27 +63,26 @@ def finished(out: Path, steps: list[int]) -> bool:
     return bool(steps) and (out / "summary.json").is_file()
 
 
-def stopped_early(out: Path) -> int | None:
-    """The epoch after which the run in ``out`` stopped early, as its summary.json records
-    (``--patience``); None if it did not, or has no readable summary."""
+def _saved(out: Path, name: str, key: str, default=None):
+    """``key`` of the JSON object in ``out/name``, or ``default`` if it cannot be read."""
     import json
 
     try:
-        stop = json.loads((out / "summary.json").read_text()).get("early_stopped_after_epoch")
+        return json.loads((out / name).read_text()).get(key, default)
     except (OSError, ValueError, AttributeError):
-        return None
+        return default
+
+
+def stopped_early(out: Path) -> int | None:
+    """The epoch after which the run in ``out`` stopped early, as its summary.json records
+    (``--patience``); None if it did not, or has no readable summary."""
+    stop = _saved(out, "summary.json", "early_stopped_after_epoch")
     return stop if isinstance(stop, int) else None
 
 
 def _saved_schedule(out: Path) -> str:
     """The learning-rate schedule in ``out/config.json`` ("constant" if it cannot be read)."""
-    import json
-
-    try:
-        schedule = json.loads((out / "config.json").read_text()).get("schedule", "constant")
-    except (OSError, ValueError, AttributeError):
-        return "constant"
-    return str(schedule)
+    return str(_saved(out, "config.json", "schedule", "constant"))
 
 
 def remove_run_files(out: Path) -> None:
@@ -138,7 +137,7 @@ def resumed_config(args, overrides):
     stop = stopped_early(out)
     if stop is not None:
         raise ValueError(f"--resume: {out} stopped early after epoch {stop}: no better "
-                         f"validation accuracy in {config.patience} epochs (--patience), so "
+                         f"validation accuracy in {_epochs(config.patience)} (--patience), so "
                          "it trains no further")
     done = finished(out, steps)
     if done and config.schedule != "constant":
