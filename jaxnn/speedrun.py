@@ -289,16 +289,20 @@ class SpeedrunResult(NamedTuple):
 
 
 def _images(split, which: str) -> np.ndarray:
-    """``split``'s images as uint8 (N, 28, 28); a ValueError unless they are 28x28 grayscale
-    (the speed run's network and its MNIST normalization expect them)."""
+    """``split``'s images as uint8 (N, 28, 28); a TypeError unless they are uint8 pixels and a
+    ValueError unless they are 28x28 grayscale (the speed run's network and its MNIST
+    normalization expect them)."""
     images = np.asarray(split.images)
+    if images.dtype != np.uint8:  # float pixels in [0, 1] would become 0s and 1s
+        raise TypeError(f"dataset: expected uint8 pixels (0-255) such as MNIST's; got "
+                        f"{images.dtype} in its {which} split")
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.shape[1:] != (28, 28):
         raise ValueError(f"dataset: expected 28x28 grayscale images (N, 28, 28) such as "
                          f"MNIST's; got images of shape {tuple(np.shape(split.images))[1:]} "
                          f"in its {which} split")
-    return images.astype(np.uint8)
+    return images
 
 
 def run(config: SpeedrunConfig = SpeedrunConfig(), *, seeds=(0, 1, 2, 3, 4),

@@ -144,6 +144,13 @@ def test_bad_settings_fail_early(changes, fragment):
                                data.Split(np.zeros((2, 8, 8), np.uint8),
                                           np.zeros(2, np.int32)))),
      ValueError, r"dataset: expected 28x28 grayscale images.*got images of shape \(8, 8\)"),
+    # float pixels in [0, 1] would be cast to 0s and 1s and train on blank images
+    (dict(dataset=data.DataSet("floats", data.Split(np.zeros((4, 28, 28), np.float32),
+                                                    np.zeros(4, np.int32)),
+                               data.Split(np.zeros((2, 28, 28), np.uint8),
+                                          np.zeros(2, np.int32)))),
+     TypeError, r"dataset: expected uint8 pixels \(0-255\) such as MNIST's; got float32 in "
+     "its train split"),
 ])
 def test_run_refuses_bad_arguments_before_any_work(kwargs, error, fragment):
     with pytest.raises(error, match=fragment):

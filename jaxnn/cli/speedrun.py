@@ -120,7 +120,7 @@ def run(args) -> int:
                    (f"total < {TARGET_TOTAL_SECONDS} s",
                     s["total_seconds"] < TARGET_TOTAL_SECONDS)]
     else:
-        print("(the time targets are for one GPU; this ran on the CPU)")
+        print(f"(the time targets are for one GPU; this ran on the {device.platform.upper()})")
     if not args.quick:
         print("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}"
                                       for name, ok in checks))
