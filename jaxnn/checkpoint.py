@@ -11,8 +11,8 @@ A checkpoint of :class:`jaxnn.train.TrainState` after epoch k (orbax step k) liv
   (``checkpoint_every``, ``on_nan``).
 
 Writes are atomic: orbax writes a step into a temporary directory and renames it when the write
-is complete, so a run killed mid-save leaves no step directory (the temporary one is ignored
-and removed by the next manager). A step that exists but does not restore, or whose arrays do
+is complete, so a run killed mid-save leaves no step directory (the temporary one is ignored,
+and removed by the next save). A step that exists but does not restore, or whose arrays do
 not match the digest (a damaged file), is reported and the previous step is used.
 
 Because the epoch key is split from ``state.key``, the state after epoch k determines the rest

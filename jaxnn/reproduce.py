@@ -277,6 +277,8 @@ def plot_rows(rows: Sequence[Row], path: Path) -> Path | None:
     nrows = -(-n // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.5 * nrows), squeeze=False)
     for ax, row in zip(axes.flat, rows):
+        # an ensemble run's history is its last member's (the vote has no epochs)
+        members = presets.get(row.preset).get("ensemble", 1) > 1
         for seed, history in enumerate(row.histories):
             epochs = [r["epoch"] for r in history]
             for key, style in (("validation_accuracy", "-"), ("test_accuracy", "--")):
@@ -285,8 +287,9 @@ def plot_rows(rows: Sequence[Row], path: Path) -> Path | None:
                             label=f"{key.split('_')[0]} seed {seed}")
         if row.book is not None:
             ax.axhline(row.book, color="k", lw=0.8, ls=":", label="book")
-        ax.set(title=row.preset + (" (quick)" if row.quick else ""), xlabel="epoch",
-               ylabel="accuracy (%)")
+        title = row.preset + (" (quick)" if row.quick else "")
+        ax.set(title=title + ("\ncurves: each run's last member; book: the vote" if members
+                              else ""), xlabel="epoch", ylabel="accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[n:]:

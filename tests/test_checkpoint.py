@@ -77,6 +77,21 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path, closing)
     _assert_states_equal(restored.state, states[2])
 
 
+def test_arrays_that_do_not_match_their_digest_fall_back_to_the_previous(tmp_path, closing):
+    """orbax reads a step whose files are intact; the sha256 digest in its metadata catches
+    arrays that are not the ones saved (here: a digest changed by one character)."""
+    ckpt, states = _save_steps(tmp_path, closing=closing)
+    path = ckpt.directory / "3" / "meta" / "metadata"
+    meta = json.loads(path.read_text())
+    digest = meta["digest"]
+    meta["digest"] = ("0" if digest[0] != "0" else "1") + digest[1:]
+    path.write_text(json.dumps(meta))
+    restored = ckpt.restore(_state(seed=9, epoch=0), warn=False)
+    assert restored.epoch == 2 and len(restored.problems) == 1, restored.problems
+    assert "do not match their sha256 digest" in restored.problems[0]
+    _assert_states_equal(restored.state, states[2])
+
+
 def test_partial_checkpoint_is_ignored_and_missing_files_are_detected(tmp_path, closing):
     ckpt, states = _save_steps(tmp_path, closing=closing)
     # a write killed mid-way leaves only orbax's temporary directory: not a step

@@ -267,6 +267,12 @@ def test_majority_vote_refuses_what_is_not_class_labels(predictions, error):
 def test_majority_vote_still_votes():
     np.testing.assert_array_equal(ensemble.majority_vote(np.array([[1, 0], [1, 2], [3, 2]])),
                                   [1, 2])
+    # a tie goes to the smallest label, wherever its votes stand (two members: every
+    # disagreement is a tie)
+    np.testing.assert_array_equal(
+        ensemble.majority_vote(np.array([[7, 3, 5, 9], [7, 5, 3, 2], [3, 7, 1, 9],
+                                         [3, 5, 7, 2], [5, 1, 9, 4]])), [3, 5, 1, 2])
+    np.testing.assert_array_equal(ensemble.majority_vote(np.array([[8, 2], [4, 6]])), [4, 2])
     assert ensemble.majority_vote(np.zeros((2, 0), np.int32)).shape == (0,)
 
 
