@@ -10,8 +10,9 @@ the sharded step computes the same update as the single-device step (the all-red
 the slices is inserted by the compiler; only the order of the floating-point additions changes).
 
 Nothing here rewrites the step. :func:`make_epoch` calls :func:`jaxnn.train.make_epoch` with a
-``batch_sharding``, which constrains the permuted indices and each gathered mini-batch to be
-split over the mesh axis ``"batch"``; jit's sharding propagation does the rest:
+``batch_sharding``, which constrains each gathered full mini-batch to be split over the mesh
+axis ``"batch"`` (the short last one is computed whole on every device); jit's sharding
+propagation does the rest:
 
 >>> mesh = parallel.make_mesh("all")                        # doctest: +SKIP
 >>> train_data = parallel.replicate(train_data, mesh)       # doctest: +SKIP
