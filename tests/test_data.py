@@ -89,3 +89,60 @@ def test_unknown_split_and_dataset():
         data.load_mnist("validation")
     with pytest.raises(ValueError, match="dataset"):
         data.load("")
+
+
+def _toy(n_train, name="toy"):
+    images = np.arange(n_train * 4, dtype=np.uint8).reshape(n_train, 2, 2)
+    split = data.Split(images, np.arange(n_train, dtype=np.int32) % 3)
+    return data.DataSet(name, split, data.Split(images[:2], split.labels[:2]), None, 3)
+
+
+@pytest.mark.parametrize("num_train, size", [(60_000, 10_000), (50_000, 10_000), (1_034, 206),
+                                             (30, 6), (5, 1), (4, 0)])
+def test_default_validation_size_is_a_fifth_at_most_10000(num_train, size):
+    assert data.default_validation_size(num_train) == size
+
+
+def test_a_small_set_holds_out_a_fifth_by_default():
+    ds = _toy(30).with_validation()
+    assert (len(ds.train), len(ds.validation)) == (24, 6)
+    np.testing.assert_array_equal(ds.validation.labels, np.arange(24, 30) % 3)  # the last ones
+    assert len(data.load("mnist").validation) == 10_000  # the book's split is unchanged
+
+
+def test_a_set_too_small_to_hold_out_says_how_many_images_it_has():
+    with pytest.raises(ValueError, match=r"'toy' has 4 training images; jaxnn holds out the "
+                                         r"last fifth of them \(at most 10,000\)"):
+        _toy(4).with_validation()
+    with pytest.raises(ValueError, match="fewer than the 30 training examples of 'toy'; got 30"):
+        _toy(30).with_validation(30)
+
+
+def test_an_existing_validation_split_is_kept_or_a_different_size_refused():
+    book = data.load_mnist("book")
+    assert book.with_validation() is book and book.with_validation(10_000) is book
+    with pytest.raises(ValueError, match="already holds out 10000 validation examples; got 5000"):
+        book.with_validation(5000)
+    assert len(data.load("mnist", validation_size=5000).validation) == 5000
+
+
+def test_load_refuses_a_bad_validation_size():
+    with pytest.raises(ValueError, match="validation_size: expected a positive integer, 'auto'"):
+        data.load("mnist", validation_size="book")
+    with pytest.raises(ValueError, match="validation_size"):
+        data.load("mnist", validation_size=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32",
+                                   np.float64, np.dtype("float64"), "float64"])
+def test_to_inputs_takes_any_dtype_like(dtype):
+    images = data.load_mnist().test.images[:3]
+    want = np.dtype(dtype).type
+    x = data.to_inputs(images, dtype=dtype)
+    assert type(x) is np.ndarray and x.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(x, images.reshape(3, 784).astype(want) / want(256.0))
+
+
+def test_to_inputs_refuses_an_integer_dtype():
+    with pytest.raises(TypeError, match="dtype: expected a floating dtype"):
+        data.to_inputs(np.zeros((1, 2, 2), np.uint8), dtype="int32")

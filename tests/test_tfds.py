@@ -64,3 +64,55 @@ def test_a_misspelled_dataset_on_the_command_line(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "did you mean 'fashion_mnist'" in err, err
     assert not list(tmp_path.glob("runs/*"))
+
+
+class JaxnnToyTrainOnly(tfds.core.GeneratorBasedBuilder):
+    """A data set with a 'train' split only (as eurosat and tf_flowers have), prepared
+    offline in array_record; Tensor features, since tfds's Image encoder needs TensorFlow."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Tensor(shape=(4, 4), dtype=np.uint8),
+            "label": tfds.features.ClassLabel(num_classes=3)}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(12)}
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            yield i, {"image": np.full((4, 4), i, np.uint8), "label": i % 3}
+
+
+def test_a_prepared_set_without_a_test_split_names_its_splits(tmp_path):
+    JaxnnToyTrainOnly(data_dir=str(tmp_path), file_format="array_record").download_and_prepare()
+    with pytest.raises(ValueError) as e:
+        data.load("jaxnn_toy_train_only", data_dir=tmp_path)
+    message = str(e.value)
+    assert "'jaxnn_toy_train_only' has no 'test' split (its splits: 'train')" in message
+    assert "jaxnn needs a 'train' and a 'test' split" in message
+    assert "array_record" not in message  # it is prepared in array_record
+
+
+def test_a_small_tfds_set_holds_out_a_fifth():
+    with tfds.testing.mock_data(num_examples=30):
+        ds = data.load("beans")
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (24, 6, 30)
+    assert ds.num_classes == 3
+    with tfds.testing.mock_data(num_examples=4), pytest.raises(
+            ValueError, match="'beans' has 4 training images; jaxnn holds out the last fifth"):
+        data.load("beans")
+
+
+def test_a_small_tfds_set_trains_from_the_command_line(tmp_path):
+    """beans has 1,034 training images: the 10,000 held out from MNIST-sized sets do not fit."""
+    import json
+
+    from jaxnn.cli import main
+
+    with tfds.testing.mock_data(num_examples=30):
+        assert main(["train", "--dataset", "beans", "--sizes", "750000,10,3", "--epochs", "1",
+                     "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert len(metrics) == 1 and "validation_accuracy" in metrics[0], metrics

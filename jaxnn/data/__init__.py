@@ -7,10 +7,12 @@ Images are uint8 NHWC-ready arrays of shape (N, H, W) or (N, H, W, C); labels ar
 from jaxnn.data.mnist import MNIST_SHA256, load_mnist
 from jaxnn.data.sets import (
     BUILTIN,
+    MAX_VALIDATION,
     DataSet,
     Split,
     builtin_name,
     check_source,
+    default_validation_size,
     expand,
     load,
     one_hot,
@@ -19,11 +21,13 @@ from jaxnn.data.sets import (
 
 __all__ = [
     "BUILTIN",
+    "MAX_VALIDATION",
     "MNIST_SHA256",
     "DataSet",
     "Split",
     "builtin_name",
     "check_source",
+    "default_validation_size",
     "expand",
     "load",
     "load_mnist",

@@ -35,6 +35,18 @@ class Split:
         return Split(self.images[:n], self.labels[:n])
 
 
+MAX_VALIDATION = 10_000
+"""The most training examples held out as validation by default (the book's 10,000)."""
+
+
+def default_validation_size(num_train: int) -> int:
+    """The validation examples held out by default from ``num_train`` training examples:
+    a fifth of them (rounded down), at most :data:`MAX_VALIDATION` (10,000); 0 for fewer than
+    5. MNIST's 60,000 and every set of 50,000 or more (the MNIST-like sets, cifar10) give the
+    book's 10,000; beans' 1,034 give 206."""
+    return min(MAX_VALIDATION, num_train // 5)
+
+
 @dataclass(frozen=True)
 class DataSet:
     """A named data set: ``train``, ``test`` and optionally ``validation`` splits."""
@@ -45,14 +57,40 @@ class DataSet:
     validation: Split | None = None
     num_classes: int = 10
 
-    def with_validation(self, size: int = 10_000) -> DataSet:
-        """Hold out the *last* ``size`` training examples as validation (the book's split)."""
+    def with_validation(self, size: int | str = "auto") -> DataSet:
+        """Hold out the *last* ``size`` training examples as validation (the book's split).
+
+        ``size="auto"`` holds out :func:`default_validation_size` of the training split
+        (10,000 of MNIST's 60,000, as the book does). A data set that already has a validation
+        split is returned as it is for ``"auto"`` or that split's own size; any other ``size``
+        is a ValueError, never silently ignored: hold out from the original split instead
+        (``load(name, validation_size=None).with_validation(size)``).
+        """
         if self.validation is not None:
-            return self
+            if size == "auto" or (not isinstance(size, bool) and size == len(self.validation)):
+                return self
+            raise ValueError(
+                f"validation_size: {self.name!r} already holds out {len(self.validation)} "
+                f"validation examples; got {size!r} (hold out from the original split: "
+                f"load({self.name!r}, validation_size=None).with_validation({size!r}))"
+            )
+        if size == "auto":
+            size = default_validation_size(len(self.train))
+            if size < 1:
+                raise ValueError(
+                    f"dataset: {self.name!r} has {len(self.train)} training images; jaxnn "
+                    f"holds out the last fifth of them (at most {MAX_VALIDATION:,}) as "
+                    f"validation, so it needs at least 5 (validation_size=None keeps the "
+                    f"original split)"
+                )
+        elif isinstance(size, str):
+            raise ValueError(f"validation_size: expected a positive integer or 'auto'; "
+                             f"got {size!r}")
         _checks.positive("validation_size", size, integer=True)
         if size >= len(self.train):
             raise ValueError(
-                f"validation_size: expected fewer than {len(self.train)} examples; got {size}"
+                f"validation_size: expected fewer than the {len(self.train)} training "
+                f"examples of {self.name!r}; got {size}"
             )
         cut = len(self.train) - size
         return DataSet(
@@ -72,14 +110,16 @@ def to_inputs(images, *, flatten: bool = True, dtype=np.float32) -> np.ndarray:
     """Scale uint8 pixels to [0, 1) as the book does (x / 256).
 
     ``flatten=True`` gives (N, H*W*C) rows for fully connected networks; otherwise NHWC with a
-    channel axis added to grayscale images, for convolutional networks.
+    channel axis added to grayscale images, for convolutional networks. ``dtype`` is any
+    floating dtype-like (``np.float32``, ``np.dtype("float64")``, ``"float32"``, bfloat16).
     """
+    dt = _checks.floating_dtype("dtype", dtype)
     images = np.asarray(images)
     if images.ndim not in (3, 4):
         raise ValueError(f"images: expected shape (N, H, W) or (N, H, W, C); got {images.shape}")
     if images.dtype != np.uint8:
         raise TypeError(f"images: expected uint8 pixels; got dtype {images.dtype}")
-    x = images.astype(dtype) / dtype(256.0)
+    x = images.astype(dt) / dt.type(256.0)
     if flatten:
         return x.reshape(len(x), int(np.prod(x.shape[1:])))  # not -1: N may be 0
     return x if x.ndim == 4 else x[..., None]
@@ -145,11 +185,17 @@ def check_source(name: str, data_dir: str | Path | None = None) -> None:
 def load(
     name: str = "mnist",
     *,
-    validation_size: int | None = 10_000,
+    validation_size: int | str | None = "auto",
     data_dir: str | Path | None = None,
 ) -> DataSet:
     """A data set by name, with the last ``validation_size`` training images held out
     (``None`` keeps the original train/test split).
+
+    ``validation_size="auto"`` holds out :func:`default_validation_size` images: a fifth of the
+    training split, at most 10,000. That is the book's 10,000 for MNIST (60,000 training
+    images) and for every set of 50,000 or more (fashion_mnist, kmnist, cifar10); a smaller set
+    keeps four fifths for training (beans: 828 of 1,034). A set too small to hold anything out
+    is a ValueError that says how many training images it has.
 
     ``mnist`` is the embedded copy (no network), in any case (``MNIST``). Any other name
     (``fashion_mnist``, ``kmnist``, ``emnist``, ``cifar10``, ...) is read through
@@ -158,6 +204,11 @@ def load(
     :func:`jaxnn.data.tfds_source.load_tfds`.
     """
     check_source(name, data_dir)
+    if isinstance(validation_size, str) and validation_size != "auto":
+        raise ValueError(f"validation_size: expected a positive integer, 'auto' or None; "
+                         f"got {validation_size!r}")
+    if validation_size is not None and validation_size != "auto":
+        _checks.positive("validation_size", validation_size, integer=True)
     name = builtin_name(name)  # the embedded MNIST in any case: 'MNIST', 'Mnist'
     if name == "mnist":
         from jaxnn.data.mnist import load_mnist

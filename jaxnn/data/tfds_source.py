@@ -52,7 +52,10 @@ def _split_arrays(source) -> Split:
 
 
 def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
-    """Train and test splits of tfds data set ``name`` as uint8 images and int32 labels."""
+    """Train and test splits of tfds data set ``name`` as uint8 images and int32 labels.
+
+    A prepared data set without a 'train' or a 'test' split (eurosat, tf_flowers) is a
+    ValueError that names the splits it has."""
     tfds = _import_tfds()
     try:
         builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
@@ -61,6 +64,8 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(f"dataset: {name!r} has no 'image' and 'label' features")
+    if builder.is_prepared():  # its splits are known: say which are there before reading
+        _check_splits(name, list(builder.info.splits))
     try:
         train = _split_arrays(builder.as_data_source(split="train"))
         test = _split_arrays(builder.as_data_source(split="test"))
@@ -77,6 +82,19 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
             "prepare it with file_format='array_record'"
         ) from None
     return DataSet(name, train, test, None, int(features["label"].num_classes))
+
+
+def _check_splits(name: str, splits: list[str]) -> None:
+    """ValueError unless a prepared data set has the 'train' and 'test' splits jaxnn reads
+    (its validation images are held out of 'train'; no test split is made up)."""
+    missing = [s for s in ("train", "test") if s not in splits]
+    if missing:
+        have = ", ".join(repr(s) for s in splits) or "none"
+        lack = " or ".join(repr(s) for s in missing)
+        raise ValueError(
+            f"dataset: {name!r} has no {lack} split (its splits: {have}); jaxnn needs a "
+            "'train' and a 'test' split, and holds its validation images out of 'train'"
+        )
 
 
 def _not_found(tfds, name: str, error: Exception) -> str:
