@@ -123,8 +123,8 @@ def _warn_if_unscaled(arg: str, x) -> None:
     top = float(xp.max(xp.abs(x)))
     if top > UNSCALED:
         warnings.warn(f"{arg}: inputs reach {top:g} in magnitude; pixels are usually scaled to "
-                      f"[0, 1] first (jaxnn.data.to_inputs divides 0-255 images by 255)",
-                      UserWarning, stacklevel=3)
+                      f"[0, 1] first (jaxnn.data.to_inputs divides 0-255 images by 256, as the "
+                      f"book does)", UserWarning, stacklevel=3)
 
 
 def make_step(grad_fn: GradFn, optimizer: optax.GradientTransformation, num_classes: int):
