@@ -310,6 +310,9 @@ def test_a_closed_stdout_pipe_ends_the_command_quietly(command, tmp_path):
     assert code == 141 and "Traceback" not in text and "BrokenPipe" not in text, (code, text)
     if command[0] == "train":  # at least the first epoch was trained before the pipe was seen
         assert (out / "config.json").is_file() and (out / "metrics.jsonl").read_text()
+        # and stderr says what is left, as after Ctrl-C
+        assert text.strip().splitlines()[-1].startswith(
+            f"jaxnn train: standard output was closed; {out / 'metrics.jsonl'} holds "), text
 
 
 @pytest.mark.parametrize("argv", [["train", *TINY], ["reproduce", "ch1-30", "--runs", "1"]])

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from jaxnn.cli import runtime
+from jaxnn.cli import EXIT_BROKEN_PIPE, runtime
 from jaxnn.cli.rundir import Reliability, refuse_a_run_in, remove_run_files, resumed_config
 
 
@@ -203,7 +203,7 @@ def run(args) -> int:
                      f"{record['test_size']}{member}")
 
     writers = [report.MetricsWriter(out / "metrics.jsonl")] if primary else []
-    guard, remove_dir, interrupted = None, False, False
+    guard, remove_dir, interrupted, closed = None, False, False, False
 
     def nothing_to_keep() -> bool:
         """A new run that wrote no epoch's metrics: a failure leaves nothing of it behind."""
@@ -229,6 +229,8 @@ def run(args) -> int:
         return 3
     except KeyboardInterrupt:  # Ctrl-C: say what is left and how to go on (below)
         interrupted, remove_dir = True, nothing_to_keep()
+    except BrokenPipeError:  # standard output closed (`| head`): the same, on stderr
+        interrupted, closed, remove_dir = True, True, nothing_to_keep()
     except Exception:
         # A setting only the data can refute (say, 9 output neurons for 10 classes) fails
         # before the first epoch: leave no run directory, or no files of ours, behind (a
@@ -250,8 +252,9 @@ def run(args) -> int:
     if interrupted:
         if primary:
             left = _what_is_left(out, remove_dir, made_dir, config.ensemble)
-            print(f"jaxnn train: interrupted; {left}", file=sys.stderr)
-        return 130
+            why = "standard output was closed" if closed else "interrupted"
+            print(f"jaxnn train: {why}; {left}", file=sys.stderr)
+        return EXIT_BROKEN_PIPE if closed else 130
     skipped = result.summary.get("skipped_steps", 0)  # all members' for an ensemble
     if not primary:
         return 0
