@@ -25,6 +25,7 @@ from jaxnn import _checks, activations
 from jaxnn import layers as jl
 from manual_grad import layers, pool, primes
 from manual_grad.conv import conv2d_backward
+from manual_grad.output import output_delta
 
 
 def _check(spec, params, x, y):
@@ -97,8 +98,7 @@ def cnn_backprop(spec, params, x, y, *, key=None):
     m = x.shape[0]
     last = len(spec.layers) - 1
     a_out = jax.nn.softmax(z_last, axis=-1)
-    # BP1 for softmax + log-likelihood: a (sum_j y_j) - y, which is a - y for one-hot rows
-    output_delta = a_out * jnp.sum(y, axis=-1, keepdims=True) - y
+    delta_out = output_delta("log_likelihood", "softmax", z_last, a_out, y)  # BP1
     da = None  # dC_x/d(output of the current layer), per example
     deltas, grads = {}, {}
     for i in range(last, -1, -1):
@@ -106,7 +106,7 @@ def cnn_backprop(spec, params, x, y, *, key=None):
         if isinstance(layer, jl.Dense | jl.Conv):
             z = tape["zs"][i]
             # BP1 for the output layer; otherwise BP2's factor sigma'(z).
-            delta = output_delta if i == last else da * sigma_prime(z)
+            delta = delta_out if i == last else da * sigma_prime(z)
             deltas[i] = delta
             kernel = params["layers"][i]["kernel"]
             if isinstance(layer, jl.Dense):

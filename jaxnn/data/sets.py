@@ -47,6 +47,16 @@ def default_validation_size(num_train: int) -> int:
     return min(MAX_VALIDATION, num_train // 5)
 
 
+def _check_validation_size(size) -> None:
+    """ValueError (or TypeError) unless ``size`` is ``"auto"`` or a positive integer."""
+    if isinstance(size, str):
+        if size != "auto":
+            raise ValueError(f"validation_size: expected a positive integer, 'auto' or None; "
+                             f"got {size!r}")
+    else:
+        _checks.positive("validation_size", size, integer=True)
+
+
 @dataclass(frozen=True)
 class DataSet:
     """A named data set: ``train``, ``test`` and optionally ``validation`` splits."""
@@ -83,10 +93,7 @@ class DataSet:
                     f"validation, so it needs at least 5 (validation_size=None keeps the "
                     f"original split)"
                 )
-        elif isinstance(size, str):
-            raise ValueError(f"validation_size: expected a positive integer or 'auto'; "
-                             f"got {size!r}")
-        _checks.positive("validation_size", size, integer=True)
+        _check_validation_size(size)
         if size >= len(self.train):
             raise ValueError(
                 f"validation_size: expected fewer than the {len(self.train)} training "
@@ -204,11 +211,8 @@ def load(
     :func:`jaxnn.data.tfds_source.load_tfds`.
     """
     check_source(name, data_dir)
-    if isinstance(validation_size, str) and validation_size != "auto":
-        raise ValueError(f"validation_size: expected a positive integer, 'auto' or None; "
-                         f"got {validation_size!r}")
-    if validation_size is not None and validation_size != "auto":
-        _checks.positive("validation_size", validation_size, integer=True)
+    if validation_size is not None:  # before a tfds set is read
+        _check_validation_size(validation_size)
     name = builtin_name(name)  # the embedded MNIST in any case: 'MNIST', 'Mnist'
     if name == "mnist":
         from jaxnn.data.mnist import load_mnist
