@@ -127,8 +127,13 @@ def test_an_existing_validation_split_is_kept_or_a_different_size_refused():
 
 
 def test_load_refuses_a_bad_validation_size():
-    with pytest.raises(ValueError, match="validation_size: expected a positive integer, 'auto'"):
+    with pytest.raises(ValueError, match="expected a positive integer, 'auto' or None; got 'bo"):
         data.load("mnist", validation_size="book")
+    # with_validation takes no None: its message does not offer it
+    full = data.load("mnist", validation_size=None)
+    with pytest.raises(ValueError) as e:
+        full.with_validation("book")
+    assert str(e.value) == "validation_size: expected a positive integer or 'auto'; got 'book'"
     with pytest.raises(ValueError, match="validation_size"):
         data.load("mnist", validation_size=0)
 

@@ -116,3 +116,43 @@ def test_a_small_tfds_set_trains_from_the_command_line(tmp_path):
                      "--no-progress", "--out", str(tmp_path / "run")]) == 0
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert len(metrics) == 1 and "validation_accuracy" in metrics[0], metrics
+
+
+class JaxnnToyTwoSplits(JaxnnToyTrainOnly):
+    """A 'train' and a 'test' split, prepared offline in array_record."""
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(12), "test": self._generate_examples(6)}
+
+
+def _prepare_two_splits(tmp_path):
+    JaxnnToyTwoSplits(data_dir=str(tmp_path), file_format="array_record").download_and_prepare()
+    return next(tmp_path.glob("jaxnn_toy_two_splits/*"))  # the version's directory
+
+
+def test_a_prepared_set_that_cannot_be_read_says_why(tmp_path):
+    """An array_record set that fails to read is not told to be prepared in array_record; one
+    prepared in another format (tfrecord needs TensorFlow, so it is written into its info) is."""
+    import json
+
+    version_dir = _prepare_two_splits(tmp_path)
+    assert len(data.load("jaxnn_toy_two_splits", data_dir=tmp_path).train) == 10
+    for f in version_dir.glob("*-test.array_record-*"):
+        f.write_bytes(b"")  # a truncated file
+    with pytest.raises(ValueError) as e:
+        data.load("jaxnn_toy_two_splits", data_dir=tmp_path)
+    message = str(e.value)
+    assert message.startswith("dataset: could not read the prepared 'jaxnn_toy_two_splits' ("), \
+        message
+    assert "array_record'" not in message and "\n" not in message
+
+    info = version_dir / "dataset_info.json"
+    fields = json.loads(info.read_text())
+    fields["fileFormat"] = "tfrecord"
+    info.write_text(json.dumps(fields))
+    with pytest.raises(ValueError) as e:
+        data.load("jaxnn_toy_two_splits", data_dir=tmp_path)
+    message = str(e.value)
+    assert "could not read 'jaxnn_toy_two_splits' without TensorFlow" in message, message
+    assert message.endswith("it is prepared in tfrecord: prepare it again with "
+                            "file_format='array_record'"), message

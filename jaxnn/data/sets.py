@@ -47,12 +47,14 @@ def default_validation_size(num_train: int) -> int:
     return min(MAX_VALIDATION, num_train // 5)
 
 
-def _check_validation_size(size) -> None:
-    """ValueError (or TypeError) unless ``size`` is ``"auto"`` or a positive integer."""
+def _check_validation_size(size, *, none_allowed: bool = True) -> None:
+    """ValueError (or TypeError) unless ``size`` is ``"auto"`` or a positive integer (the
+    message lists None too where the caller takes it, as :func:`load` does)."""
     if isinstance(size, str):
         if size != "auto":
-            raise ValueError(f"validation_size: expected a positive integer, 'auto' or None; "
-                             f"got {size!r}")
+            allowed = "a positive integer, 'auto' or None" if none_allowed else \
+                "a positive integer or 'auto'"
+            raise ValueError(f"validation_size: expected {allowed}; got {size!r}")
     else:
         _checks.positive("validation_size", size, integer=True)
 
@@ -93,7 +95,7 @@ class DataSet:
                     f"validation, so it needs at least 5 (validation_size=None keeps the "
                     f"original split)"
                 )
-        _check_validation_size(size)
+        _check_validation_size(size, none_allowed=False)
         if size >= len(self.train):
             raise ValueError(
                 f"validation_size: expected fewer than the {len(self.train)} training "

@@ -77,11 +77,22 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
                 "prepare it once where there is a network (see jaxnn/data/tfds_source.py) and "
                 "pass its directory as data_dir (--data-dir on the command line)"
             ) from None
-        raise ValueError(
-            f"dataset: could not read {name!r} without TensorFlow ({type(e).__name__}: {e}); "
-            "prepare it with file_format='array_record'"
-        ) from None
+        raise ValueError(_unreadable(name, builder, e)) from None
     return DataSet(name, train, test, None, int(features["label"].num_classes))
+
+
+def _unreadable(name: str, builder, error: Exception) -> str:
+    """One line for a prepared data set whose splits could not be read. jaxnn reads them
+    without TensorFlow, which only tfds's ``array_record`` files allow: a set prepared in
+    another format is told to prepare it again in that one; any other failure is named."""
+    fmt = builder.info.file_format
+    fmt = getattr(fmt, "value", fmt)  # a tfds FileFormat, or None for a very old set
+    what = f"{type(error).__name__}: {error}"
+    if fmt != "array_record":
+        return (f"dataset: could not read {name!r} without TensorFlow ({what}); it is prepared "
+                f"in {fmt or 'an unknown format'}: prepare it again with "
+                "file_format='array_record'")
+    return f"dataset: could not read the prepared {name!r} ({what})"
 
 
 def _check_splits(name: str, splits: list[str]) -> None:
