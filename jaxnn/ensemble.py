@@ -51,7 +51,9 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     ``on_nan`` (see :func:`jaxnn.experiment.run`; "stop" raises :class:`jaxnn.train.Diverged`
     in the member that diverges). The summary holds each member's summary,
     ``member_skipped_steps`` (the updates each member's ``on_nan="skip"`` guard skipped) and
-    ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set.
+    ``ensemble_test_accuracy``, the vote of the members' final parameters on the test set
+    (and ``ensemble_validation_accuracy``, their vote on the validation set, when there is one:
+    :mod:`jaxnn.reproduce` picks the best of several ensembles by it).
     The ``callbacks`` see each epoch's record with the ``member`` (0, 1, ...) and its ``seed``
     added, so that one metrics file tells the members apart."""
     from jaxnn import experiment
@@ -66,7 +68,11 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     prepared = experiment.prepare(one)
     training = experiment._Training(one, prepared, grad_fn=grad_fn, on_nan=on_nan,
                                     devices=devices)
-    members, votes = [], []
+    members = []
+    splits = {"test": prepared.test}
+    if prepared.validation is not None:
+        splits["validation"] = prepared.validation
+    votes = {name: [] for name in splits}
     logits_fn = jax.jit(training.logits)  # one compiled vote for every member
     if config.model != "mlp":
         logits_fn = functools.partial(_chunked, logits_fn)
@@ -78,10 +84,10 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device
             params = jax.device_put(jax.device_get(params))
-        logits = logits_fn(params, prepared.test.x)
-        votes.append(jnp.argmax(logits, axis=-1))
-    vote = majority_vote(jnp.stack(votes))
-    accuracy = float(jnp.mean(vote == prepared.test.labels))
+        for name, split in splits.items():
+            votes[name].append(jnp.argmax(logits_fn(params, split.x), axis=-1))
+    accuracy = {name: float(jnp.mean(majority_vote(jnp.stack(votes[name])) == split.labels))
+                for name, split in splits.items()}
     last = members[-1]
     summary = {"preset": config.preset, "ensemble": k,
                "members": [m.summary for m in members],
@@ -89,8 +95,10 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
                    m.summary.get("test_at_best_validation") for m in members],
                "member_skipped_steps": [m.summary.get("skipped_steps", 0) for m in members],
                "skipped_steps": sum(m.summary.get("skipped_steps", 0) for m in members),
-               "ensemble_test_accuracy": accuracy,
+               "ensemble_test_accuracy": accuracy["test"],
                "epochs": max(m.summary["epochs"] for m in members)}
+    if "validation" in accuracy:
+        summary["ensemble_validation_accuracy"] = accuracy["validation"]
     return experiment.Result(config, last.state, last.history, summary)
 
 

@@ -90,11 +90,11 @@ def epoch_record(state, evaluate, train, validation, test, penalty, seconds) -> 
 
 
 def summarize(history: Sequence[dict]) -> dict:
-    """The figures the book quotes: peak and final test accuracy, best validation accuracy and
-    the test accuracy at that epoch (chapter 6's measure; of epochs tied for the best validation
-    accuracy the *last*, as network3.py's ``>=`` keeps it), and seconds per epoch; with a
-    divergence guard (``on_nan``), ``skipped_steps``, the updates ``"skip"`` skipped in all
-    epochs (0 otherwise)."""
+    """The figures the book quotes: peak and final test accuracy, final and best validation
+    accuracy and the test accuracy at the best's epoch (chapter 6's measure; of epochs tied
+    for the best validation accuracy the *last*, as network3.py's ``>=`` keeps it), and
+    seconds per epoch; with a divergence guard (``on_nan``), ``skipped_steps``, the updates
+    ``"skip"`` skipped in all epochs (0 otherwise)."""
     if not history:
         raise ValueError("history: expected at least one epoch")
     out: dict[str, Any] = {"epochs": len(history)}
@@ -105,6 +105,7 @@ def summarize(history: Sequence[dict]) -> dict:
     if "validation_accuracy" in history[0]:
         vals = [r["validation_accuracy"] for r in history]
         best = len(vals) - 1 - int(np.argmax(vals[::-1]))  # the last best, as the book's ">="
+        out["final_validation_accuracy"] = vals[-1]
         out["best_validation_accuracy"] = vals[best]
         out["best_validation_epoch"] = history[best]["epoch"]
         if "test_accuracy" in history[best]:

@@ -26,6 +26,64 @@ def test_markdown_row_reports_best_mean_and_difference():
     assert row.to_json()["best"] == 95.2
 
 
+def test_a_test_figure_is_taken_from_the_run_with_the_best_validation_accuracy():
+    """Chapter 6's rule: 'the test accuracy which corresponded to the best validation accuracy
+    from any of the three runs', not the largest test accuracy (of tied runs, the last)."""
+    row = reproduce.Row("ch6-relu", "test_at_best_validation", 99.23, [99.20, 99.10, 99.00],
+                        1.0, 60, chosen_by=[99.10, 99.30, 99.30])
+    assert (row.best_run, row.best) == (2, 99.00)
+    assert row.to_json()["best"] == 99.00 and row.to_json()["best_run"] == 2
+    md = reproduce.markdown([row])
+    assert "| ch6-relu | test_at_best_validation | 99.23 | 99.00 |" in md
+    assert ("ours (best): the test accuracy of the run whose validation accuracy peaked "
+            "highest (chapter 6's rule for picking a run)") in md
+    assert reproduce.Row("ch1-30", "peak_test_accuracy", 95.42, [95.0, 95.2, 95.2], 1.0,
+                         30).best_run == 2
+
+
+def test_reproduce_picks_chapter_6s_best_run_by_validation(tmp_path, monkeypatch):
+    """run_row hands each run's best validation accuracy to the row, which reports the test
+    accuracy of that run (here the run with the lower test accuracy)."""
+    from jaxnn import experiment, metrics
+
+    figures = {0: (0.9910, 0.9920), 1: (0.9930, 0.9910)}  # seed: (validation, test)
+
+    def fake_run(config, *, callbacks=(), **kwargs):
+        v, t = figures[config.seed]
+        history = [{"epoch": 0, "train_cost": 1.0, "validation_accuracy": v,
+                    "test_accuracy": t, "seconds": 1.0}]
+        return experiment.Result(config, None, history, metrics.summarize(history))
+
+    monkeypatch.setattr(experiment, "_seeds_trainer", lambda: fake_run)
+    row = reproduce.run_row("ch6-relu", runs=2, quick=True)
+    assert row.values == pytest.approx([99.20, 99.10])
+    assert row.chosen_by == pytest.approx([99.10, 99.30])
+    assert row.best == pytest.approx(99.10) and row.best_run == 1
+
+
+def test_ensemble_runs_share_no_member(monkeypatch):
+    """Run r of an ensemble of k takes seeds r k .. r k + k - 1: three runs of 5 networks are
+    15 networks, not 7; the best run is the one whose vote on the validation set is best."""
+    from jaxnn import experiment
+
+    seeds = []
+
+    def fake_run(config, *, callbacks=(), **kwargs):
+        seeds.append(config.seed)
+        summary = {"epochs": 1, "ensemble_test_accuracy": 0.95 - config.seed / 100,
+                   "ensemble_validation_accuracy": 0.90 + config.seed / 100}
+        return experiment.Result(config, None, [], summary)
+
+    monkeypatch.setattr(experiment, "run", fake_run)
+    row = reproduce.run_row("ch6-ensemble", runs=3, quick=True)  # quick: 2 members
+    assert seeds == [0, 2, 4]
+    assert row.values == pytest.approx([95.0, 93.0, 91.0])
+    assert row.best == pytest.approx(91.0) and row.best_run == 2
+    seeds.clear()
+    reproduce.run_row("ch6-ensemble", runs=2, overrides={"epochs": 1})  # 5 members
+    assert seeds == [0, 5]
+
+
 def test_gradient_norms_fall_towards_the_input():
     norms = reproduce.gradient_norms((784, 30, 30, 30, 10), seeds=(0, 1), images=200)
     assert norms.shape == (2, 3)

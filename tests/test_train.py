@@ -152,6 +152,7 @@ def test_summary_uses_test_at_best_validation():
     s = metrics.summarize(history)
     assert s["best_validation_epoch"] == 1 and s["test_at_best_validation"] == 0.93
     assert s["peak_test_accuracy"] == 0.96 and s["final_test_accuracy"] == 0.96
+    assert s["best_validation_accuracy"] == 0.95 and s["final_validation_accuracy"] == 0.94
     assert s["seconds_per_epoch"] == 1.0
 
 

@@ -1,0 +1,88 @@
+"""The presets against the book's own calls: each row's network, cost, eta, lambda, epochs,
+mini-batch size, initialisation and data, as network.py, network2.py and network3.py were
+called in chapters 1, 3, 5 and 6. A preset that drifts from the book fails here."""
+
+import pytest
+
+from jaxnn import presets
+
+# preset: the book's call, in TrainConfig's terms. "large" is network2's
+# large_weight_initializer, N(0, 1); "default" its default_weight_initializer, N(0, 1/n_in).
+CH1 = dict(cost="quadratic", output_activation="sigmoid", init="large", mini_batch_size=10,
+           epochs=30, l2=0.0)
+CH3 = dict(cost="cross_entropy", output_activation="sigmoid", mini_batch_size=10, epochs=30)
+CH6 = dict(cost="log_likelihood", output_activation="softmax", mini_batch_size=10,
+           l2_convention="chapter6")
+BOOK = {
+    # network.Network([784, 30, 10]); net.SGD(training_data, 30, 10, 3.0, test_data=test_data)
+    "ch1-30": dict(CH1, sizes=(784, 30, 10), eta=3.0),
+    "ch1-100": dict(CH1, sizes=(784, 100, 10), eta=3.0),
+    "ch1-eta-small": dict(CH1, sizes=(784, 100, 10), eta=0.001),
+    # network2.Network([784, 30, 10], cost=network2.CrossEntropyCost); large_weight_initializer()
+    "ch3-ce-30": dict(CH3, sizes=(784, 30, 10), eta=0.5, l2=0.0, init="large"),
+    "ch3-l2-30": dict(CH3, sizes=(784, 30, 10), eta=0.5, l2=5.0, init="large"),
+    "ch3-overfit-1k": dict(CH3, sizes=(784, 30, 10), eta=0.5, l2=0.0, init="large", epochs=400,
+                           train_size=1000),
+    "ch3-l2-1k": dict(CH3, sizes=(784, 30, 10), eta=0.5, l2=0.1, init="large", epochs=400,
+                      train_size=1000),
+    "ch3-l2-100": dict(CH3, sizes=(784, 100, 10), eta=0.5, l2=5.0, init="large"),
+    "ch3-l2-100-60": dict(CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, init="large", epochs=60),
+    "ch3-init-30-default": dict(CH3, sizes=(784, 30, 10), eta=0.1, l2=5.0, init="default"),
+    "ch3-init-30-large": dict(CH3, sizes=(784, 30, 10), eta=0.1, l2=5.0, init="large"),
+    "ch3-init-100-default": dict(CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, init="default"),
+    "ch3-init-100-large": dict(CH3, sizes=(784, 100, 10), eta=0.1, l2=5.0, init="large"),
+    # chapter 5: network2 with its default initialisation, eta 0.1, lambda 5.0, 30 epochs
+    "ch5-2hidden": dict(CH3, sizes=(784, 30, 30, 10), eta=0.1, l2=5.0, init="default"),
+    "ch5-3hidden": dict(CH3, sizes=(784, 30, 30, 30, 10), eta=0.1, l2=5.0, init="default"),
+    "ch5-4hidden": dict(CH3, sizes=(784, 30, 30, 30, 30, 10), eta=0.1, l2=5.0,
+                        init="default"),
+    # network3: net.SGD(training_data, 60, mini_batch_size, 0.1, validation_data, test_data)
+    "ch6-fc100": dict(CH6, model="fc100", activation="sigmoid", eta=0.1, epochs=60, l2=0.0),
+    "ch6-conv1": dict(CH6, model="conv1", activation="sigmoid", eta=0.1, epochs=60, l2=0.0),
+    "ch6-conv2": dict(CH6, model="conv2", activation="sigmoid", eta=0.1, epochs=60, l2=0.0),
+    # ... activation_fn=ReLU ...; net.SGD(..., 60, mini_batch_size, 0.03, ..., lmbda=0.1)
+    "ch6-relu": dict(CH6, model="conv2", activation="relu", eta=0.03, epochs=60, l2=0.1),
+    "ch6-expanded": dict(CH6, model="conv2", activation="relu", eta=0.03, epochs=60, l2=0.1,
+                         expanded=True),
+    "ch6-fc300": dict(CH6, model="conv2-fc300", activation="relu", eta=0.03, epochs=60, l2=0.1,
+                      expanded=True),
+    "ch6-fc1000": dict(CH6, model="conv2-fc1000", activation="relu", eta=0.03, epochs=60,
+                       l2=0.1, expanded=True),
+    "ch6-2fc": dict(CH6, model="conv2-2fc", activation="relu", eta=0.03, epochs=60, l2=0.1,
+                    expanded=True),
+    # net.SGD(expanded_training_data, 40, mini_batch_size, 0.03, validation_data, test_data):
+    # no lmbda, so no L2, in the dropout network and in the ensemble of five of them
+    "ch6-dropout": dict(CH6, model="conv2-dropout", activation="relu", eta=0.03, epochs=40,
+                        l2=0.0, expanded=True),
+    "ch6-ensemble": dict(CH6, model="conv2-dropout", activation="relu", eta=0.03, epochs=40,
+                         l2=0.0, expanded=True, ensemble=5),
+}
+NOT_THE_BOOKS = {"ch6-dropout-fast", "flax-mnist"}  # our recipes, documented as such
+DEFAULTS = dict(activation="sigmoid", l2=0.0, train_size=None, expanded=False, ensemble=1,
+                optimizer="sgd", schedule="constant", model="mlp")
+
+
+def test_every_preset_is_a_book_row_or_named_as_ours():
+    assert set(presets.PRESETS) == set(BOOK) | NOT_THE_BOOKS
+
+
+@pytest.mark.parametrize("name", sorted(BOOK))
+def test_a_preset_is_the_books_call(name):
+    from jaxnn.experiment import TrainConfig
+
+    config = TrainConfig.from_preset(name)
+    for field, want in {**DEFAULTS, **BOOK[name]}.items():
+        got = getattr(config, field)
+        got = tuple(got) if isinstance(got, list) else got
+        assert got == want, (name, field, got, want)
+
+
+@pytest.mark.parametrize("name, metric", [
+    ("ch1-eta-small", "final_test_accuracy"),  # 'Epoch 29: 2142 / 10000', the last epoch
+    ("ch3-l2-100", "final_validation_accuracy"),  # 'The final result is ... 97.92 percent'
+    ("ch3-init-30-default", "final_validation_accuracy"),  # 'near 96.5%' at the end
+    ("ch6-relu", "test_at_best_validation"),
+    ("ch6-ensemble", "ensemble_test_accuracy"),
+])
+def test_a_preset_measures_what_the_book_quotes(name, metric):
+    assert presets.book(name)["metric"] == metric
