@@ -107,7 +107,7 @@ def quick_overrides(name: str) -> dict:
         out["train_size"] = min(preset["train_size"], QUICK["train_size"])
     out["expanded"] = False  # quick rows never build the 250k-image set
     if preset.get("ensemble", 1) > 1:
-        out["ensemble"] = 2
+        out["ensemble"] = 3  # the fewest with a majority: 2 split every disagreement
     return out
 
 

@@ -86,7 +86,7 @@ def _mode(quick: bool, overrides: dict | None, quick_settings: dict) -> str:
         used = {**quick_settings, **overrides}
         if "epochs" not in overrides:  # a preset with fewer epochs keeps its own
             used["epochs"] = f"at most {quick_settings['epochs']}"
-        return (f"QUICK mode {used}, no expanded data, ensembles of at most 2 members (not "
+        return (f"QUICK mode {used}, no expanded data, ensembles of 3 members (not "
                 f"comparable with the book)")
     if overrides:
         changed = ", ".join(f"{k} {v}" for k, v in overrides.items())
