@@ -123,7 +123,7 @@ stage_ch6() {
   # machine with the device tool's `carry`). A row already finished there is only copied.
   # CH6_PRESETS and CH6_FLAGS (flags for a fresh run) are for dry runs on a small machine.
   local preset prior
-  for preset in ${CH6_PRESETS:-ch6-expanded ch6-fc300 ch6-fc1000 ch6-2fc}; do
+  for preset in ${CH6_PRESETS:-ch6-expanded ch6-fc300 ch6-fc1000 ch6-2fc ch6-2fc300 ch6-2fc1000}; do
     prior=${CH6_RESUME:+$CH6_RESUME/$preset}
     if [ -n "$prior" ] && [ -f "$prior/summary.json" ]; then
       cp -r "$prior" "$dir/$preset" && echo "## $preset: finished in $prior (copied)"

@@ -175,6 +175,8 @@ ARCHITECTURES = {
     "conv2-fc300": _book((20, 40), (300,)),
     "conv2-fc1000": _book((20, 40), (1000,)),
     "conv2-2fc": _book((20, 40), (100, 100)),
+    "conv2-2fc300": _book((20, 40), (300, 300)),
+    "conv2-2fc1000": _book((20, 40), (1000, 1000)),
     "conv2-dropout": _book((20, 40), (1000, 1000), dropout=0.5),
     "flax-mnist": lambda n: (*_conv_block(32, 3, "SAME", "avg"), *_conv_block(64, 3, "SAME", "avg"),
                              Flatten(), Dense(256), Dense(n)),

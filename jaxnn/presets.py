@@ -77,6 +77,10 @@ PRESETS.update({
     "ch6-fc1000": dict(_CH6_RELU, model="conv2-fc1000", expanded=True,
                        book=_book(_AT_BEST, 99.43)),
     "ch6-2fc": dict(_CH6_RELU, model="conv2-2fc", expanded=True, book=_book(_AT_BEST, 99.43)),
+    "ch6-2fc300": dict(_CH6_RELU, model="conv2-2fc300", expanded=True,
+                       book=_book(_AT_BEST, 99.48)),
+    "ch6-2fc1000": dict(_CH6_RELU, model="conv2-2fc1000", expanded=True,
+                        book=_book(_AT_BEST, 99.47)),
     "ch6-dropout": dict(_CH6_DROPOUT, epochs=40, book=_book(_AT_BEST, 99.60)),
     # Not a row of the book: its best network trained fast. Mini-batches of 100 (250,000 / 100 =
     # 2,500 steps an epoch, against 25,000 for the book's 10) with Adam and a one-cycle schedule
