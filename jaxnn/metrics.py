@@ -93,8 +93,9 @@ def summarize(history: Sequence[dict]) -> dict:
     """The figures the book quotes: peak and final test accuracy, final and best validation
     accuracy and the test accuracy at the best's epoch (chapter 6's measure; of epochs tied
     for the best validation accuracy the *last*, as network3.py's ``>=`` keeps it), and
-    seconds per epoch; with a divergence guard (``on_nan``), ``skipped_steps``, the updates
-    ``"skip"`` skipped in all epochs (0 otherwise)."""
+    seconds per epoch (the median of the epochs after the first, whose time includes
+    compilation; with one epoch, that epoch's); with a divergence guard (``on_nan``),
+    ``skipped_steps``, the updates ``"skip"`` skipped in all epochs (0 otherwise)."""
     if not history:
         raise ValueError("history: expected at least one epoch")
     out: dict[str, Any] = {"epochs": len(history)}

@@ -316,6 +316,25 @@ def test_cli_skip_reports_the_count(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "options.json").read_text())["on_nan"] == "skip"
 
 
+def test_cli_resume_reuses_the_run_options_unless_given_again(tmp_path, capsys):
+    """--resume keeps options.json's --checkpoint-every and --on-nan; a flag given again
+    replaces its option there (the help and docs/reliability.md say so)."""
+    run = tmp_path / "run"
+    common = ["--no-progress"]
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--epochs", "1",
+                 "--checkpoint-every", "1", "--out", str(run), *common]) == 0
+    assert json.loads((run / "options.json").read_text()) == {"on_nan": "stop",
+                                                             "checkpoint_every": 1}
+    assert main(["train", "--resume", str(run), "--epochs", "2", *common]) == 0
+    assert json.loads((run / "options.json").read_text()) == {"on_nan": "stop",
+                                                             "checkpoint_every": 1}
+    assert main(["train", "--resume", str(run), "--epochs", "3", "--on-nan", "skip",
+                 "--checkpoint-every", "2", *common]) == 0
+    assert json.loads((run / "options.json").read_text()) == {"on_nan": "skip",
+                                                             "checkpoint_every": 2}
+    capsys.readouterr()
+
+
 def test_cli_resume_names_the_stored_setting_that_is_not_valid(tmp_path, capsys):
     """A bad value in config.json is the file's, not a flag the user typed."""
     (tmp_path / "r").mkdir()

@@ -1,7 +1,9 @@
+import argparse
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,22 @@ def test_output_paths_are_checked_before_any_work(argv, fragment, capsys, tmp_pa
     assert fragment in err and "\n" not in err and "Traceback" not in err
     assert "Epoch" not in captured.out and "seed 0" not in captured.out  # nothing trained
     assert not list(tmp_path.glob("runs/*"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("argv, flag", [
+    (["train", "--epochs", "1", "--out", "/proc/jaxnn-test-run"], "--out"),
+    (["reproduce", "ch1-30", "--quick", "--out", "/proc/jaxnn-test-run"], "--out"),
+    (["speedrun", "--quick", "--json", "/proc/jaxnn-test-run/r.json"], "--json"),
+])
+def test_an_unwritable_output_is_refused_before_any_work_even_for_root(argv, flag, capsys):
+    """/proc refuses new files to every user, root too, for whom os.access says yes (Colab
+    runs as root): the check makes a file to find out."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith(
+        f"{flag}: expected a directory we may write; /proc is not writable"), captured.err
+    assert "Epoch" not in captured.out and "seed 0" not in captured.out  # nothing trained
 
 
 def test_console_script_exit_code_and_debug():
@@ -349,3 +367,20 @@ def test_presets_suggests_a_name_or_prefix_in_another_case(name, suggestion, cap
     assert "\n" not in err
     assert main(["presets", "ch3-l2"]) == 0
     assert "| ch3-l2-30 |" in capsys.readouterr().out
+
+
+def test_the_start_line_names_the_run_options(tmp_path, capsys):
+    """README: the start line names every setting that differs from chapter 1's, the run's
+    options too (a data-parallel run is told it is one)."""
+    from jaxnn.cli.train import _run_options
+
+    assert main(["train", "--epochs", "1", "--train-size", "100", "--eval-size", "100",
+                 "--on-nan", "skip", "--checkpoint-every", "1", "--no-progress",
+                 "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "s/epoch (one epoch: compilation included); wrote" in out  # no later epoch to time
+    start = out.splitlines()[0]
+    assert start.endswith(f"train_size 100, eval_size 100, on-nan skip, checkpoint every 1 -> "
+                          f"{tmp_path / 'run'}"), start
+    assert _run_options(argparse.Namespace(on_nan=None, checkpoint_every=None), 4) == \
+        ", devices 4"

@@ -12,6 +12,7 @@ compilation. The directory is, first match wins: ``--no-cache`` (off), ``--cache
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -54,11 +55,24 @@ def check_output_dir(flag: str, path: Path) -> Path:
             if not p.is_dir():
                 what = "is" if p == path else f"is inside {p}, which is"
                 raise ValueError(f"{flag}: expected a directory; {path} {what} a file")
-            if not os.access(p, os.W_OK | os.X_OK):
-                raise ValueError(f"{flag}: expected a directory we may write; {p} is not "
-                                 "writable")
+            _check_writable(flag, p)
             break
     return path
+
+
+def _check_writable(flag: str, directory: Path) -> None:
+    """ValueError naming ``flag`` unless a file can be made in ``directory``: tried, since
+    ``os.access`` answers yes to root (Colab's user) even where the kernel refuses (/proc,
+    /sys, a read-only mount)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:  # /proc answers "No such file or directory": not worth repeating
+        why = "" if e.errno == errno.ENOENT else f" ({e.strerror or type(e).__name__})"
+        raise ValueError(f"{flag}: expected a directory we may write; {directory} is not "
+                         f"writable{why}") from None
 
 
 def check_output_file(flag: str, path: Path) -> Path:

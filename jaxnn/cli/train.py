@@ -118,7 +118,8 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue RUN_DIR from its last complete checkpoint, with its "
                         "config.json (only --epochs may be raised, and not under a "
-                        "learning-rate schedule)")
+                        "learning-rate schedule) and its --checkpoint-every and --on-nan, "
+                        "which those flags, given again, replace")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
                    help="NaN or inf in training: stop with a message (default) or skip the "
                         "updates whose gradient or new parameters, optimizer or model state "
@@ -193,7 +194,7 @@ def run(args) -> int:
     elif not primary:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
               f"trains; process 0 writes the run directory {primary_out} and prints the results")
-    say(f"jaxnn train: {describe(config)} -> {out}")
+    say(f"jaxnn train: {describe(config)}{_run_options(args, devices)} -> {out}")
 
     def book_line(record, state):
         if "test_correct" in record:
@@ -280,9 +281,11 @@ def run(args) -> int:
         print(f"best validation accuracy {100 * s['best_validation_accuracy']:.2f}% at epoch "
               f"{s['best_validation_epoch']}, test accuracy there "
               f"{100 * s['test_at_best_validation']:.2f}%")
+    # the median epoch after the first, which compiles; a run of one epoch has only that one
+    compiled = " (one epoch: compilation included)" if s["epochs"] == 1 else ""
     print(f"peak test accuracy {100 * s['peak_test_accuracy']:.2f}%, final "
-          f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch; "
-          f"wrote {out}")
+          f"{100 * s['final_test_accuracy']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch"
+          f"{compiled}; wrote {out}")
     return 0
 
 
@@ -308,6 +311,17 @@ def describe(config) -> str:
             f"{config.output_activation}, "
             f"{config.cost} cost, eta {config.eta}, mini-batch {config.mini_batch_size}, "
             f"{epochs}" + "".join(f", {item}" for item in others))
+
+
+def _run_options(args, devices) -> str:
+    """The start line's run options that are not settings of the network: the devices of a
+    data-parallel run, and --on-nan and --checkpoint-every when given."""
+    items = [] if devices == 1 else [f"devices {devices}"]
+    if getattr(args, "on_nan", None) is not None:
+        items.append(f"on-nan {args.on_nan}")
+    if getattr(args, "checkpoint_every", None) is not None:
+        items.append(f"checkpoint every {args.checkpoint_every}")
+    return "".join(f", {item}" for item in items)
 
 
 def _shown(value) -> str:
