@@ -73,7 +73,10 @@ def add_technique_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maxout-pieces", type=int,
                    help="units per maxout group (only with --activation maxout; default 2)")
     p.add_argument("--eval-size", type=int, help="evaluate on the first N validation/test images")
-    p.add_argument("--ensemble", type=int, help="train N networks and take their majority vote")
+    p.add_argument("--ensemble", type=int,
+                   help="train N networks and take their majority vote (a tie goes to the "
+                        "smallest label, so an odd N is the fairer vote: with 2, every "
+                        "disagreement is a tie)")
     p.add_argument("--loop", choices=("auto", "scan", "host"), default=None,
                    help="scan: one compiled call per epoch; host: one per mini-batch (auto: host "
                         "for networks with convolutions on the CPU, where it is several times "
