@@ -61,6 +61,12 @@ def reference_conv(x, w, b, stride, padding):
 # a SAME kernel larger than its input, strided
 @example({"x": (2, 2, 3, 1), "w": (5, 4, 1, 2), "stride": (2, 3), "padding": "SAME",
           "seed": 2})
+# VALID with strides that do not tile the input (rows and columns left over at the end)
+@example({"x": (2, 8, 7, 1), "w": (3, 2, 1, 2), "stride": (2, 3), "padding": "VALID",
+          "seed": 6})
+# SAME with a stride larger than the kernel: a negative padding total, clamped to none
+@example({"x": (1, 6, 6, 2), "w": (1, 2, 2, 2), "stride": (4, 5), "padding": "SAME",
+          "seed": 7})
 def test_conv2d_and_its_backward_match_lax_and_vjp(p):
     x, w = normal(p["seed"], p["x"]), normal(p["seed"] + 1, p["w"])
     b = normal(p["seed"] + 2, p["w"][-1:])
@@ -101,6 +107,11 @@ def reference_pool(x, kind, window, stride):
 @example({"x": (2, 5, 7, 2), "window": (2, 3), "stride": (2, 3), "ties": True, "seed": 4},
          "max")
 @example({"x": (1, 7, 5, 1), "window": (3, 2), "stride": (3, 2), "ties": False, "seed": 5},
+         "avg")
+# overlapping windows, where one input's gradient adds up from several windows; with ties
+@example({"x": (2, 6, 7, 1), "window": (3, 3), "stride": (1, 2), "ties": True, "seed": 6},
+         "max")
+@example({"x": (1, 6, 5, 2), "window": (2, 3), "stride": (1, 1), "ties": False, "seed": 7},
          "avg")
 def test_pooling_and_its_backward_match_reduce_window_and_vjp(p, kind):
     x = normal(p["seed"], p["x"])
@@ -147,6 +158,12 @@ SPECS = {
                     jl.Conv(3, (2, 2), stride=(2, 1), padding="SAME"), jl.Pool("max", (2, 2)),
                     jl.Flatten(), jl.Dense(3)),
         activation="tanh"),
+    # a hidden fully connected layer with a smooth activation: relu'(relu(z)) = relu'(z)
+    # would hide sigma' taken at a instead of z there
+    "hidden-dense-sigmoid": jl.CNNSpec(
+        (6, 6, 1), (jl.Conv(2, (3, 3)), jl.Pool("max", (2, 2)), jl.Flatten(), jl.Dense(4),
+                    jl.Dense(3)),
+        activation="sigmoid"),
 }
 
 

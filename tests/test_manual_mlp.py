@@ -70,12 +70,14 @@ def make_problem(seed, sizes, m, activation, pieces=2):
 @st.composite
 def problems(draw, activations_from=HIDDEN):
     hidden = draw(st.integers(1, 4))
+    activation = draw(st.sampled_from(activations_from))
     return dict(
         seed=draw(st.integers(0, 2**32 - 1)),
         sizes=[draw(st.integers(1, 40)) for _ in range(hidden + 2)],
         m=draw(st.integers(1, 16)),
-        activation=draw(st.sampled_from(activations_from)),
-        pieces=draw(st.integers(1, 3)),
+        activation=activation,
+        # maxout of one piece is the identity: a drawn maxout has 2 or 3 (others ignore it)
+        pieces=draw(st.integers(2, 3)) if activation == "maxout" else 1,
         pair=draw(st.sampled_from(costs.PAIRS)),
         l2=draw(st.sampled_from([0.0, 0.0, 0.3, 5.0])),
     )
@@ -182,6 +184,20 @@ def test_bp1_is_nabla_a_c_times_sigma_prime(cost, out):
     a = activations.sigmoid(z)
     full = manual_grad.cost_derivative(cost, a, y) * manual_grad.activation_prime("sigmoid")(z)
     assert relative_error(manual_grad.output_delta(cost, out, z, a, y), full) <= 1e-12
+
+
+def test_log_likelihood_cost_derivative_through_softmax_is_bp1():
+    """nabla_a C = -y / a for the log-likelihood, through softmax's full Jacobian, is BP1's
+    a (sum_j y_j) - y: for one-hot targets and for soft ones."""
+    rng = np.random.default_rng(4)
+    z = jnp.asarray(rng.normal(0, 2, (7, 5)), F64)
+    a = activations.softmax(z)
+    for y in (jax.nn.one_hot(rng.integers(0, 5, 7), 5, dtype=F64),
+              jnp.asarray(rng.uniform(0, 1, (7, 5)), F64)):
+        full = manual_grad.softmax_backward(manual_grad.cost_derivative("log_likelihood", a, y),
+                                            a)
+        delta = manual_grad.output_delta("log_likelihood", "softmax", z, a, y)
+        assert relative_error(delta, full) <= 1e-12
 
 
 def test_output_delta_rejects_invalid_pair():

@@ -18,8 +18,9 @@ import manual_grad
 from jaxnn import layers as jl
 from jaxnn import mlp
 
-TRANSFORMS = {"grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "linear_transpose",
-              "custom_vjp", "custom_jvp", "hessian", "linearize"}
+TRANSFORMS = {"grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian",
+              "linear_transpose", "custom_vjp", "custom_jvp", "custom_gradient", "hessian",
+              "linearize"}
 SOURCES = sorted((pathlib.Path(manual_grad.__file__).parent).glob("*.py"))
 
 
@@ -41,7 +42,8 @@ def transforms_used(source: str) -> list[str]:
 def test_the_scan_sees_every_form_of_use():
     bad = ("import jax\nf = jax.grad(g)\n", "from jax import vjp\n",
            "from jax import numpy as jnp, jacrev\n", "import jax.lax as L\nL.linear_transpose\n",
-           "@jax.custom_vjp\ndef f(x): return x\n", "y = jax.linearize(f, 1.0)\n")
+           "@jax.custom_vjp\ndef f(x): return x\n", "y = jax.linearize(f, 1.0)\n",
+           "import jax\nf = jax.jacobian(g)\n", "@jax.custom_gradient\ndef f(x): return x\n")
     for src in bad:
         assert transforms_used(src), src
     assert not transforms_used("import jax\ny = jax.jit(jax.vmap(f))\nz = jax.lax.conv(x)\n")
