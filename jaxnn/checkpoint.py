@@ -16,9 +16,10 @@ and removed by the next save). A step that exists but does not restore, or whose
 not match the digest (a damaged file), is reported and the previous step is used.
 
 Because the epoch key is split from ``state.key``, the state after epoch k determines the rest
-of the run: resuming gives the same parameters, bit for bit on the same device, as a run that
-was never interrupted (on the CPU; on a GPU only with ``--xla_gpu_deterministic_ops=true``,
-since a resumed process compiles again and may get other kernels).
+of the run: resuming gives the same parameters, bit for bit on the same device with the same
+jax and jaxlib, as a run that was never interrupted (on the CPU; on a GPU only with
+``--xla_gpu_deterministic_ops=true``, since a resumed process compiles again and may get other
+kernels).
 """
 
 from __future__ import annotations

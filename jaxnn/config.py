@@ -44,7 +44,8 @@ class TrainConfig:
     - train_size: use only the first N training images (None: all)
     - data_dir: tensorflow-datasets data directory (None)
     - grads: auto (jax.grad) or manual (manual_grad.backprop; MLPs only) (auto)
-    - model: mlp (:mod:`jaxnn.mlp`) or a :data:`jaxnn.cnn.ARCHITECTURES` network (mlp)
+    - model: mlp (:mod:`jaxnn.mlp`) or a :data:`jaxnn.architectures.ARCHITECTURES` network
+      (mlp)
     - schedule: learning-rate schedule, constant, step, cosine or one-cycle (constant)
     - l1: L1 strength, cost + (l1 / n) sum |w|; grads auto only (0.0)
     - l2_convention: chapter3: (lambda / 2n) sum w^2; chapter6: 0.5 lambda sum w^2 /
@@ -154,9 +155,9 @@ class TrainConfig:
         return dataclasses.replace(self, sizes=sizes, dataset=data.builtin_name(self.dataset))
 
     def _validate_techniques(self) -> None:
-        from jaxnn import cnn, layers
+        from jaxnn import architectures, layers
 
-        _checks.choice("model", self.model, ("mlp", *cnn.ARCHITECTURES))
+        _checks.choice("model", self.model, ("mlp", *architectures.ARCHITECTURES))
         if self.model != "mlp":
             if tuple(self.sizes) != _DEFAULTS["sizes"]:  # a list from JSON is the same sizes
                 _refuse_mlp_only("sizes", self.model, self.sizes)

@@ -384,3 +384,15 @@ def test_the_start_line_names_the_run_options(tmp_path, capsys):
                           f"{tmp_path / 'run'}"), start
     assert _run_options(argparse.Namespace(on_nan=None, checkpoint_every=None), 4) == \
         ", devices 4"
+
+
+def test_the_command_line_and_a_cnn_config_do_not_import_flax():
+    """`jaxnn --help`, an MLP run and the check of a CNN's name need no Flax: a flax that
+    fails to import with the installed jax (0.12.8 with jax 0.11.2) stops only CNN runs."""
+    code = ("import sys; from jaxnn.cli import build_parser; build_parser(); "
+            "from jaxnn import experiment; "
+            "experiment.TrainConfig.from_preset('ch6-conv1').validated(); "
+            "print('flax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.stdout.strip() == "False", out.stderr

@@ -53,10 +53,10 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 def add_technique_flags(p: argparse.ArgumentParser) -> None:
     """Flags for the course's training techniques (issue 4); None = the preset's setting."""
-    from jaxnn import cnn, optim
+    from jaxnn import architectures, optim
 
     p.add_argument("--model", help="mlp (default) or a convolutional network: "
-                   + ", ".join(cnn.ARCHITECTURES))
+                   + ", ".join(architectures.ARCHITECTURES))
     p.add_argument("--schedule", help="learning-rate schedule: " + ", ".join(optim.SCHEDULES))
     p.add_argument("--l1", type=float, help="L1 strength: cost + (l1 / n) sum |w|")
     p.add_argument("--l2-convention", choices=("chapter3", "chapter6"), default=None,
