@@ -1,7 +1,7 @@
 """Chapter 6's networks, and Flax's MNIST CNN, as :class:`jaxnn.layers.CNNSpec` data by name.
 
-Kept apart from :mod:`jaxnn.cnn` (which :mod:`jaxnn.cnn` re-exports) so that the command line
-and the configuration can name and check a model without importing Flax: an MLP run, and
+Kept apart from :mod:`jaxnn.cnn`, which re-exports these names, so that the command line and
+the configuration can name and check a model without importing Flax: an MLP run, and
 ``jaxnn --help``, never load it.
 """
 
