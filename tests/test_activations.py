@@ -122,6 +122,8 @@ def test_unknown_activation_names_the_argument():
     ("hard_sigmoid", [-2.5, 2.5], [0.0, 0.0]),
     ("leaky_relu", [0.0], [act.LEAKY_SLOPE]),
     ("elu", [0.0], [1.0]),
+    ("prelu", [0.0], [act.PRELU_INIT]),  # the module's convention: prelu'(0) = alpha
+    ("step", [0.0], [0.0]),
 ])
 def test_derivative_at_a_kink_is_one_sided(name, kinks, expected):
     """Kink convention: jax.grad gives the flatter side's slope, never a split tie (0.5)."""

@@ -23,6 +23,15 @@ def test_scheme_statistics(name, w_std, b_std):
         assert not np.any(b)
 
 
+@pytest.mark.parametrize("name", ["large", "default"])
+def test_weights_and_biases_are_drawn_from_different_keys(name):
+    """Statistics per leaf would not see one key reused: the biases would repeat weights."""
+    w, b = init.get(name)(jax.random.PRNGKey(0), N_OUT, N_IN)
+    scale = {"large": 1.0, "default": N_IN**-0.5}[name]
+    # one key draws the same leading normals for both shapes: b would be w's first entries
+    assert not np.allclose(np.asarray(b)[:20], np.asarray(w).ravel()[:20] / scale, rtol=1e-3)
+
+
 def test_default_init_keeps_z_unsaturated():
     # chapter 3: with N(0, 1/n_in) weights and half the inputs on, z has std ~ sqrt(3/2)
     key = jax.random.PRNGKey(1)

@@ -222,3 +222,16 @@ def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():
             hand, ref = grads["layers"][i][leaf], expected["layers"][i][leaf]
             assert hand.dtype == jnp.float32
             assert relative_error(hand, ref) <= 1e-4, (i, leaf)
+
+
+def test_the_pure_init_is_he_normal_by_fan_in():
+    """jaxnn.layers.init: kernels N(0, 2 / fan_in), fan_in = kh kw c_in for a convolution and
+    the inputs for a dense layer (not the outputs), and zero biases."""
+    spec = jl.CNNSpec((12, 12, 3), (jl.Conv(64, (5, 4)), jl.Flatten(), jl.Dense(300),
+                                    jl.Dense(10)))
+    params = jl.init(spec, jax.random.PRNGKey(0), dtype=jnp.float32)["layers"]
+    fan_ins = {0: 5 * 4 * 3, 2: 8 * 9 * 64, 3: 300}
+    assert sorted(params) == sorted(fan_ins)
+    for i, fan_in in fan_ins.items():
+        np.testing.assert_allclose(np.std(params[i]["kernel"]), (2 / fan_in) ** 0.5, rtol=0.05)
+        assert not np.any(params[i]["bias"])

@@ -40,6 +40,10 @@ def test_one_epoch_on_a_subset_learns(small):
     assert state.epoch == 1 and len(history) == 1
     assert history[0]["train_cost"] < float(cost0)
     assert history[0]["test_correct"] > int(correct0) + 100
+    # numbered from 0, as the book prints "Epoch 0: ..."; a second epoch continues the count
+    state, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te,
+                               epochs=2, progress=False, history=history)
+    assert [r["epoch"] for r in history] == [0, 1] and state.epoch == 2
 
 
 def test_epoch_equals_the_loop_of_steps_it_replaces(small):
@@ -138,6 +142,17 @@ def test_evaluate_counts_exactly_with_bfloat16_inputs(chunk):
     expected = float(cost_fn(jnp.eye(10, dtype=jnp.float32)[:1], jnp.eye(10)[:1]))
     assert cost.dtype == jnp.float32
     np.testing.assert_allclose(float(cost), expected, rtol=1e-6)
+
+
+def test_summary_peak_is_the_maximum_and_seconds_skip_the_compiling_epoch():
+    """Peak test accuracy is the largest epoch's, not the last; seconds per epoch is the median
+    of the epochs after the first (which includes compilation)."""
+    history = [{"epoch": e, "train_cost": 1.0, "test_accuracy": t, "seconds": s}
+               for e, (t, s) in enumerate([(0.90, 30.0), (0.95, 1.0), (0.93, 2.0)])]
+    s = metrics.summarize(history)
+    assert s["peak_test_accuracy"] == 0.95 and s["final_test_accuracy"] == 0.93
+    assert s["seconds_per_epoch"] == 1.5 and s["first_epoch_seconds"] == 30.0
+    assert metrics.summarize(history[:1])["seconds_per_epoch"] == 30.0  # one epoch: its own
 
 
 def test_summary_uses_test_at_best_validation():
