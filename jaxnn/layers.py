@@ -225,13 +225,14 @@ def pool(x, *, kind, window, stride):
 
     Computed from the kh * kw strided views of ``x`` (one per window offset) with elementwise
     operations only. For max pooling the output is the view at the *first* maximum (row-major
-    window order; a NaN counts as a maximum, so it propagates), so autodiff routes dC/dy to
-    that one input, as ``jax.lax.reduce_window``'s gradient and
-    ``manual_grad.max_pool_backward`` do. ``reduce_window``'s gradient is a
-    select-and-scatter, which XLA's CPU backend runs slowly: the jitted gradient of a 2x2 max
-    pool over a 500x24x24x32 batch took 0.446 s with ``reduce_window`` and 0.061 s in this form
-    (median of 20 calls, 2-core CPU shared with a training job, 2026-11-23), and the two
-    gradients were equal.
+    window order), so autodiff routes dC/dy to that one input, as ``jax.lax.reduce_window``'s
+    gradient and ``manual_grad.max_pool_backward`` do. A NaN counts as a maximum, so it
+    propagates, and the window's first NaN takes dC/dy, as in ``max_pool_backward`` (whose
+    ``jnp.argmax`` picks it; ``reduce_window``'s gradient sends it elsewhere).
+    ``reduce_window``'s gradient is a select-and-scatter, which XLA's CPU backend runs slowly:
+    the jitted gradient of a 2x2 max pool over a 500x24x24x32 batch took 0.446 s with
+    ``reduce_window`` and 0.061 s in this form (median of 20 calls, 2-core CPU shared with a
+    training job, 2026-11-23), and the two gradients were equal.
     """
     n, h, w, c = x.shape
     ho, wo = conv_output_size(h, window[0], stride[0], "VALID"), conv_output_size(
@@ -242,8 +243,9 @@ def pool(x, *, kind, window, stride):
     if kind == "avg":
         return sum(views[1:], views[0]) / len(views)
     y = views[0]
-    for v in views[1:]:  # strictly greater: a tie keeps the earlier view (and its gradient)
-        y = jnp.where((v > y) | jnp.isnan(v), v, y)
+    for v in views[1:]:  # strictly greater: a tie keeps the earlier view (and its gradient),
+        # and the first NaN, once taken, stays (a NaN is the maximum, as in jnp.argmax)
+        y = jnp.where((v > y) | (jnp.isnan(v) & ~jnp.isnan(y)), v, y)
     return y
 
 

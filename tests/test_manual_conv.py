@@ -148,6 +148,19 @@ def test_max_pool_propagates_nan():
     assert jnp.isnan(jl.pool(x, kind="max", window=(2, 2), stride=(2, 2))).all()
 
 
+@pytest.mark.parametrize("nans", [(1,), (1, 2), (0, 3), (2, 3), (0, 1, 2, 3)])
+def test_max_pool_routes_the_gradient_to_the_first_nan_like_the_hand_backward(nans):
+    """A NaN counts as the window's maximum; with several, the first (row-major) takes dy in
+    both jaxnn.layers.pool's autodiff and manual_grad.max_pool_backward."""
+    x = jnp.array([1.0, 5.0, 3.0, 2.0], F64).at[jnp.array(nans)].set(jnp.nan).reshape(1, 2, 2, 1)
+    kw = {"window": (2, 2), "stride": (2, 2)}
+    auto = jax.grad(lambda x: jl.pool(x, kind="max", **kw).sum())(x)
+    hand = manual_grad.max_pool_backward(jnp.ones((1, 1, 1, 1), F64), x, **kw)
+    expected = jnp.zeros(4, F64).at[min(nans)].set(1.0).reshape(x.shape)
+    np.testing.assert_array_equal(auto, expected)
+    np.testing.assert_array_equal(hand, expected)
+
+
 SPECS = {
     "same-stride2-max-dropout": jl.CNNSpec(
         (7, 6, 2), (jl.Conv(3, (3, 2), stride=2, padding="SAME"), jl.Pool("max", (2, 1)),
