@@ -70,16 +70,18 @@ run() {
 
 stage_check() {
   "$PY" - <<'PY'
-import platform, jax, jaxlib, flax, optax, numpy
+import platform, jax, jaxlib, optax, numpy
 print("python", platform.python_version(), "jax", jax.__version__, "jaxlib", jaxlib.__version__,
-      "flax", flax.__version__, "optax", optax.__version__, "numpy", numpy.__version__)
+      "optax", optax.__version__, "numpy", numpy.__version__)
 print("devices", jax.devices())
-for name in ("torch", "tqdm", "matplotlib", "orbax.checkpoint", "hypothesis"):
+# flax.nnx: the throughput stage's nnx.jit baseline (a broken flax shows here, not there)
+for name in ("flax.nnx", "torch", "tqdm", "matplotlib", "orbax.checkpoint", "hypothesis"):
     try:
         module = __import__(name, fromlist=["_"])
-        print(name, getattr(module, "__version__", "?"))
-    except ImportError:
-        print(name, "missing")
+        top = __import__(name.split(".")[0])
+        print(name, getattr(module, "__version__", getattr(top, "__version__", "?")))
+    except Exception as e:  # a version clash can raise more than ImportError
+        print(name, "missing or broken:", type(e).__name__, e)
 PY
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   run "train 1 epoch" 120 "${JAXNN[@]}" train --epochs 1 --no-progress --out "$dir/train-ch1"
