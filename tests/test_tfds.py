@@ -1,5 +1,6 @@
 """The tensorflow-datasets path, offline: tfds's mock data, and a data set that is not there."""
 
+import logging
 import time
 
 import numpy as np
@@ -27,6 +28,17 @@ def test_missing_dataset_fails_fast(tmp_path):
     with pytest.raises(ValueError, match="not prepared"):
         data.load("fashion_mnist", data_dir=tmp_path)
     assert time.perf_counter() - start < 10
+
+
+def test_a_missing_dataset_says_so_once_without_tfds_warnings(tmp_path, caplog):
+    """tfds logs an absl warning each time it looks at the unprepared folder; the one
+    ValueError says it, and the absl logger's level is left as it was."""
+    absl = logging.getLogger("absl")
+    before = absl.level
+    with caplog.at_level(logging.INFO), pytest.raises(ValueError, match="not prepared"):
+        data.load("fashion_mnist", data_dir=tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.name == "absl"] == []
+    assert absl.level == before
 
 
 def test_unknown_tfds_name(tmp_path):

@@ -16,6 +16,8 @@ tfds retry a download for minutes.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +66,16 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
     features = builder.info.features
     if "image" not in features or "label" not in features:
         raise ValueError(f"dataset: {name!r} has no 'image' and 'label' features")
-    if builder.is_prepared():  # its splits are known: say which are there before reading
+    with _quiet_absl():  # each look at an unprepared folder logs a warning; the error says it
+        prepared = builder.is_prepared()
+    if prepared:  # its splits are known: say which are there before reading
         _check_splits(name, list(builder.info.splits))
     try:
-        train = _split_arrays(builder.as_data_source(split="train"))
-        test = _split_arrays(builder.as_data_source(split="test"))
+        with contextlib.nullcontext() if prepared else _quiet_absl():
+            train = _split_arrays(builder.as_data_source(split="train"))
+            test = _split_arrays(builder.as_data_source(split="test"))
     except Exception as e:
-        if not builder.is_prepared():
+        if not prepared:
             where = data_dir or tfds.core.constants.DATA_DIR
             raise ValueError(
                 f"dataset: {name!r} is not prepared in {where} and this machine may be offline; "
@@ -79,6 +84,18 @@ def load_tfds(name: str, *, data_dir: str | Path | None = None) -> DataSet:
             ) from None
         raise ValueError(_unreadable(name, builder, e)) from None
     return DataSet(name, train, test, None, int(features["label"].num_classes))
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """tfds's absl warnings at ERROR level only, for the calls inside (then as before)."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _unreadable(name: str, builder, error: Exception) -> str:
