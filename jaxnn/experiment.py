@@ -81,10 +81,14 @@ def prepare(config: TrainConfig) -> Prepared:
     splits = (put(train_split, "train"), put(validation, "validation"), put(test, "test"))
     if not flatten:
         return _prepare_cnn(config, ds, splits)
-    network = mlp.make(config.sizes, activation=config.activation,
-                       output_activation=config.output_activation, scheme=config.init,
-                       pieces=config.maxout_pieces or MAXOUT_PIECES)
-    return Prepared(network, *splits, ds.num_classes)
+    return Prepared(_mlp(config), *splits, ds.num_classes)
+
+
+def _mlp(config: TrainConfig) -> mlp.Network:
+    """The fully connected network ``config`` describes (model "mlp")."""
+    return mlp.make(config.sizes, activation=config.activation,
+                    output_activation=config.output_activation, scheme=config.init,
+                    pieces=config.maxout_pieces or MAXOUT_PIECES)
 
 
 def _prepare_cnn(config, ds, splits) -> Prepared:
@@ -325,6 +329,29 @@ def run(
     return training.run(config, callbacks=callbacks, progress=progress, resume=resume)
 
 
+def _initial(model: str, network, seed: int):
+    """``(params, model_state, train_key)`` that seed ``seed`` starts from: the seed's key split
+    into an initialization key and a training key (model_state: None for an MLP)."""
+    init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+    if model == "mlp":
+        return network.init(init_key), None, train_key
+    from jaxnn import cnn
+
+    _, params, rest = cnn.split(cnn.make(network, init_key))
+    return params, rest, train_key
+
+
+def initial_params(config: TrainConfig, network=None):
+    """The parameters :func:`run` starts ``config`` from (its seed's, bit for bit), to compare
+    a trained network with its start. ``network``: ``prepare(config).network``; without it, an
+    MLP's is built from ``config`` alone and a CNN's from the data set's shapes (which loads
+    the data set)."""
+    config = config.validated()
+    if network is None:
+        network = _mlp(config) if config.model == "mlp" else prepare(config).network
+    return _initial(config.model, network, config.seed)[0]
+
+
 def _seeds_trainer():
     """``train(config) -> Result`` for configs that differ only in the seed, as :func:`run`
     with its defaults trains them, but preparing the data and compiling the programs once for
@@ -405,13 +432,7 @@ class _Training:
 
     def initial_state(self, seed: int) -> train.TrainState:
         """The seed's initial parameters, optimizer state and training key."""
-        init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
-        if self.config.model == "mlp":
-            params, rest = self.prepared.network.init(init_key), None
-        else:
-            from jaxnn import cnn
-
-            _, params, rest = cnn.split(cnn.make(self.prepared.network, init_key))
+        params, rest, train_key = _initial(self.config.model, self.prepared.network, seed)
         return train.TrainState(params, self.optimizer.init(params), train_key, 0, rest)
 
     def run(self, config: TrainConfig, *, callbacks, progress, resume) -> Result:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
-from helpers import assert_trees_close, initial_params
+from helpers import assert_trees_close
 
 from jaxnn import cnn, ensemble, experiment, layers, train
 from jaxnn.cli import main
@@ -52,7 +52,30 @@ def test_an_ensemble_trains_every_member_with_the_given_grad_fn():
     assert result.summary["ensemble"] == 2
     # zero gradients and no L2: the last member (seed 1) ends where it started
     last = _config(seed=1)
-    assert_trees_close(result.state.params, initial_params(last), rtol=0, name="params")
+    assert_trees_close(result.state.params, experiment.initial_params(last), rtol=0,
+                       name="params")
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv1"])
+def test_initial_params_are_where_run_starts(model):
+    """experiment.initial_params(config) is the state run(config) starts from (the template
+    that ``resume`` receives), for an MLP and a CNN, with and without a prepared network; a
+    different seed starts elsewhere."""
+    config = _config(seed=3) if model == "mlp" else experiment.TrainConfig.from_preset(
+        "ch6-conv1", seed=3, **SMALL)
+    started = []
+
+    def resume(fresh):
+        started.append(jax.tree.map(jnp.copy, fresh.params))
+        return fresh, []
+
+    experiment.run(config, resume=resume, progress=False)
+    assert_trees_close(experiment.initial_params(config), started[0], rtol=0, name="params")
+    network = experiment.prepare(config).network
+    assert_trees_close(experiment.initial_params(config, network), started[0], rtol=0,
+                       name="params")
+    other = jax.tree.leaves(experiment.initial_params(dataclasses.replace(config, seed=4)))
+    assert not all(np.array_equal(a, b) for a, b in zip(other, jax.tree.leaves(started[0])))
 
 
 def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
@@ -62,7 +85,7 @@ def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
     assert [m["epochs"] for m in result.summary["members"]] == [1, 1]
     assert [r["skipped_steps"] for r in result.history] == [steps]
     assert result.summary["member_skipped_steps"] == [steps, steps]
-    assert_trees_close(result.state.params, initial_params(_config(seed=1)), rtol=0,
+    assert_trees_close(result.state.params, experiment.initial_params(_config(seed=1)), rtol=0,
                        name="params")
 
 
@@ -151,7 +174,8 @@ def test_grads_manual_in_the_config_trains_with_manual_grad(monkeypatch):
     monkeypatch.setattr(experiment, "manual_grad_fn", lambda c: _traced(_zero_grad, calls))
     result = experiment.run(config, progress=False)
     assert calls
-    assert_trees_close(result.state.params, initial_params(config), rtol=0, name="params")
+    assert_trees_close(result.state.params, experiment.initial_params(config), rtol=0,
+                       name="params")
 
 
 # --- item 2: grad_fn is refused for CNN models ----------------------------------------------

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import initial_params
 
 from jaxnn import costs, ensemble, experiment, metrics, optim, train
 
@@ -201,7 +200,7 @@ def test_l1_in_a_run_is_one_full_batch_step_of_the_books_update():
     network = prepared.network
     cost_fn = costs.from_logits(config.cost, network.output_activation)
     x, y = prepared.train.x, jax.nn.one_hot(prepared.train.labels, 10)
-    params = initial_params(config)
+    params = experiment.initial_params(config)
     grads = jax.grad(lambda p: cost_fn(network.logits(p, x), y))(params)
     result = experiment.run(config, progress=False)
     for new, old, g in zip(result.state.params, params, grads):

@@ -76,7 +76,10 @@ print(f"darkness baseline: {100 * np.mean(guess == mnist.test.labels):.2f}% of t
 # %%
 config = experiment.TrainConfig.from_preset(
     "ch1-30", epochs=scaled(30, 2), train_size=scaled(None, 2000), seed=0)
-print(config)
+# the settings that matter here (print(config) shows all of them, on one long line)
+print("\n".join(f"  {k} = {v!r}" for k, v in config.to_json().items()
+                if k in ("preset", "sizes", "activation", "cost", "eta", "mini_batch_size",
+                         "epochs", "init", "train_size", "seed")))
 result = experiment.run(config, progress=False)
 history = result.history
 for r in history[:3] + history[max(3, len(history) - 2):]:

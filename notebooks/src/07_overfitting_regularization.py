@@ -272,11 +272,13 @@ for name, (_, h) in runs.items():
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 4))
-bins = np.linspace(-3, 3, 121)
-for name in ("no regularization", "L2, λ = 0.1", "L1, λ = 0.1"):
-    w = np.asarray(runs[name][0][0]["w"]).ravel()
+weights = {name: np.asarray(runs[name][0][0]["w"]).ravel()
+           for name in ("no regularization", "L2, λ = 0.1", "L1, λ = 0.1")}
+top = max(np.abs(w).max() for w in weights.values())
+bins = np.linspace(-top, top, 121)  # every weight in range, tails included
+for name, w in weights.items():
     ax.hist(w, bins=bins, histtype="step", lw=1.5, label=f"{name} (mean |w| = {np.abs(w).mean():.2f})")
-ax.set(title="First-layer weights after training", xlabel="weight", ylabel="count",
+ax.set(title="First-layer weights after training", xlabel="weight", ylabel="count (log scale)",
        yscale="log")
-ax.legend()
+ax.legend(fontsize=8, loc="lower center")
 plt.show()

@@ -201,8 +201,8 @@ fig.tight_layout()
 # The book's first convolutional network, preset `ch6-conv1`: 20 feature maps of $5 \times 5$
 # (VALID, 24 x 24), $2 \times 2$ max pooling (12 x 12), 100 fully connected neurons and a
 # softmax output, log-likelihood cost, mini-batches of 10. The book uses sigmoid units and
-# $\eta = 0.1$ for 60 epochs (98.78% test accuracy); jaxnn's run of that row took 15 to 22
-# minutes on a 2-core CPU (README). With only 1,000 images (quick mode) sigmoids learn very little
+# $\eta = 0.1$ for 60 epochs (98.78% test accuracy); jaxnn's runs of that row took 15 to 37
+# minutes each on a shared 2-core CPU (README). With only 1,000 images (quick mode) sigmoids learn very little
 # in one epoch, so we use the book's later ReLU settings instead ($\eta = 0.03$,
 # $\lambda = 0.1$), which learn quickly, and train 3 epochs on the CPU, about 2 minutes (quick
 # mode: 1,000 images, one epoch). Expect a lower figure than the book's.

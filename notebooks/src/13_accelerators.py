@@ -14,6 +14,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib import ticker
 
 from jaxnn import costs, data, experiment, mlp
 
@@ -114,13 +115,22 @@ for platform, dev in devices.items():
             t = timed(matmul, a, a)
             throughput[platform].append((n, 2 * n**3 / t / 1e9))
 
+for platform, pts in throughput.items():
+    print(f"{devices[platform].device_kind}: " +
+          ", ".join(f"n={n} {gflops:,.0f} GFLOP/s" for n, gflops in pts))
+
 fig, ax = plt.subplots(figsize=(7, 4))
 for platform, pts in throughput.items():
     ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", label=devices[platform].device_kind)
 ax.set(title="float32 matrix product throughput", xlabel="matrix size $n$",
        ylabel="GFLOP/s (log scale)")
 ax.set_xticks(sizes, [str(n) for n in sizes])
-ax.minorticks_off()
+ax.xaxis.set_minor_locator(ticker.NullLocator())
+# ticks at 1, 2 and 5 times each power of ten, so that a range of less than a decade (the CPU
+# alone) still has labelled ticks
+ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+ax.yaxis.set_minor_locator(ticker.NullLocator())
 ax.legend()
 plt.show()
 
