@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxnn import checkpoint, costs, data, experiment, metrics, mlp, optim, train
@@ -21,10 +22,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _state(seed=0, epoch=3, optimizer="adam"):
+    """A state as after ``epoch`` optimizer steps on random gradients: Adam's step count and
+    moments differ from a fresh template's, so a restore that kept the template's would show."""
     net = mlp.make([6, 4, 3])
     params = net.init(jax.random.PRNGKey(seed))
     opt = optim.make(optimizer, 0.1, l2=1.0, n_train=20)
-    return train.TrainState(params, opt.init(params), jax.random.PRNGKey(seed + 1), epoch)
+    opt_state = opt.init(params)
+    for k in range(epoch):
+        leaves, tree = jax.tree.flatten(params)
+        keys = jax.random.split(jax.random.PRNGKey(1000 * seed + k), len(leaves))
+        grads = tree.unflatten([jax.random.normal(key, p.shape) for key, p in zip(keys, leaves)])
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return train.TrainState(params, opt_state, jax.random.PRNGKey(seed + 1), epoch)
 
 
 def _assert_states_equal(a, b):
@@ -56,8 +66,12 @@ def _save_steps(tmp_path, epochs=(1, 2, 3), closing=None):
 def test_save_restore_round_trip_is_exact(tmp_path, closing):
     ckpt, states = _save_steps(tmp_path, (1, 2), closing=closing)
     assert ckpt.steps() == [1, 2]
-    restored = ckpt.restore(_state(seed=9, epoch=0))
+    template = _state(seed=9, epoch=0)
+    restored = ckpt.restore(template)
     _assert_states_equal(restored.state, states[2])
+    # the optimizer state came from the checkpoint (2 Adam steps), not from the template
+    assert int(optax.tree_utils.tree_get(restored.state.opt_state, "count")) == 2
+    assert int(optax.tree_utils.tree_get(template.opt_state, "count")) == 0
     assert restored.epoch == 2 and restored.history == [{"epoch": 0}, {"epoch": 1}]
     assert restored.extra == {"checkpoint_every": 1} and restored.problems == []
 
