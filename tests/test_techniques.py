@@ -214,6 +214,23 @@ def test_l1_in_a_run_is_one_full_batch_step_of_the_books_update():
     assert result.history[0]["train_cost"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_l1_is_scaled_by_the_training_set_size_with_mini_batches():
+    """With mini-batches of m < n the L1 term stays (l1 / n) sum |w| (the book's C = C_0 +
+    (lambda / n) sum |w|, n the training-set size), not (l1 / m): the reported cost at the
+    final parameters says which scale the run used."""
+    l1, n, m = 2.0, 100, 10
+    config = experiment.TrainConfig.from_preset("ch3-l2-30", l1=l1, l2=0.0, train_size=n,
+                                                eval_size=50, epochs=1, mini_batch_size=m)
+    prepared = experiment.prepare(config)
+    network = prepared.network
+    cost_fn = costs.from_logits(config.cost, network.output_activation)
+    x, y = prepared.train.x, jax.nn.one_hot(prepared.train.labels, 10)
+    final = experiment.run(config, progress=False)
+    c0 = float(cost_fn(network.logits(final.state.params, x), y))
+    penalty = final.history[0]["train_cost"] - c0
+    assert penalty == pytest.approx(l1 / n * _weights_sum(final.state.params, np.abs), rel=1e-5)
+
+
 @pytest.mark.parametrize("convention, denominator", [("chapter3", 100), ("chapter6", 100 // 10)])
 def test_the_reported_training_cost_adds_the_l2_penalty(convention, denominator):
     """C = C_0 + (l2 / 2 n) sum w^2, n the convention's denominator (config.l2_denominator)."""

@@ -205,6 +205,21 @@ def test_bad_config_fails_early(overrides, match):
         experiment.TrainConfig.from_preset("ch1-30", **overrides)
 
 
+def test_prepare_takes_each_split_from_its_own_images():
+    """train_size and eval_size cut the training, validation and test splits at their heads:
+    validation stays the book's held-out 10,000 (never test images), test stays test."""
+    from jaxnn import data
+
+    config = experiment.TrainConfig.from_preset("ch3-ce-30", train_size=300, eval_size=70)
+    prepared = experiment.prepare(config)
+    mnist = data.load("mnist")
+    for got, split, n in ((prepared.train, mnist.train, 300),
+                          (prepared.validation, mnist.validation, 70),
+                          (prepared.test, mnist.test, 70)):
+        np.testing.assert_array_equal(np.asarray(got.labels), split.labels[:n])
+        np.testing.assert_array_equal(np.asarray(got.x), data.to_inputs(split.images[:n]))
+
+
 def test_sizes_must_fit_the_images_and_batch_the_data():
     with pytest.raises(ValueError, match="sizes: the first layer must match the 784 pixels"):
         experiment.prepare(experiment.TrainConfig(sizes=(100, 30, 10)))
