@@ -92,6 +92,24 @@ def test_gradient_norms_fall_towards_the_input():
     assert np.all(norms > 0)
 
 
+def test_gradient_norm_table_averages_each_layer_over_the_seeds():
+    """Chapter 5's table: for each depth, one entry per hidden layer, the mean and population
+    std over the seeds (axis 0 of gradient_norms' seeds x layers), not over the layers."""
+    seeds, images = (0, 1), 50
+    text, table = reproduce.gradient_norm_table(seeds=seeds, images=images)
+    assert sorted(table) == sorted(reproduce.BOOK_GRADIENT_NORMS)
+    for depth, book in reproduce.BOOK_GRADIENT_NORMS.items():
+        sizes = (784, *([30] * depth), 10)
+        alone = reproduce.gradient_norms(sizes, seeds=seeds, images=images)  # seeds x layers
+        entry = table[depth]
+        assert entry["book"] == list(book)
+        assert len(entry["mean"]) == len(entry["std"]) == depth
+        np.testing.assert_allclose(entry["per_seed"], alone, rtol=1e-5)
+        np.testing.assert_allclose(entry["mean"], alone.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(entry["std"], alone.std(0), rtol=1e-4, atol=1e-9)
+        assert f"| {depth} | {depth} | {book[-1]:.3f} | {alone[:, -1].mean():.3f} +- " in text
+
+
 def test_quick_cli_runs_one_mlp_and_one_ch6_row(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["reproduce", "ch1-30", "ch6-conv1", "--quick", "--out", str(out)]) == 0
@@ -240,6 +258,56 @@ def test_a_kept_run_is_summarized_again_from_its_epochs(tmp_path, monkeypatch):
     assert kept_history == history
     assert summary["best_validation_epoch"] == 1 and summary["test_at_best_validation"] == 0.93
     assert summary["run_seconds"] == old["run_seconds"]
+
+
+def _fake_trainer(monkeypatch, epochs_by_seed):
+    """Make reproduce train seed s for epochs_by_seed[s] epochs without training (as an early
+    stop would), writing each epoch through the callbacks; returns the seeds trained."""
+    from jaxnn import experiment, metrics
+
+    trained = []
+
+    def fake_run(config, *, callbacks=(), **kwargs):
+        trained.append(config.seed)
+        history = [{"epoch": e, "train_cost": 1.0, "validation_accuracy": 0.9,
+                    "test_accuracy": 0.9 + e / 100, "seconds": 1.0}
+                   for e in range(epochs_by_seed[config.seed])]
+        for record in history:
+            for callback in callbacks:
+                callback(record)
+        return experiment.Result(config, None, history, metrics.summarize(history))
+
+    monkeypatch.setattr(experiment, "_seeds_trainer", lambda: fake_run)
+    return trained
+
+
+def test_a_rows_epochs_is_the_most_any_run_trained(monkeypatch):
+    """Runs that stop at different epochs (e.g. early stopping): the row's epochs column is the
+    largest run's, not the last run's."""
+    _fake_trainer(monkeypatch, {0: 3, 1: 1})
+    row = reproduce.run_row("ch1-30", runs=2, quick=True)
+    assert [len(h) for h in row.histories] == [3, 1]
+    assert row.epochs == 3
+
+
+def test_a_kept_run_whose_metrics_do_not_match_its_summary_is_trained_again(tmp_path,
+                                                                            monkeypatch):
+    """A run directory whose metrics.jsonl holds fewer epochs than its summary.json says (a
+    truncated file) is not a finished run: the rerun trains it again and rewrites it."""
+    from jaxnn import experiment
+
+    trained = _fake_trainer(monkeypatch, {0: 2})
+    reproduce.run_row("ch1-30", runs=1, quick=True, out=tmp_path)
+    run_dir = tmp_path / "ch1-30" / "seed0"
+    config = experiment.TrainConfig.from_preset("ch1-30", seed=0,
+                                                **reproduce.quick_overrides("ch1-30"))
+    assert reproduce.finished_run(run_dir, config) is not None  # intact: kept
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics_path.write_text(metrics_path.read_text().splitlines()[0] + "\n")  # epoch 0 only
+    assert reproduce.finished_run(run_dir, config) is None
+    row = reproduce.run_row("ch1-30", runs=1, quick=True, out=tmp_path)
+    assert trained == [0, 0] and row.epochs == 2
+    assert len(metrics_path.read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize("flags", [["--runs", "0"], ["--epochs", "0"], ["--epochs", "-2"]])

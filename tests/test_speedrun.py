@@ -43,6 +43,37 @@ def test_random_shift_translates_each_image_without_wrapping(shift):
     np.testing.assert_array_equal(speedrun.random_shift(jax.random.PRNGKey(1), x, 0), x)
 
 
+def test_inputs_normalize_pixels_and_the_shift_background_is_a_zero_pixel():
+    """_inputs maps a uint8 pixel p to (p / 255 - MNIST_MEAN) / MNIST_STD in NHWC, and the
+    background random_shift pads with is exactly what a zero pixel becomes."""
+    images = jnp.asarray(np.array([[[0, 255], [51, 128]]], np.uint8))  # (1, 2, 2)
+    x = np.asarray(speedrun._inputs(images, jnp.float32))
+    assert x.shape == (1, 2, 2, 1) and x.dtype == np.float32
+    mean, std = speedrun.MNIST_MEAN, speedrun.MNIST_STD
+    expected = (np.array([[0, 255], [51, 128]]) / 255.0 - mean) / std
+    np.testing.assert_allclose(x[0, ..., 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(x[0, 0, 0, 0], -mean / std, rtol=1e-6)
+    np.testing.assert_allclose(x[0, 0, 1, 0], (1 - mean) / std, rtol=1e-6)
+    blank = speedrun._inputs(jnp.zeros((1, 3, 3), jnp.uint8), jnp.float32)
+    shifted = np.asarray(speedrun.random_shift(jax.random.PRNGKey(0), blank, 1))
+    np.testing.assert_allclose(shifted, np.asarray(blank), rtol=1e-6)  # shifted-in == zero pixel
+
+
+@pytest.mark.parametrize("shift", [1, 2])
+def test_random_shift_draws_every_offset_in_the_square(shift):
+    """Each offset (dy, dx) in [-shift, shift]^2 occurs and no other: a single bright pixel at
+    the centre of each image is found moved by exactly one of the (2 shift + 1)^2 offsets, and
+    over 400 images every one of them is seen (the upper end included)."""
+    n, size = 400, 2 * shift + 3
+    x = jnp.zeros((n, size, size, 1)).at[:, size // 2, size // 2, 0].set(1.0)
+    out = np.asarray(speedrun.random_shift(jax.random.PRNGKey(3), x, shift))
+    bright = np.argwhere(out[..., 0] == 1.0)  # rows (image, y, x)
+    assert len(bright) == n and np.array_equal(bright[:, 0], np.arange(n))  # one per image
+    offsets = {(int(y) - size // 2, int(x_) - size // 2) for _, y, x_ in bright}
+    square = {(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)}
+    assert offsets == square
+
+
 def _tiny_data():
     ds = data.load_mnist()
     return ds.train.take(1000), ds.test.take(500)
