@@ -109,10 +109,13 @@ def compare_cnn(ds, mesh, *, n: int, m: int, loop: str) -> dict:
     p1, s1, r1 = run(train.make_epoch(grad_fn, optimizer, **kwargs), *fresh, single)
     state = parallel.replicate_state(
         train.TrainState(host_params, None, keys[0], model_state=host_rest), mesh)
-    pd, sd, rd = run(parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs),
-                     state.params, state.model_state, parallel.shard_data(single, mesh))
+    pepoch = parallel.make_epoch(grad_fn, optimizer, mesh=mesh, **kwargs)
+    pd, sd, rd = run(pepoch, state.params, state.model_state, parallel.shard_data(single, mesh))
     return {
         "loop": loop,
+        # only the host loop's epoch has it (train._host_epoch): the loop asked for is the loop
+        # that ran (the scan loop gives the same numbers)
+        "steps_per_epoch": getattr(pepoch, "steps_per_epoch", None),
         "spec": [type(layer).__name__ for layer in spec.layers],
         "dtype": str(jax.tree.leaves(pd)[0].dtype),
         "param_max_rel_diff": max_rel_diff(pd, p1),

@@ -78,6 +78,22 @@ def test_initial_params_are_where_run_starts(model):
     assert not all(np.array_equal(a, b) for a, b in zip(other, jax.tree.leaves(started[0])))
 
 
+def _stop_member_0(record, state):
+    """A training callback (it sees each epoch's record with the ``member`` added): True stops
+    that member after the epoch, so member 0 trains one epoch."""
+    return record["member"] == 0
+
+
+def test_ensemble_epochs_is_the_most_any_member_trained():
+    """Member 0 stops after its first epoch (a callback returning True, as an early stopper
+    does), member 1 trains all 3: each member's summary counts its own epochs, and the
+    ensemble's ``epochs`` is their maximum, 3."""
+    config = _config(ensemble=2, epochs=3)
+    result = experiment.run(config, callbacks=[_stop_member_0], progress=False)
+    assert [m["epochs"] for m in result.summary["members"]] == [1, 3]
+    assert result.summary["epochs"] == 3
+
+
 def test_an_ensemble_skips_non_finite_updates_with_on_nan_skip():
     config = _config(ensemble=2)
     result = experiment.run(config, grad_fn=_nan_grad, on_nan="skip", progress=False)

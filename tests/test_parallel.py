@@ -86,10 +86,46 @@ def test_sharded_cnn_epoch_equals_single_device_epoch(eight_devices, loop):
     assert r["params_replicated"], "parameters must stay replicated on all 8 devices"
 
 
+def test_sharded_host_loop_epoch_is_a_host_loop(eight_devices):
+    """``parallel.make_epoch(loop="host")`` builds the host loop (one jitted step per
+    mini-batch), not the scan: only the host loop's epoch has ``steps_per_epoch`` (6 for 96
+    images in mini-batches of 16). The comparison above cannot tell, as both loops give the same
+    numbers."""
+    loops = {c["loop"]: c["steps_per_epoch"] for c in eight_devices["cnn_cases"]}
+    assert loops == {"scan": None, "host": 6}, loops
+
+
 def test_indivisible_mini_batch_is_a_clear_error(eight_devices):
     msg = eight_devices["indivisible_error"]
     assert msg is not None, "mini_batch_size 10 on 8 devices must be refused"
     assert msg.startswith("mini_batch_size:") and "8 devices" in msg and "got 10" in msg
+
+
+_INDIVISIBLE_RUN = """
+import json
+from jaxnn import experiment
+config = experiment.TrainConfig.from_preset("ch1-30", epochs=1, train_size=60, eval_size=30,
+                                            mini_batch_size=3)
+try:
+    experiment.run(config, progress=False, devices=2)
+    print(json.dumps({"error": None}))
+except ValueError as e:
+    print(json.dumps({"error": str(e)}))
+"""
+
+
+def test_library_run_refuses_an_indivisible_mini_batch():
+    """``experiment.run(config, devices=2)`` with mini-batches of 3, in a fresh process with two
+    devices: a ValueError naming the argument and the device count, before training (the
+    command line checks this itself, so only the library path pins ``_Training``'s check)."""
+    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run([sys.executable, "-c", _INDIVISIBLE_RUN], capture_output=True,
+                         text=True, env=env, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    msg = json.loads(out.stdout.strip().splitlines()[-1])["error"]
+    assert msg is not None, "mini_batch_size 3 on 2 devices must be refused"
+    assert msg.startswith("mini_batch_size: expected a multiple of the 2 devices"), msg
+    assert "got 3" in msg, msg
 
 
 def test_device_count_checks():
