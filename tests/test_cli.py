@@ -396,3 +396,73 @@ def test_the_command_line_and_a_cnn_config_do_not_import_flax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     assert out.stdout.strip() == "False", out.stderr
+
+
+class _Captured(Exception):
+    """Raised by the stand-in for experiment.run: the command line got as far as training."""
+
+
+# Every flag that sets a TrainConfig field, with a value that is not the preset's (ch1-30, or the
+# one given), and the fields the flags set.
+FLAG_FIELDS = [
+    (["--sizes", "784,20,10"], {"sizes": (784, 20, 10)}),
+    (["--activation", "tanh"], {"activation": "tanh"}),
+    (["--output", "softmax"], {"output_activation": "softmax"}),
+    (["--cost", "cross_entropy"], {"cost": "cross_entropy"}),
+    (["--init", "xavier"], {"init": "xavier"}),
+    (["--eta", "0.25"], {"eta": 0.25}),
+    (["--epochs", "7"], {"epochs": 7}),
+    (["--mini-batch-size", "20"], {"mini_batch_size": 20}),
+    (["--l2", "0.5"], {"l2": 0.5}),
+    (["--optimizer", "adam"], {"optimizer": "adam"}),
+    (["--seed", "11"], {"seed": 11}),
+    (["--dataset", "kmnist"], {"dataset": "kmnist"}),
+    (["--dataset", "fashion_mnist", "--data-dir", "some/dir"],
+     {"dataset": "fashion_mnist", "data_dir": "some/dir"}),
+    (["--train-size", "1234"], {"train_size": 1234}),
+    (["--preset", "ch6-conv1", "--model", "conv2"], {"model": "conv2"}),
+    (["--schedule", "cosine"], {"schedule": "cosine"}),
+    (["--l1", "0.75"], {"l1": 0.75}),
+    (["--l2-convention", "chapter6"], {"l2_convention": "chapter6"}),
+    (["--preset", "ch6-conv1", "--dropout", "0.3"], {"dropout": 0.3}),
+    (["--patience", "4"], {"patience": 4}),
+    (["--clip-norm", "2.5"], {"clip_norm": 2.5}),
+    (["--preset", "ch6-conv1", "--batch-norm"], {"batch_norm": True}),
+    (["--expanded"], {"expanded": True}),
+    (["--activation", "maxout", "--maxout-pieces", "3"],
+     {"activation": "maxout", "maxout_pieces": 3}),
+    (["--eval-size", "500"], {"eval_size": 500}),
+    (["--ensemble", "3"], {"ensemble": 3}),
+    (["--loop", "host"], {"loop": "host"}),
+    (["--grads", "manual"], {"grads": "manual"}),
+]
+
+
+def test_flag_fields_cover_every_config_flag():
+    from jaxnn.cli import train as cli_train
+
+    covered = {field for _, fields in FLAG_FIELDS for field in fields}
+    assert covered == set(cli_train.CONFIG_FLAGS) | {"grads"}
+
+
+@pytest.mark.parametrize("flags, fields", FLAG_FIELDS, ids=[" ".join(f) for f, _ in FLAG_FIELDS])
+def test_every_config_flag_reaches_the_trained_config(flags, fields, tmp_path, capsys,
+                                                      monkeypatch):
+    """`jaxnn train FLAG VALUE` trains the preset's TrainConfig with that field set, and no
+    other changed: the config handed to experiment.run, and the one in config.json."""
+    from jaxnn import experiment
+
+    out, seen = tmp_path / "run", {}
+
+    def run(config, **kwargs):  # config.json is written by now (a failed start removes it)
+        seen["config"], seen["saved"] = config, json.loads((out / "config.json").read_text())
+        raise _Captured
+
+    monkeypatch.setattr(experiment, "run", run)
+    with pytest.raises(_Captured):
+        main(["train", *flags, "--out", str(out), "--no-progress", "--debug"])
+    preset = flags[flags.index("--preset") + 1] if "--preset" in flags else "ch1-30"
+    expected = experiment.TrainConfig.from_preset(preset, **fields)
+    assert expected != experiment.TrainConfig.from_preset(preset)  # the flags change something
+    assert seen["config"] == expected
+    assert experiment.TrainConfig.from_json(seen["saved"]) == expected
