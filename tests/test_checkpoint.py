@@ -360,6 +360,51 @@ def test_cli_resume_names_the_stored_setting_that_is_not_valid(tmp_path, capsys)
                    "setting that is not valid (eta: expected a positive number; got 0)"), err
 
 
+@pytest.mark.parametrize("flag", [["--grads", "manual"], ["--eta", "0.1"], ["--l1", "0.1"]])
+def test_cli_resume_refuses_config_flags_for_a_run_with_a_config(tmp_path, capsys, flag):
+    """--resume takes the run's config.json: a configuration flag (other than --epochs) is
+    refused by name, not ignored."""
+    (tmp_path / "config.json").write_text(json.dumps(
+        experiment.TrainConfig.from_preset("ch1-30", epochs=1).to_json()))
+    assert main(["train", "--resume", str(tmp_path), *flag]) == 2
+    assert (f"expected no configuration flags except --epochs; got {flag[0]}"
+            in capsys.readouterr().err)
+
+
+def test_cli_resume_keeps_a_saved_on_nan_skip(tmp_path, capsys):
+    """options.json's --on-nan skip (not the default, stop) is reused by a --resume that does
+    not give it again."""
+    run = tmp_path / "run"
+    common = ["--train-size", "200", "--eval-size", "100", "--no-progress"]
+    assert main(["train", *common, "--epochs", "1", "--on-nan", "skip", "--checkpoint-every",
+                 "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    assert "skipped 0 updates" in capsys.readouterr().out
+    assert json.loads((run / "options.json").read_text())["on_nan"] == "skip"
+
+
+def test_cli_an_interrupted_run_resumes_to_exactly_its_checkpoint(tmp_path, capsys,
+                                                                  monkeypatch):
+    """--epochs may equal the epochs the checkpoint holds ("at least"): the resumed run ends
+    there, with its summary."""
+    real = experiment.run
+
+    def run(config, **kwargs):
+        def ctrl_c(record, state):
+            if record["epoch"] == 1:
+                raise KeyboardInterrupt
+        return real(config, **{**kwargs, "callbacks": [*kwargs["callbacks"], ctrl_c]})
+
+    monkeypatch.setattr(experiment, "run", run)
+    out = tmp_path / "r"
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--no-progress",
+                 "--epochs", "3", "--checkpoint-every", "1", "--out", str(out)]) == 130
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 2
+
+
 def test_cli_resume_refuses_config_flags(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--eta", "0.1"]) == 2
     assert "--resume" in capsys.readouterr().err

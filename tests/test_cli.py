@@ -466,3 +466,96 @@ def test_every_config_flag_reaches_the_trained_config(flags, fields, tmp_path, c
     assert expected != experiment.TrainConfig.from_preset(preset)  # the flags change something
     assert seen["config"] == expected
     assert experiment.TrainConfig.from_json(seen["saved"]) == expected
+
+
+def test_devices_reach_experiment_run(tmp_path, capsys, monkeypatch):
+    """--devices N is handed to experiment.run (summary.json's device count alone would not
+    show a run that trained on one)."""
+    from jaxnn import experiment, parallel
+
+    seen = {}
+
+    def run(config, **kwargs):
+        seen.update(kwargs)
+        raise _Captured
+
+    monkeypatch.setattr(parallel, "device_count", lambda n: 2)  # this process has one
+    monkeypatch.setattr(experiment, "run", run)
+    with pytest.raises(_Captured):
+        main(["train", "--no-progress", "--devices", "2", "--out", str(tmp_path / "r"),
+              "--debug"])
+    assert seen["devices"] == 2
+
+
+def test_the_closing_lines_report_the_summarys_figures(monkeypatch, tmp_path, capsys):
+    """The last lines a user reads name the summary's best validation epoch and its test
+    figure, then peak and final test accuracy, each the right one."""
+    import types
+
+    from jaxnn import experiment
+
+    summary = {"epochs": 3, "peak_test_accuracy": 0.93, "final_test_accuracy": 0.91,
+               "best_validation_accuracy": 0.94, "best_validation_epoch": 1,
+               "test_at_best_validation": 0.92, "seconds_per_epoch": 0.5}
+    history = [{"epoch": e, "train_cost": 1.0 / (e + 1), "test_accuracy": 0.9}
+               for e in range(3)]
+    monkeypatch.setattr(experiment, "run", lambda config, **kw: types.SimpleNamespace(
+        summary=dict(summary), history=history))
+    assert main(["train", "--no-progress", "--epochs", "3", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "best validation accuracy 94.00% at epoch 1, test accuracy there 92.00%" in out
+    assert "peak test accuracy 93.00%, final 91.00%, 0.50 s/epoch; wrote" in out
+
+
+def test_metrics_jsonl_holds_every_field(tmp_path, capsys):
+    from jaxnn import report
+
+    out = tmp_path / "r"
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--epochs", "1",
+                 "--no-progress", "--out", str(out)]) == 0
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert set(row) == set(report.MetricsWriter.FIELDS) - {"member", "seed"}
+    assert set(report.MetricsWriter.FIELDS) >= {"epoch", "train_cost", "train_accuracy",
+                                                 "validation_accuracy", "test_accuracy",
+                                                 "seconds"}
+
+
+def test_a_new_run_dir_is_named_after_its_preset(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--preset", "ch3-ce-30", "--train-size", "200", "--eval-size", "100",
+                 "--epochs", "1", "--no-progress"]) == 0
+    [run] = (tmp_path / "runs").iterdir()
+    assert run.name.endswith("-ch3-ce-30") and run.name[:8].isdigit(), run.name
+
+
+def test_the_cache_keeps_every_program(tmp_path):
+    """The persistent cache stores every compiled program, however fast its compilation or
+    small its entry (the speed run's programs compile in well under a second on a GPU)."""
+    import jax
+
+    from jaxnn.cli import runtime
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")
+    before = {n: getattr(jax.config, n) for n in names}
+    try:
+        assert runtime.enable_compilation_cache(tmp_path / "c") == tmp_path / "c"
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "c")
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0
+        assert jax.config.jax_persistent_cache_min_entry_size_bytes == -1
+    finally:
+        for n, v in before.items():
+            jax.config.update(n, v)
+
+
+def test_no_cache_wins_over_cache_dir(tmp_path):
+    import jax
+
+    from jaxnn.cli import runtime
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        runtime.configure(argparse.Namespace(no_cache=True, cache_dir=str(tmp_path / "c")))
+        assert not (tmp_path / "c").exists()
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)

@@ -180,6 +180,12 @@ BAD_HYPER = {
     "seed float": (lambda: experiment.TrainConfig.from_preset(seed=1.0), TypeError, "seed",
                    "1.0"),
     "dropout negative": (lambda: layers.Dropout(-0.1), ValueError, "dropout", "-0.1"),
+    "patience 0": (lambda: experiment.TrainConfig.from_preset(patience=0), ValueError,
+                   "patience", "got 0"),
+    # member 1 would take seed 2**32, which PRNGKey would wrap to 0 (member 0's of seed 0)
+    "seed + ensemble past 2**32": (
+        lambda: experiment.TrainConfig.from_preset(seed=2**32 - 1, ensemble=2), ValueError,
+        "seed", "at most 4294967294 with ensemble 2"),
 }
 
 

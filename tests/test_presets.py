@@ -91,3 +91,14 @@ def test_a_preset_is_the_books_call(name):
 ])
 def test_a_preset_measures_what_the_book_quotes(name, metric):
     assert presets.book(name)["metric"] == metric
+
+
+def test_our_own_presets_are_pinned():
+    """The recipes that are not the book's calls (NOT_THE_BOOKS), as documented: ch6-dropout-fast
+    (README, docs/techniques-and-reproduce.md) and Flax's MNIST example's settings."""
+    fast = presets.get("ch6-dropout-fast")
+    assert (fast["mini_batch_size"], fast["optimizer"], fast["eta"], fast["schedule"],
+            fast["epochs"], fast["l2"]) == (100, "adam", 2e-3, "one-cycle", 15, 0.1)
+    flax = presets.get("flax-mnist")
+    assert (flax["mini_batch_size"], flax["optimizer"], flax["eta"], flax["epochs"]) == \
+        (128, "momentum", 0.1, 10)

@@ -337,3 +337,27 @@ def test_the_header_reports_the_settings_used(tmp_path, capsys, monkeypatch, fla
     assert main(["reproduce", *flags, "--out", str(tmp_path / "rep")]) == 130
     header = capsys.readouterr().out
     assert said in header and not_said not in header, header
+
+
+def test_reproduce_runs_three_seeds_by_default(tmp_path, monkeypatch, capsys):
+    runs = []
+    monkeypatch.setattr(reproduce, "run_row", lambda name, **kw: runs.append(kw["runs"]))
+    monkeypatch.setattr(reproduce, "write", lambda rows, out, **kw: {"markdown": tmp_path / "m"})
+    (tmp_path / "m").write_text("table\n")
+    assert main(["reproduce", "ch1-30", "--out", str(tmp_path / "o")]) == 0
+    assert runs == [3]
+
+
+def test_full_reproduce_averages_gradient_norms_over_five_seeds(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def norms(seeds, images):
+        seen.update(seeds=tuple(seeds), images=images)
+        return "| |\n", {}
+
+    monkeypatch.setattr(reproduce, "run_row", lambda name, **kw: None)
+    monkeypatch.setattr(reproduce, "write", lambda rows, out, **kw: {"markdown": tmp_path / "m"})
+    (tmp_path / "m").write_text("table\n")
+    monkeypatch.setattr(reproduce, "gradient_norm_table", norms)
+    assert main(["reproduce", "ch5-2hidden", "--out", str(tmp_path / "o")]) == 0
+    assert seen == {"seeds": (0, 1, 2, 3, 4), "images": 1000}

@@ -238,3 +238,25 @@ def test_cli_errors_are_one_line(argv, fragment, capsys):
     assert main([*argv, "--no-cache"]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_the_command_runs_five_seeds_unless_quick(monkeypatch, capsys):
+    """`jaxnn speedrun` is the issue's mean over 5 seeds; --quick is one seed on 5,000 training
+    and 1,000 test images."""
+    seen = {}
+
+    class Result:
+        def summary(self):
+            return {k: 0.0 for k in ("mean_test_accuracy", "std_test_accuracy",
+                                     "median_train_seconds", "compile_seconds", "total_seconds")}
+
+    def run(config, seeds, on_run):
+        seen.update(seeds=list(seeds), config=config)
+        return Result()
+
+    monkeypatch.setattr(speedrun, "run", run)
+    assert main(["speedrun", "--no-cache"]) == 0
+    assert seen["seeds"] == [0, 1, 2, 3, 4]
+    assert main(["speedrun", "--quick", "--no-cache"]) == 0
+    assert seen["seeds"] == [0] and seen["config"].train_size == 5000
+    assert seen["config"].test_size == 1000
