@@ -25,6 +25,7 @@ kernels).
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,6 +86,26 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
 
 def _leaf_specs(arrays):
     return [[list(a.shape), a.dtype.str] for _, a in sorted(arrays.items())]
+
+
+def _quiet_stray_loop_callbacks() -> None:
+    """After a failed read of a step's arrays, tensorstore may finish the other reads in flight
+    on the event loop that orbax's ``asyncio.run`` has closed by then: each prints "Exception
+    ignored ... RuntimeError: Event loop is closed" to stderr, at random and after the warning
+    that names the damaged step. From the first failed read on, this process drops exactly
+    those unraisable errors; every other one still reaches the hook that was there before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "jaxnn_quiet_closed_loop", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook.jaxnn_quiet_closed_loop = True
+    sys.unraisablehook = hook
 
 
 class Checkpointer:
@@ -174,6 +195,7 @@ class Checkpointer:
                 if digest(arrays) != meta["digest"]:
                     raise ValueError("the arrays do not match their sha256 digest")
             except Exception as e:  # noqa: BLE001
+                _quiet_stray_loop_callbacks()
                 problems.append(self._problem(step, e))
                 continue
             leaves = [jnp.asarray(arrays[k]) for k in sorted(arrays)]

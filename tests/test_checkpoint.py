@@ -76,19 +76,49 @@ def test_save_restore_round_trip_is_exact(tmp_path, closing):
     assert restored.extra == {"checkpoint_every": 1} and restored.problems == []
 
 
-def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path, closing):
-    ckpt, states = _save_steps(tmp_path, closing=closing)
-    chunks = [p for p in (ckpt.directory / "3" / "state").rglob("*")
+def _corrupt(ckpt, step) -> None:
+    """Flip a byte in every data file of ``step``'s arrays."""
+    chunks = [p for p in (ckpt.directory / str(step) / "state").rglob("*")
               if p.is_file() and p.parent.name == "d"]
     assert chunks
-    for p in chunks:  # flip bytes in every data file of step 3
+    for p in chunks:
         raw = bytearray(p.read_bytes())
         raw[len(raw) // 2] ^= 0xFF
         p.write_bytes(bytes(raw))
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path, closing):
+    ckpt, states = _save_steps(tmp_path, closing=closing)
+    _corrupt(ckpt, 3)
     with pytest.warns(checkpoint.CheckpointWarning, match="3 is incomplete or corrupt"):
         restored = ckpt.restore(_state(seed=9, epoch=0))
     assert restored.epoch == 2
     _assert_states_equal(restored.state, states[2])
+
+
+def test_a_failed_read_drops_only_the_closed_event_loop_errors_it_leaves(tmp_path, closing,
+                                                                       monkeypatch):
+    """tensorstore may finish a failed step's other reads on orbax's closed event loop, which
+    printed "Exception ignored ... RuntimeError: Event loop is closed" to stderr at random:
+    after a failed read those unraisable errors are dropped, and any other one still reaches
+    the hook that was there before."""
+    import types
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)  # restored after the test
+    ckpt, _ = _save_steps(tmp_path, closing=closing)
+    _corrupt(ckpt, 3)
+    with pytest.warns(checkpoint.CheckpointWarning, match="3 is incomplete or corrupt"):
+        assert ckpt.restore(_state(seed=9, epoch=0)).epoch == 2
+
+    def unraisable(error):
+        return types.SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None,
+                                     err_msg=None, object=None)
+
+    closed, other = unraisable(RuntimeError("Event loop is closed")), unraisable(OSError("x"))
+    sys.unraisablehook(closed)
+    sys.unraisablehook(other)
+    assert other in seen and closed not in seen
 
 
 def test_arrays_that_do_not_match_their_digest_fall_back_to_the_previous(tmp_path, closing):
