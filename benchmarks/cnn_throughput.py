@@ -88,7 +88,7 @@ class Setup:
         self.optimizer = experiment.make_optimizer(self.config, self.n)
         self.cost_fn = costs.from_logits(self.config.cost, self.config.output_activation)
         # as experiment.run: one seed -> (init key, training key)
-        self.init_key, self.train_key = jax.random.split(jax.random.PRNGKey(self.config.seed))
+        self.init_key, self.train_key = jax.random.split(jax.random.key(self.config.seed))
         jax.block_until_ready(self.prepared.train)
 
 
@@ -109,7 +109,7 @@ class JaxnnEpoch:
         self.state, self.epoch_fn = training.initial_state(c.seed), training.epoch_fn
         self.data = s.prepared.train
         self.param_count = _count(self.state.params)
-        self.key = jax.random.PRNGKey(1)
+        self.key = jax.random.key(1)
         self.done = 0
 
     def epoch(self) -> float:
@@ -153,7 +153,7 @@ class NnxJitLoop:
         self.x, self.labels = s.prepared.train.x, s.prepared.train.labels
         self.n, self.m = s.n, s.m
         self.param_count = _count(nnx.state(self.model, nnx.Param))
-        self.key = jax.random.PRNGKey(1)
+        self.key = jax.random.key(1)
         self.done = 0
         cost_fn, num_classes = s.cost_fn, s.prepared.num_classes
 

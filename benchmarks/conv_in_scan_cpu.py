@@ -41,7 +41,7 @@ def _training_step_ms(ms):
 
     config = experiment.TrainConfig.from_preset("ch6-relu", train_size=10 * STEPS, eval_size=1)
     prepared = experiment.prepare(config)
-    graphdef, params, rest = cnn.split(cnn.make(prepared.network, jax.random.PRNGKey(0)))
+    graphdef, params, rest = cnn.split(cnn.make(prepared.network, jax.random.key(0)))
     stateful = cnn.make_grad_fn(graphdef, costs.from_logits(config.cost,
                                                             config.output_activation))
 
@@ -76,8 +76,8 @@ def main(argv=None) -> dict:
         return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    x = jax.random.normal(jax.random.PRNGKey(0), (10, 12, 12, 20))
-    k = jax.random.normal(jax.random.PRNGKey(1), (5, 5, 20, 40))
+    x = jax.random.normal(jax.random.key(0), (10, 12, 12, 20))
+    k = jax.random.normal(jax.random.key(1), (5, 5, 20, 40))
     cases = {
         "forward conv": lambda x, k: conv(x, k).sum(),
         "grad wrt kernel": lambda x, k: jax.grad(lambda k: conv(x, k).sum())(k).sum(),

@@ -91,13 +91,13 @@ def time_jaxnn(x, labels, m, epochs):
     from jaxnn import experiment, mlp, optim, train
 
     net = mlp.make(SIZES, scheme="large")
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", ETA)
     data = train.DeviceData.put(x, labels)
     epoch = train.make_epoch(experiment.autodiff_grad_fn(net, "quadratic"), opt,
                              mini_batch_size=m, n_train=len(x))
     opt_state = opt.init(params)
-    key = jax.random.PRNGKey(1)
+    key = jax.random.key(1)
     start = time.perf_counter()
     params, opt_state = jax.block_until_ready(epoch(params, opt_state, key, data))
     first = time.perf_counter() - start

@@ -37,7 +37,7 @@ def gradient_functions(network: str, batch: int):
 
     ds = data.load("mnist")
     y = jnp.asarray(data.one_hot(ds.train.labels[:batch]))
-    key = jax.random.PRNGKey(0)
+    key = jax.random.key(0)
     if network.startswith("ch1"):
         x = jnp.asarray(data.to_inputs(ds.train.images[:batch]))
         params = mlp.make((784, 30, 10)).init(key)

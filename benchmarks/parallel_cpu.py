@@ -59,8 +59,8 @@ def main(args) -> None:
     host = train.DeviceData.put(data.to_inputs(split.images), split.labels)
 
     def fresh_state():
-        params = network.init(jax.random.PRNGKey(0))
-        return train.TrainState(params, optimizer.init(params), jax.random.PRNGKey(1))
+        params = network.init(jax.random.key(0))
+        return train.TrainState(params, optimizer.init(params), jax.random.key(1))
 
     s = fresh_state()
     variants = {"plain": (train.make_epoch(grad_fn, optimizer, mini_batch_size=m, n_train=n),
@@ -74,15 +74,15 @@ def main(args) -> None:
         variants[f"mesh-{d} {how}"] = (epoch, dataset, (s.params, s.opt_state))
     collectives = {}
     for name, (epoch, dataset, carry) in variants.items():
-        hlo = epoch.lower(*carry, jax.random.PRNGKey(0), dataset).compile().as_text()
+        hlo = epoch.lower(*carry, jax.random.key(0), dataset).compile().as_text()
         collectives[name] = {op: len(re.findall(rf"\b{op}\(", hlo))
                              for op in ("all-reduce", "all-gather", "all-to-all",
                                         "collective-permute")}
     carries, times = {}, {name: [] for name in variants}
     for name, (epoch, dataset, carry) in variants.items():  # compile
-        carries[name], _ = timed_epoch(epoch, carry, jax.random.PRNGKey(0), dataset)
+        carries[name], _ = timed_epoch(epoch, carry, jax.random.key(0), dataset)
     # Interleaved rounds, so a busy machine slows every variant alike; min and median.
-    for key in jax.random.split(jax.random.PRNGKey(1), args.repeats):
+    for key in jax.random.split(jax.random.key(1), args.repeats):
         for name, (epoch, dataset, _) in variants.items():
             carries[name], t = timed_epoch(epoch, carries[name], key, dataset)
             times[name].append(t)

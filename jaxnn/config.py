@@ -140,7 +140,7 @@ class TrainConfig:
         _checks.choice("optimizer", self.optimizer, optim.OPTIMIZERS)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise TypeError(f"seed: expected an integer; got {self.seed!r}")
-        if not 0 <= self.seed < 2**32:  # jax.random.PRNGKey keeps the low 32 bits
+        if not 0 <= self.seed < 2**32:  # jax.random.key keeps the low 32 bits
             raise ValueError(f"seed: expected an integer in [0, 2**32); got {self.seed}")
         if isinstance(self.ensemble, int) and self.seed + self.ensemble > 2**32:
             raise ValueError(f"seed: expected at most {2**32 - self.ensemble} with ensemble "

@@ -332,7 +332,7 @@ def run(
 def _initial(model: str, network, seed: int):
     """``(params, model_state, train_key)`` that seed ``seed`` starts from: the seed's key split
     into an initialization key and a training key (model_state: None for an MLP)."""
-    init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+    init_key, train_key = jax.random.split(jax.random.key(seed))
     if model == "mlp":
         return network.init(init_key), None, train_key
     from jaxnn import cnn
@@ -412,7 +412,7 @@ class _Training:
 
             # the graph alone (no weights drawn): every seed's model has this structure
             graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(network,
-                                                                 jax.random.PRNGKey(0))))[0]
+                                                                 jax.random.key(0))))[0]
             grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
             self.epoch_fn = train.make_epoch(grad_fn, optimizer, stateful=True, **epoch_args)
             self.logits = cnn.make_logits_fn(graphdef)
@@ -422,7 +422,7 @@ class _Training:
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
         else:
-            check_grad_fn(grad_fn, jax.eval_shape(network.init, jax.random.PRNGKey(0)),
+            check_grad_fn(grad_fn, jax.eval_shape(network.init, jax.random.key(0)),
                           (config.mini_batch_size, *prepared.train.x.shape[1:]),
                           prepared.num_classes, prepared.train.x.dtype)
         self.epoch_fn = train.make_epoch(grad_fn, optimizer, **epoch_args)

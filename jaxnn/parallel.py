@@ -43,6 +43,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
@@ -118,6 +119,10 @@ def _put(value, sharding: NamedSharding) -> jax.Array:
     same full value and fills only the shards of its own devices."""
     if jax.process_count() == 1:
         return jax.device_put(value, sharding)
+    if jax.dtypes.issubdtype(jnp.result_type(value), jax.dtypes.prng_key):
+        # NumPy cannot hold a typed key: lay out its uint32 data, then wrap it again
+        data = _put(jax.random.key_data(value), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
     host = np.asarray(value)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 

@@ -271,7 +271,7 @@ def gradient_norms(sizes, *, seeds: Sequence[int] = (0, 1, 2, 3, 4), images: int
     grad = jax.jit(jax.grad(lambda p: cost_fn(network.logits(p, x), y)))
     out = []
     for seed in seeds:
-        g = grad(network.init(jax.random.PRNGKey(seed)))
+        g = grad(network.init(jax.random.key(seed)))
         out.append([float(jnp.linalg.norm(layer["b"])) for layer in g[:-1]])
     return np.asarray(out)
 

@@ -356,16 +356,16 @@ def run(config: SpeedrunConfig = SpeedrunConfig(), *, seeds=(0, 1, 2, 3, 4),
     spec = network(config, num_classes)
     init = jax.jit(lambda key: layers.init(spec, key))
     t = time.perf_counter()
-    params0 = init(jax.random.PRNGKey(0))
+    params0 = init(jax.random.key(0))
     train_fn = make_train(config, len(train_split), num_classes).lower(
-        params0, jax.random.PRNGKey(0), images, labels).compile()
+        params0, jax.random.key(0), images, labels).compile()
     accuracy_fn = make_accuracy(config, num_classes).lower(
         params0, test_images, test_labels).compile()
     compile_seconds = time.perf_counter() - t
 
     runs, total = [], None
     for seed in seeds:
-        init_key, train_key = jax.random.split(jax.random.PRNGKey(seed))
+        init_key, train_key = jax.random.split(jax.random.key(seed))
         params = jax.block_until_ready(init(init_key))
         t = time.perf_counter()
         params = jax.block_until_ready(train_fn(params, train_key, images, labels))

@@ -71,6 +71,15 @@ def float64():
     jax.config.update("jax_enable_x64", previous)
 
 
+def host(x) -> np.ndarray:
+    """``x`` as a NumPy array; a typed PRNG key (``jax.random.key``) as its uint32 key data,
+    since NumPy cannot hold the key type itself."""
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None) or np.asarray(x).dtype,
+                             jax.dtypes.prng_key):
+        x = jax.random.key_data(x)
+    return np.asarray(x)
+
+
 def assert_trees_close(actual, expected, *, rtol=1e-7, atol=0.0, name="tree"):
     """Same tree structure, then ``assert_allclose`` leaf by leaf; a failure names the leaf."""
     s_actual = jax.tree_util.tree_structure(actual)
@@ -80,7 +89,7 @@ def assert_trees_close(actual, expected, *, rtol=1e-7, atol=0.0, name="tree"):
     for (path, e), a in zip(paths, jax.tree_util.tree_leaves(actual)):
         where = name + jax.tree_util.keystr(path)
         assert np.shape(a) == np.shape(e), f"{where}: shape {np.shape(a)} != {np.shape(e)}"
-        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol,
+        np.testing.assert_allclose(host(a), host(e), rtol=rtol, atol=atol,
                                    err_msg=where)
 
 

@@ -1,4 +1,4 @@
 """Importable test helpers (conftest's fixtures are not importable by name)."""
 
-from conftest import assert_trees_close  # noqa: F401
+from conftest import assert_trees_close, host  # noqa: F401
 

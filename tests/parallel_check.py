@@ -40,8 +40,8 @@ def compare(ds, mesh, *, n: int, m: int, dtype) -> dict:
                        scheme="default", dtype=dtype)
     grad_fn = experiment.autodiff_grad_fn(network, "log_likelihood")
     optimizer = optim.make("momentum", 0.5, l2=5.0, n_train=n)
-    host_params = jax.tree.map(np.asarray, network.init(jax.random.PRNGKey(0)))
-    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    host_params = jax.tree.map(np.asarray, network.init(jax.random.key(0)))
+    keys = jax.random.split(jax.random.key(1), 2)
 
     # One device: today's path. (The epochs donate their inputs, hence fresh copies.)
     single = train.DeviceData.put(x, labels)
@@ -91,11 +91,11 @@ def compare_cnn(ds, mesh, *, n: int, m: int, loop: str) -> dict:
     x = datasets.to_inputs(split.images, flatten=False, dtype=np.float64)
     spec = CNNSpec((28, 28, 1), (Conv(4), BatchNorm(), Pool("max"), Flatten(), Dropout(0.5),
                                  Dense(10)), "relu")
-    model = cnn.CNN(spec, rngs=nnx.Rngs(params=jax.random.PRNGKey(0)), param_dtype=jnp.float64)
+    model = cnn.CNN(spec, rngs=nnx.Rngs(params=jax.random.key(0)), param_dtype=jnp.float64)
     graphdef, host_params, host_rest = jax.tree.map(np.asarray, cnn.split(model))
     grad_fn = cnn.make_grad_fn(graphdef, costs.from_logits("log_likelihood", "softmax"))
     optimizer = optim.make("adam", 1e-3)
-    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    keys = jax.random.split(jax.random.key(1), 2)
     kwargs = dict(mini_batch_size=m, n_train=n, stateful=True, loop=loop)
 
     def run(epoch, params, rest, data):

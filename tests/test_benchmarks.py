@@ -78,10 +78,10 @@ def test_pytorch_model_computes_the_jaxnn_logits():
     from jaxnn import cnn, layers
 
     ct = _load("cnn_throughput")
-    x = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (3, 28, 28, 1)), np.float32)
+    x = np.asarray(jax.random.uniform(jax.random.key(1), (3, 28, 28, 1)), np.float32)
     for name in ("conv2", "flax-mnist"):
         spec = cnn.architecture(name, input_shape=(28, 28, 1))
-        pure = cnn.pure_params(cnn.make(spec, jax.random.PRNGKey(0)))
+        pure = cnn.pure_params(cnn.make(spec, jax.random.key(0)))
         model = ct.torch_model(spec)
         ct.copy_into_torch(spec, pure, model)
         assert sum(p.numel() for p in model.parameters()) == sum(

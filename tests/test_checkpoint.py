@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import host
 
 from jaxnn import checkpoint, costs, data, experiment, metrics, mlp, optim, train
 from jaxnn.cli import main
@@ -25,23 +26,23 @@ def _state(seed=0, epoch=3, optimizer="adam"):
     """A state as after ``epoch`` optimizer steps on random gradients: Adam's step count and
     moments differ from a fresh template's, so a restore that kept the template's would show."""
     net = mlp.make([6, 4, 3])
-    params = net.init(jax.random.PRNGKey(seed))
+    params = net.init(jax.random.key(seed))
     opt = optim.make(optimizer, 0.1, l2=1.0, n_train=20)
     opt_state = opt.init(params)
     for k in range(epoch):
         leaves, tree = jax.tree.flatten(params)
-        keys = jax.random.split(jax.random.PRNGKey(1000 * seed + k), len(leaves))
+        keys = jax.random.split(jax.random.key(1000 * seed + k), len(leaves))
         grads = tree.unflatten([jax.random.normal(key, p.shape) for key, p in zip(keys, leaves)])
         updates, opt_state = opt.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-    return train.TrainState(params, opt_state, jax.random.PRNGKey(seed + 1), epoch)
+    return train.TrainState(params, opt_state, jax.random.key(seed + 1), epoch)
 
 
 def _assert_states_equal(a, b):
     assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-        assert np.asarray(x).dtype == np.asarray(y).dtype
-        assert np.array_equal(np.asarray(x), np.asarray(y))
+        assert jnp.result_type(x) == jnp.result_type(y)  # a typed key stays typed, a raw one raw
+        assert np.array_equal(host(x), host(y))
 
 
 @pytest.fixture
@@ -74,6 +75,22 @@ def test_save_restore_round_trip_is_exact(tmp_path, closing):
     assert int(optax.tree_utils.tree_get(template.opt_state, "count")) == 0
     assert restored.epoch == 2 and restored.history == [{"epoch": 0}, {"epoch": 1}]
     assert restored.extra == {"checkpoint_every": 1} and restored.problems == []
+
+
+def test_a_legacy_uint32_key_round_trips_as_uint32(tmp_path, closing):
+    """States keyed with jax.random.key (typed, what jaxnn makes) and with the legacy
+    jax.random.PRNGKey (raw uint32) both come back exactly, each as the kind it was saved as."""
+    typed = _state(seed=1, epoch=1)
+    legacy = typed._replace(key=jax.random.key_data(typed.key))
+    assert jnp.result_type(legacy.key) == jnp.uint32
+    ckpt = checkpoint.Checkpointer(tmp_path)
+    closing(ckpt)
+    ckpt.save(legacy, [{"epoch": 0}])
+    restored = ckpt.restore(_state(seed=9, epoch=0)).state
+    _assert_states_equal(restored, legacy)
+    assert jnp.result_type(restored.key) == jnp.uint32
+    ckpt.save(typed._replace(epoch=2), [{"epoch": 0}, {"epoch": 1}])
+    _assert_states_equal(ckpt.restore(legacy).state, typed._replace(epoch=2))
 
 
 def _corrupt(ckpt, step) -> None:
@@ -162,8 +179,8 @@ def test_no_intact_checkpoint_and_no_checkpoint_at_all(tmp_path, closing):
 
 def test_checkpoint_of_another_network_is_refused(tmp_path, closing):
     ckpt, _ = _save_steps(tmp_path, (1,), closing=closing)
-    other = train.TrainState(mlp.make([6, 5, 3]).init(jax.random.PRNGKey(0)), (),
-                             jax.random.PRNGKey(0), 0)
+    other = train.TrainState(mlp.make([6, 5, 3]).init(jax.random.key(0)), (),
+                             jax.random.key(0), 0)
     with pytest.raises(ValueError, match="different network or optimizer"):
         ckpt.restore(other)
 
@@ -185,9 +202,9 @@ def _final_params(run_dir):
         config = experiment.TrainConfig(**{**json.loads((run_dir / "config.json").read_text()),
                                            "sizes": (784, 30, 10)})
         net = mlp.make(config.sizes)
-        p = net.init(jax.random.PRNGKey(0))
+        p = net.init(jax.random.key(0))
         template = train.TrainState(p, optim.make(config.optimizer, config.eta).init(p),
-                                    jax.random.PRNGKey(0), 0)
+                                    jax.random.key(0), 0)
         return ckpt.restore(template, warn=False)
     finally:
         ckpt.close()
@@ -266,7 +283,7 @@ def _guarded_setup(tiny, on_nan, m=10):
     x[POISON, 0] = 5.0
     tr = train.DeviceData(jnp.asarray(x), tiny.labels)
     net = mlp.make([784, 30, 10])
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", 0.5)
     epoch = train.make_epoch(_poisoned(net, 0), opt, mini_batch_size=m, n_train=len(tr),
                              on_nan=on_nan)
@@ -282,7 +299,7 @@ def test_divergence_names_epoch_and_step_and_keeps_the_last_checkpoint(tiny, tmp
 
     def fresh():  # epochs donate their inputs: every fit gets its own copy
         p = jax.tree_util.tree_map(jnp.copy, params)
-        return train.TrainState(p, opt.init(p), jax.random.PRNGKey(3), 0)
+        return train.TrainState(p, opt.init(p), jax.random.key(3), 0)
 
     state = fresh()
     key0, epoch_key = jax.random.split(state.key)
@@ -313,7 +330,7 @@ def test_divergence_names_epoch_and_step_and_keeps_the_last_checkpoint(tiny, tmp
 
 def test_on_nan_skip_skips_only_the_bad_updates(tiny):
     tr, params, opt, epoch, evaluate = _guarded_setup(tiny, "skip", m=10)
-    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(3), 0)
+    state = train.TrainState(params, opt.init(params), jax.random.key(3), 0)
     final, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, epochs=2,
                                progress=False)
     assert [r["skipped_steps"] for r in history] == [1, 1]  # one poisoned mini-batch a epoch
@@ -324,10 +341,10 @@ def test_on_nan_skip_skips_only_the_bad_updates(tiny):
 
 def test_unguarded_epoch_is_unchanged_by_the_guard(tiny):
     net = mlp.make([784, 30, 10])
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", 0.5)
     grad = experiment.autodiff_grad_fn(net, "cross_entropy")
-    key = jax.random.PRNGKey(4)
+    key = jax.random.key(4)
     outs = []
     for on_nan in (None, "stop", "skip"):
         epoch = train.make_epoch(grad, opt, mini_batch_size=7, n_train=len(tiny), on_nan=on_nan)

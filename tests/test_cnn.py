@@ -22,11 +22,11 @@ def test_forward_shapes_of_every_cnn_preset(name):
     config = experiment.TrainConfig.from_preset(name)
     spec = _spec(config.model, activation=config.activation, dropout=config.dropout,
                  batch_norm=config.batch_norm)
-    key, x = jax.random.PRNGKey(0), jnp.zeros((3, 28, 28, 1), jnp.float32)
+    key, x = jax.random.key(0), jnp.zeros((3, 28, 28, 1), jnp.float32)
     # abstract evaluation: shapes only, no parameter initialisation or arithmetic
     assert jax.eval_shape(lambda x: cnn.make(spec, key)(x), x).shape == (3, 10)
     training = jax.eval_shape(
-        lambda x: cnn.make(spec, key)(x, train=True, key=jax.random.PRNGKey(1)), x)
+        lambda x: cnn.make(spec, key)(x, train=True, key=jax.random.key(1)), x)
     assert training.shape == (3, 10)
     pure = jax.eval_shape(lambda: cnn.pure_params(cnn.make(spec, key)))
     for i, p in pure["layers"].items():
@@ -38,8 +38,8 @@ def test_forward_shapes_of_every_cnn_preset(name):
 @pytest.mark.parametrize("name", sorted(cnn.ARCHITECTURES))
 def test_flax_logits_equal_the_pure_forward_in_eval_mode(name):
     spec = _spec(name, activation="sigmoid")
-    model = cnn.make(spec, jax.random.PRNGKey(2))
-    x = jax.random.uniform(jax.random.PRNGKey(3), (4, 28, 28, 1), jnp.float32)
+    model = cnn.make(spec, jax.random.key(2))
+    x = jax.random.uniform(jax.random.key(3), (4, 28, 28, 1), jnp.float32)
     pure = cnn.pure_params(model)
     np.testing.assert_allclose(jax.jit(lambda x: model(x))(x),
                                jax.jit(lambda x: layers.forward(spec, pure, x))(x),
@@ -48,12 +48,12 @@ def test_flax_logits_equal_the_pure_forward_in_eval_mode(name):
 
 def test_flax_gradients_line_up_with_the_pure_layout():
     spec = _spec("conv1", activation="relu", dropout=0.5)
-    model = cnn.make(spec, jax.random.PRNGKey(4))
+    model = cnn.make(spec, jax.random.key(4))
     graphdef, params, rest = cnn.split(model)
-    x = jax.random.uniform(jax.random.PRNGKey(5), (6, 28, 28, 1), jnp.float32)
+    x = jax.random.uniform(jax.random.key(5), (6, 28, 28, 1), jnp.float32)
     y = jax.nn.one_hot(jnp.arange(6) % 10, 10, dtype=jnp.float32)
     cost_fn = costs.from_logits("log_likelihood", "softmax")
-    key = jax.random.PRNGKey(6)
+    key = jax.random.key(6)
     grads, _ = jax.jit(cnn.make_grad_fn(graphdef, cost_fn))(params, rest, x, y, key)
     pure = cnn.pure_params(model)
     expected = jax.jit(jax.grad(
@@ -62,13 +62,13 @@ def test_flax_gradients_line_up_with_the_pure_layout():
 
 
 def test_dropout_is_off_at_evaluation_and_differs_between_keys():
-    model = cnn.make(_spec("fc100", dropout=0.5), jax.random.PRNGKey(0))
-    x = jax.random.uniform(jax.random.PRNGKey(1), (5, 28, 28, 1), jnp.float32)
+    model = cnn.make(_spec("fc100", dropout=0.5), jax.random.key(0))
+    x = jax.random.uniform(jax.random.key(1), (5, 28, 28, 1), jnp.float32)
     run = jax.jit(lambda x, key: model(x, train=True, key=key))
     evaluate = jax.jit(lambda x: model(x))
     np.testing.assert_array_equal(evaluate(x), evaluate(x))
-    a = run(x, jax.random.PRNGKey(2))
-    b = run(x, jax.random.PRNGKey(3))
+    a = run(x, jax.random.key(2))
+    b = run(x, jax.random.key(3))
     assert not np.allclose(a, b)
     assert not np.allclose(a, evaluate(x))
 
@@ -87,7 +87,7 @@ def test_dropout_keeps_a_unit_with_probability_one_minus_rate_and_scales_it_up(r
     spec = _passthrough_spec(layers.Dropout(rate), n)
     params = {"layers": {2: {"kernel": jnp.eye(n), "bias": jnp.zeros(n)}}}
     x = jnp.full((32, 1, 1, n), value)
-    keys = jax.random.split(jax.random.PRNGKey(0), 200)
+    keys = jax.random.split(jax.random.key(0), 200)
     out = np.asarray(jax.jit(jax.vmap(lambda k: layers.forward(spec, params, x, key=k)))(keys))
     kept = out != 0
     np.testing.assert_allclose(out[kept], value / (1 - rate), rtol=1e-6)
@@ -95,7 +95,7 @@ def test_dropout_keeps_a_unit_with_probability_one_minus_rate_and_scales_it_up(r
     assert abs(kept.mean() - (1 - rate)) < 0.005
     assert abs(out.mean() - value) < 0.005
     np.testing.assert_array_equal(layers.forward(spec, params, x), x.reshape(32, n))
-    model = cnn.make(spec, jax.random.PRNGKey(1))
+    model = cnn.make(spec, jax.random.key(1))
     pure = cnn.pure_params(model)
     for key in keys[:3]:
         np.testing.assert_array_equal(model(x, train=True, key=key),
@@ -107,7 +107,7 @@ def test_batch_norm_uses_the_batch_in_training_and_running_averages_at_evaluatio
     training, which also moves the running averages by ``momentum``, and those averages at
     evaluation: so one example alone is not normalised to the bias."""
     n, momentum = 6, 0.9
-    model = cnn.make(_passthrough_spec(layers.BatchNorm(momentum), n), jax.random.PRNGKey(1))
+    model = cnn.make(_passthrough_spec(layers.BatchNorm(momentum), n), jax.random.key(1))
     bn, dense = model.layers["1"], model.layers["2"]
     dense.kernel[...], dense.bias[...] = jnp.eye(n), jnp.zeros(n)
     r = np.random.default_rng(0)
@@ -124,7 +124,7 @@ def test_batch_norm_uses_the_batch_in_training_and_running_averages_at_evaluatio
     np.testing.assert_allclose(model(x[:1]), normalised(a[:1], mean, var), rtol=1e-5, atol=1e-6)
     assert not np.allclose(model(x[:1]), bias, atol=1e-3)
     mu, v = a.mean(axis=0), a.var(axis=0)
-    np.testing.assert_allclose(model(x, train=True, key=jax.random.PRNGKey(0)),
+    np.testing.assert_allclose(model(x, train=True, key=jax.random.key(0)),
                                normalised(a, mu, v), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bn.mean[...], momentum * mean + (1 - momentum) * mu, rtol=1e-6)
     np.testing.assert_allclose(bn.var[...], momentum * var + (1 - momentum) * v, rtol=1e-6)
@@ -146,7 +146,7 @@ def test_stateful_epoch_draws_a_fresh_key_every_step(loop):
     d = train.DeviceData.put(np.zeros((2 * steps - 1, 3), np.float32), np.zeros(2 * steps - 1,
                                                                                 np.int32))
     state0 = {"i": jnp.asarray(0), "seen": jnp.zeros((steps, 2), jnp.uint32)}
-    _, _, state = epoch(params, opt.init(params), jax.random.PRNGKey(0), d, state0)
+    _, _, state = epoch(params, opt.init(params), jax.random.key(0), d, state0)
     assert int(state["i"]) == steps  # 6 full mini-batches and the remainder
     assert len({tuple(r) for r in np.asarray(state["seen"]).tolist()}) == steps
 
@@ -160,7 +160,7 @@ def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
     config = experiment.TrainConfig.from_preset("ch6-conv1", **tiny_config)
     prepared = experiment.prepare(config)
     cost_fn = costs.from_logits(config.cost, config.output_activation)
-    model = cnn.make(prepared.network, jax.random.PRNGKey(config.seed))
+    model = cnn.make(prepared.network, jax.random.key(config.seed))
     graphdef, params, rest = cnn.split(model)
     evaluate = metrics.make_evaluate(cnn.make_logits_fn(graphdef), cost_fn)
     cost0, _ = evaluate((params, rest), prepared.train)
@@ -230,7 +230,7 @@ def test_batch_norm_normalises_a_channel_whose_mean_dwarfs_its_spread():
     from flax import nnx
 
     spec = _spec("fc100", activation="relu", batch_norm=True)
-    model = cnn.make(spec, jax.random.PRNGKey(0))
+    model = cnn.make(spec, jax.random.key(0))
     bn = next(m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm))
     features = bn.scale[...].shape[0]
     rng = np.random.default_rng(0)

@@ -96,7 +96,7 @@ def test_penalties_see_the_kernels_of_an_nnx_state():
     from jaxnn import cnn
 
     spec = cnn.architecture("conv1", input_shape=(12, 12, 1))
-    _, params, _ = cnn.split(cnn.make(spec, jax.random.PRNGKey(0)))
+    _, params, _ = cnn.split(cnn.make(spec, jax.random.key(0)))
     pure = nnx.as_pure(params)
     assert jax.tree_util.tree_leaves(costs.weight_mask(params)) == \
         jax.tree_util.tree_leaves(costs.weight_mask(pure))

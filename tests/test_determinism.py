@@ -4,6 +4,7 @@ import functools
 
 import jax
 import numpy as np
+from helpers import host
 
 from jaxnn import experiment
 
@@ -21,7 +22,7 @@ def _metrics(history):
 
 
 def _leaves(state):
-    return [np.asarray(x) for x in jax.tree_util.tree_leaves(
+    return [host(x) for x in jax.tree_util.tree_leaves(
         (state.params, state.opt_state, state.key, state.epoch))]
 
 

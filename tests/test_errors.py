@@ -28,7 +28,7 @@ from jaxnn.data import mnist as mnist_mod
 
 X = np.zeros((4, 784), np.float32)
 LABELS = np.array([0, 1, 2, 3], np.int32)
-PARAMS = mlp.init(jax.random.PRNGKey(0), [784, 30, 10])
+PARAMS = mlp.init(jax.random.key(0), [784, 30, 10])
 
 
 def _check(fn, exc, arg, got):
@@ -103,7 +103,7 @@ def test_nan_or_inf_in_the_data(case):
 
 
 def _other(sizes):
-    return mlp.init(jax.random.PRNGKey(0), sizes)
+    return mlp.init(jax.random.key(0), sizes)
 
 
 NET = mlp.make([784, 30, 10])
@@ -140,7 +140,7 @@ def test_manual_grad_backprop_checks_params():
 
 
 BAD_SIZES = {
-    "zero layer": (lambda: mlp.init(jax.random.PRNGKey(0), [784, 0, 10]), ValueError, "sizes",
+    "zero layer": (lambda: mlp.init(jax.random.key(0), [784, 0, 10]), ValueError, "sizes",
                    "0"),
     "negative layer": (lambda: experiment.TrainConfig.from_preset(sizes=(784, -3, 10)),
                        ValueError, "sizes", "-3"),
@@ -182,7 +182,7 @@ BAD_HYPER = {
     "dropout negative": (lambda: layers.Dropout(-0.1), ValueError, "dropout", "-0.1"),
     "patience 0": (lambda: experiment.TrainConfig.from_preset(patience=0), ValueError,
                    "patience", "got 0"),
-    # member 1 would take seed 2**32, which PRNGKey would wrap to 0 (member 0's of seed 0)
+    # member 1 would take seed 2**32, which jax.random.key would wrap to 0 (member 0's of seed 0)
     "seed + ensemble past 2**32": (
         lambda: experiment.TrainConfig.from_preset(seed=2**32 - 1, ensemble=2), ValueError,
         "seed", "at most 4294967294 with ensemble 2"),
@@ -388,7 +388,7 @@ def _layer(n_out, n_in):
     return {"w": jnp.zeros((n_out, n_in)), "b": jnp.zeros(n_out)}
 
 
-MAXOUT3 = mlp.init(jax.random.PRNGKey(0), [784, 30, 10], activation="maxout", pieces=3)
+MAXOUT3 = mlp.init(jax.random.key(0), [784, 30, 10], activation="maxout", pieces=3)
 BAD_MLP = {
     "layers do not chain, width a multiple": (
         lambda: mlp.apply([_layer(60, 784), _layer(10, 30)], X4), ValueError, "params[1]",
@@ -420,7 +420,7 @@ BAD_MLP = {
         TypeError, "x", "uint8"),
     "x int32, made network": (lambda: NET.apply(PARAMS, jnp.zeros((4, 784), jnp.int32)),
                               TypeError, "x", "int32"),
-    "init dtype int32": (lambda: mlp.init(jax.random.PRNGKey(0), [2, 2], dtype=jnp.int32),
+    "init dtype int32": (lambda: mlp.init(jax.random.key(0), [2, 2], dtype=jnp.int32),
                          TypeError, "dtype", "int32"),
     "make dtype int32": (lambda: mlp.make([2, 2], dtype=jnp.int32), TypeError, "dtype",
                          "int32"),
@@ -487,7 +487,7 @@ def test_manual_grad_arguments(case):
 
 SPEC = layers.CNNSpec((28, 28, 1), (layers.Conv(2, 5), layers.Pool("max", 2), layers.Flatten(),
                                     layers.Dense(10)))
-SPEC_PARAMS = layers.init(SPEC, jax.random.PRNGKey(0))
+SPEC_PARAMS = layers.init(SPEC, jax.random.key(0))
 BAD_CNN_INPUT = {
     "flat x": (lambda: layers.forward(SPEC, SPEC_PARAMS, jnp.zeros((4, 784))), ValueError, "x",
                "(4, 784)"),
@@ -504,7 +504,7 @@ BAD_CNN_INPUT = {
 }
 
 
-BAD_CNN_INPUT["flax model, flat x"] = (lambda: cnn.make(SPEC, jax.random.PRNGKey(0))(
+BAD_CNN_INPUT["flax model, flat x"] = (lambda: cnn.make(SPEC, jax.random.key(0))(
     jnp.zeros((4, 784))), ValueError, "x", "(4, 784)")
 
 
@@ -572,7 +572,7 @@ def test_textbook_costs_finite_at_exactly_0_and_1(cost):
                                           ("log_likelihood", "softmax")])
 def test_network_gradients_finite_when_the_output_layer_saturates(cost, output):
     net = mlp.make([784, 30, 10], output_activation=output)
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     params[-1]["w"] = params[-1]["w"] * 1e4  # |z^L| ~ 1e4: sigma(z) is exactly 0 or 1
     x = jnp.asarray(np.random.default_rng(0).random((8, 784), np.float32))
     z = net.logits(params, x)

@@ -139,7 +139,7 @@ def test_a_cnn_ensemble_votes_with_its_members_final_networks():
     for seed in (0, 1):
         alone = experiment.run(dataclasses.replace(config, ensemble=1, seed=seed),
                                progress=False)
-        model = cnn.make(prepared.network, jax.random.PRNGKey(0))  # the graph; weights below
+        model = cnn.make(prepared.network, jax.random.key(0))  # the graph; weights below
         nnx.update(model, alone.state.params, alone.state.model_state)
         model.eval()
         for name in votes:
@@ -283,7 +283,7 @@ def test_train_config_refuses_prelu_for_cnn_models(model):
 
 def test_the_mlp_still_learns_prelu():
     config = experiment.TrainConfig.from_preset("ch3-ce-30", activation="prelu", **SMALL)
-    params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
+    params = experiment.prepare(config).network.init(jax.random.key(0))
     assert "alpha" in params[0]
 
 

@@ -181,7 +181,7 @@ SPECS = {
 
 
 def cnn_problem(spec, seed, m, dtype):
-    params = jl.init(spec, jax.random.PRNGKey(seed), dtype=dtype)
+    params = jl.init(spec, jax.random.key(seed), dtype=dtype)
     x = normal(seed, (m, *spec.input_shape), dtype)
     labels = np.random.default_rng(seed).integers(0, spec.layers[-1].features, m)
     return params, x, jax.nn.one_hot(labels, spec.layers[-1].features, dtype=dtype)
@@ -196,7 +196,7 @@ def test_cnn_backprop_matches_jax_grad(name, dropout, soft):
     params, x, y = cnn_problem(spec, 0, 5, F64)
     if soft:
         y = jnp.asarray(np.random.default_rng(3).uniform(0, 1, y.shape), F64)
-    key = jax.random.PRNGKey(7) if dropout else None
+    key = jax.random.key(7) if dropout else None
     cost = costs.from_logits("log_likelihood", "softmax")
     expected = jax.jit(jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y)))(params)
     grads, info = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y, key=key))(params)
@@ -212,7 +212,7 @@ def test_cnn_backprop_refuses_batch_norm():
     """jaxnn.layers.forward passes a BatchNorm through, so a hand gradient would be of another
     network: refused."""
     spec = jl.CNNSpec((6, 6, 1), (jl.Conv(2, 3), jl.BatchNorm(), jl.Flatten(), jl.Dense(3)))
-    params = jl.init(spec, jax.random.PRNGKey(0))
+    params = jl.init(spec, jax.random.key(0))
     x, y = jnp.zeros((2, 6, 6, 1)), jnp.eye(3)[:2]
     with pytest.raises(ValueError, match="spec: batch normalization"):
         manual_grad.cnn_backprop(spec, params, x, y)
@@ -222,12 +222,12 @@ def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():
     """float32: the Flax NNX model's own loss, differentiated by jax.grad, vs manual_grad on its
     pure parameters (no dropout in this spec: the model and jaxnn.layers split keys their way)."""
     spec = SPECS["valid-overlapping-avg-tanh"]
-    model = cnn.make(spec, jax.random.PRNGKey(3))
+    model = cnn.make(spec, jax.random.key(3))
     graphdef, params, rest = cnn.split(model)
     _, x, y = cnn_problem(spec, 1, 6, jnp.float32)
     cost = costs.from_logits("log_likelihood", "softmax")
     auto, _ = jax.jit(cnn.make_grad_fn(graphdef, cost))(params, rest, x, y,
-                                                         jax.random.PRNGKey(0))
+                                                         jax.random.key(0))
     expected = cnn.pure_params(auto)
     grads, _ = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y))(cnn.pure_params(model))
     for i in expected["layers"]:
@@ -242,7 +242,7 @@ def test_the_pure_init_is_he_normal_by_fan_in():
     the inputs for a dense layer (not the outputs), and zero biases."""
     spec = jl.CNNSpec((12, 12, 3), (jl.Conv(64, (5, 4)), jl.Flatten(), jl.Dense(300),
                                     jl.Dense(10)))
-    params = jl.init(spec, jax.random.PRNGKey(0), dtype=jnp.float32)["layers"]
+    params = jl.init(spec, jax.random.key(0), dtype=jnp.float32)["layers"]
     fan_ins = {0: 5 * 4 * 3, 2: 8 * 9 * 64, 3: 300}
     assert sorted(params) == sorted(fan_ins)
     for i, fan_in in fan_ins.items():

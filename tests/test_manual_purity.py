@@ -78,7 +78,7 @@ def test_the_patch_is_in_force(no_autodiff):
 
 def test_backprop_runs_with_autodiff_disabled(no_autodiff):
     net = mlp.make([6, 5, 3], activation="relu", output_activation="softmax")
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 6)), jnp.float32)
     y = jax.nn.one_hot(jnp.array([0, 1, 2, 1]), 3)
     grads, _ = manual_grad.backprop(params, x, y, activation="relu",
@@ -89,8 +89,8 @@ def test_backprop_runs_with_autodiff_disabled(no_autodiff):
 def test_cnn_backprop_runs_with_autodiff_disabled(no_autodiff):
     spec = jl.CNNSpec((8, 8, 1), (jl.Conv(3, (3, 3)), jl.Pool("max"), jl.Flatten(),
                                   jl.Dropout(0.5), jl.Dense(4)))
-    params = jl.init(spec, jax.random.PRNGKey(0))
+    params = jl.init(spec, jax.random.key(0))
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 1)), jnp.float32)
     y = jax.nn.one_hot(jnp.array([0, 3]), 4)
-    grads, _ = manual_grad.cnn_backprop(spec, params, x, y, key=jax.random.PRNGKey(2))
+    grads, _ = manual_grad.cnn_backprop(spec, params, x, y, key=jax.random.key(2))
     assert set(grads["layers"]) == {0, 4}

@@ -27,8 +27,8 @@ def test_resolve_picks_dtype_and_loop_for_the_backend():
 
 @pytest.mark.parametrize("shift", [1, 2])
 def test_random_shift_translates_each_image_without_wrapping(shift):
-    x = jax.random.uniform(jax.random.PRNGKey(0), (16, 6, 5, 1)) + 1.0  # no pixel is background
-    out = np.asarray(speedrun.random_shift(jax.random.PRNGKey(1), x, shift))
+    x = jax.random.uniform(jax.random.key(0), (16, 6, 5, 1)) + 1.0  # no pixel is background
+    out = np.asarray(speedrun.random_shift(jax.random.key(1), x, shift))
     background = -speedrun.MNIST_MEAN / speedrun.MNIST_STD
     padded = np.pad(np.asarray(x), ((0, 0), (shift, shift), (shift, shift), (0, 0)),
                     constant_values=background)
@@ -40,7 +40,7 @@ def test_random_shift_translates_each_image_without_wrapping(shift):
         seen.add(matches[0])
     assert len(seen) > 1  # images get different shifts
     assert out.shape == x.shape
-    np.testing.assert_array_equal(speedrun.random_shift(jax.random.PRNGKey(1), x, 0), x)
+    np.testing.assert_array_equal(speedrun.random_shift(jax.random.key(1), x, 0), x)
 
 
 def test_inputs_normalize_pixels_and_the_shift_background_is_a_zero_pixel():
@@ -55,7 +55,7 @@ def test_inputs_normalize_pixels_and_the_shift_background_is_a_zero_pixel():
     np.testing.assert_allclose(x[0, 0, 0, 0], -mean / std, rtol=1e-6)
     np.testing.assert_allclose(x[0, 0, 1, 0], (1 - mean) / std, rtol=1e-6)
     blank = speedrun._inputs(jnp.zeros((1, 3, 3), jnp.uint8), jnp.float32)
-    shifted = np.asarray(speedrun.random_shift(jax.random.PRNGKey(0), blank, 1))
+    shifted = np.asarray(speedrun.random_shift(jax.random.key(0), blank, 1))
     np.testing.assert_allclose(shifted, np.asarray(blank), rtol=1e-6)  # shifted-in == zero pixel
 
 
@@ -66,7 +66,7 @@ def test_random_shift_draws_every_offset_in_the_square(shift):
     over 400 images every one of them is seen (the upper end included)."""
     n, size = 400, 2 * shift + 3
     x = jnp.zeros((n, size, size, 1)).at[:, size // 2, size // 2, 0].set(1.0)
-    out = np.asarray(speedrun.random_shift(jax.random.PRNGKey(3), x, shift))
+    out = np.asarray(speedrun.random_shift(jax.random.key(3), x, shift))
     bright = np.argwhere(out[..., 0] == 1.0)  # rows (image, y, x)
     assert len(bright) == n and np.array_equal(bright[:, 0], np.arange(n))  # one per image
     offsets = {(int(y) - size // 2, int(x_) - size // 2) for _, y, x_ in bright}
@@ -85,8 +85,8 @@ def test_scan_and_host_loops_train_the_same_network():
     labels = jnp.asarray(train_split.labels, jnp.int32)
     images, labels = images[:300], labels[:300]  # 2 epochs of 3 steps: scan is slow on CPU
     params = jax.jit(lambda k: speedrun.layers.init(speedrun.network(TINY), k))(
-        jax.random.PRNGKey(0))
-    key = jax.random.PRNGKey(1)
+        jax.random.key(0))
+    key = jax.random.key(1)
     out = {loop: speedrun.make_train(dataclasses.replace(TINY, loop=loop), len(images))(
         params, key, images, labels) for loop in ("scan", "host")}
     for a, b in zip(jax.tree_util.tree_leaves(out["scan"]), jax.tree_util.tree_leaves(out["host"])):
@@ -116,10 +116,10 @@ def test_run_learns_and_reports_timings(monkeypatch):
 
 def test_bfloat16_compute_keeps_float32_parameters():
     config = dataclasses.replace(TINY, dtype="bfloat16", epochs=1)  # one step: CPU bf16 is slow
-    params = speedrun.layers.init(speedrun.network(config), jax.random.PRNGKey(0))
+    params = speedrun.layers.init(speedrun.network(config), jax.random.key(0))
     ds = data.load_mnist()
     images = jnp.asarray(ds.train.images[:100])
-    out = speedrun.make_train(config, 100)(params, jax.random.PRNGKey(0), images,
+    out = speedrun.make_train(config, 100)(params, jax.random.key(0), images,
                                            jnp.asarray(ds.train.labels[:100], jnp.int32))
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(out)} == {jnp.dtype("float32")}
     assert all(bool(jnp.any(a != b)) for a, b in zip(jax.tree_util.tree_leaves(out),
@@ -132,10 +132,10 @@ def test_bfloat16_compute_sums_bias_gradients_in_float32():
     """In the bf16 run the convolutions and matrix products are bf16, and no sum is: the bias
     gradients (the only sums over the batch in the network) are float32 (layers.add_bias)."""
     config = dataclasses.replace(TINY, dtype="bfloat16", loop="scan", epochs=1)
-    params = speedrun.layers.init(speedrun.network(config), jax.random.PRNGKey(0))
+    params = speedrun.layers.init(speedrun.network(config), jax.random.key(0))
     images = jnp.zeros((100, 28, 28), jnp.uint8)
     jaxpr = str(jax.make_jaxpr(speedrun.make_train(config, 100))(
-        params, jax.random.PRNGKey(0), images, jnp.zeros((100,), jnp.int32)))
+        params, jax.random.key(0), images, jnp.zeros((100,), jnp.int32)))
     lines = jaxpr.splitlines()
 
     def out_types(primitive, scalars=True):

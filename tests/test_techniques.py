@@ -136,7 +136,7 @@ def test_early_stopping_in_a_run_stops_at_the_right_epoch():
 def test_maxout_pieces_reach_the_network(pieces, expected):
     config = experiment.TrainConfig.from_preset("ch3-ce-30", activation="maxout",
                                                 maxout_pieces=pieces, eval_size=10)
-    params = experiment.prepare(config).network.init(jax.random.PRNGKey(0))
+    params = experiment.prepare(config).network.init(jax.random.key(0))
     assert params[0]["w"].shape == (30 * expected, 784) and params[1]["w"].shape == (10, 30)
 
 
@@ -182,7 +182,7 @@ def test_cnn_model_needs_the_softmax_log_likelihood_output():
 
 def test_stateless_epoch_is_unchanged_for_mlps():
     """The MLP path keeps its 4-argument epoch and a TrainState without model state."""
-    state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.PRNGKey(0))
+    state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.key(0))
     assert state.model_state is None and metrics.eval_params(state) is state.params
 
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import assert_trees_close
 
 from jaxnn import costs, data, experiment, guard, metrics, mlp, optim, train
 
@@ -22,7 +23,7 @@ def small():
 
 def _setup(mini_batch_size, n, eta=0.5, cost="cross_entropy"):
     net = mlp.make([784, 30, 10], activation="sigmoid", output_activation="sigmoid")
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", eta)
     epoch = train.make_epoch(experiment.autodiff_grad_fn(net, cost), opt,
                              mini_batch_size=mini_batch_size, n_train=n)
@@ -34,7 +35,7 @@ def test_one_epoch_on_a_subset_learns(small):
     tr, te = small
     net, params, opt, epoch, evaluate = _setup(10, len(tr))
     cost0, correct0 = evaluate(params, te)
-    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    state = train.TrainState(params, opt.init(params), jax.random.key(1))
     state, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te,
                                epochs=1, progress=False)
     assert state.epoch == 1 and len(history) == 1
@@ -52,7 +53,7 @@ def test_epoch_equals_the_loop_of_steps_it_replaces(small):
     sub = train.DeviceData(tr.x[:n], tr.labels[:n])
     net, params, opt, epoch, _ = _setup(m, n)
     step = train.make_step(experiment.autodiff_grad_fn(net, "cross_entropy"), opt, 10)
-    key = jax.random.PRNGKey(5)
+    key = jax.random.key(5)
     perm = np.asarray(jax.random.permutation(key, n))
     p, s = params, opt.init(params)
     for k in range(0, n, m):
@@ -75,7 +76,7 @@ def test_host_loop_equals_the_scan_loop(small, on_nan):
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=m, n_train=n, on_nan=on_nan,
                                  loop=loop)
         p = jax.tree_util.tree_map(jnp.copy, params)  # the epoch donates its inputs
-        out[loop] = epoch(p, opt.init(p), jax.random.PRNGKey(5), sub)
+        out[loop] = epoch(p, opt.init(p), jax.random.key(5), sub)
     assert len(out["scan"]) == len(out["host"]) == (2 if on_nan is None else 3)
     for a, b in zip(jax.tree_util.tree_leaves(out["scan"]), jax.tree_util.tree_leaves(out["host"])):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
@@ -93,7 +94,7 @@ def test_online_and_full_batch(small, m):
     tr, _ = small
     net, params, opt, epoch, evaluate = _setup(m, len(tr), eta=0.1 if m == 1 else 0.02)
     cost0, _ = evaluate(params, tr)
-    new, _ = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+    new, _ = epoch(params, opt.init(params), jax.random.key(0), tr)
     assert float(evaluate(new, tr)[0]) < float(cost0)
 
 
@@ -260,7 +261,7 @@ def test_guard_catches_an_update_that_overflows_from_a_finite_gradient():
     for on_nan in ("stop", "skip"):
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan)
         params = {"w": jnp.zeros(4, jnp.float32)}
-        p, _, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        p, _, health = epoch(params, opt.init(params), jax.random.key(0), tr)
         if on_nan == "stop":
             assert int(health.first_bad_step) == 0
         else:
@@ -275,7 +276,7 @@ def test_guard_treats_large_finite_values_as_finite():
     for on_nan in ("stop", "skip"):
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan)
         params = {"w": jnp.full(4, 3e38, jnp.float32)}
-        p, _, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        p, _, health = epoch(params, opt.init(params), jax.random.key(0), tr)
         assert int(health.first_bad_step) == -1 and int(health.skipped) == 0
         np.testing.assert_array_equal(np.asarray(p["w"]), np.full(4, 3e38, np.float32))
 
@@ -292,7 +293,7 @@ def test_skip_rolls_back_the_model_state_of_a_bad_step():
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan,
                                  stateful=True)
         params = {"w": jnp.zeros(2, jnp.float32)}
-        _, _, state, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr,
+        _, _, state, health = epoch(params, opt.init(params), jax.random.key(0), tr,
                                     {"count": jnp.float32(0.0)})
         if on_nan == "stop":
             assert int(health.first_bad_step) >= 0
@@ -310,7 +311,7 @@ def test_stop_catches_an_optimizer_state_that_overflows_while_params_stay_finite
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan="stop",
                                  loop=loop)
         params = {"w": jnp.zeros(4, jnp.float32)}
-        p, opt_state, health = epoch(params, opt.init(params), jax.random.PRNGKey(0), tr)
+        p, opt_state, health = epoch(params, opt.init(params), jax.random.key(0), tr)
         assert _finite(p) and not _finite(opt_state)
         assert int(health.first_bad_step) == 0, loop
 
@@ -321,7 +322,7 @@ def test_stop_names_the_first_bad_step_of_the_epoch():
         return {"w": jnp.where(jnp.argmax(y[0]) == 2, jnp.nan, 1.0) * jnp.ones(2, jnp.float32)}
 
     opt, tr = optax.sgd(0.1), _tiny_data()
-    key = jax.random.PRNGKey(7)
+    key = jax.random.key(7)
     expected = int(np.flatnonzero(np.asarray(jax.random.permutation(key, 4)) == 2)[0])
     for loop in train.LOOPS:
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan="stop",
@@ -342,7 +343,7 @@ def test_stop_reports_an_epoch_whose_bad_step_the_replay_cannot_find():
 
     epoch = guard.checked_epoch(program, "stop")
     params = {"w": jnp.zeros(2, jnp.float32)}
-    state = train.TrainState(params, (), jax.random.PRNGKey(0), 0)
+    state = train.TrainState(params, (), jax.random.key(0), 0)
     evaluate = lambda *a, **k: pytest.fail("a diverged epoch is not evaluated")  # noqa: E731
     with pytest.raises(train.Diverged) as info:
         train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=_tiny_data(), epochs=1,
@@ -359,14 +360,14 @@ def test_epoch_refuses_data_of_another_size_than_n_train(small, loop, n_data):
     100 examples and given 200 would train on the first 100; given 50, on copies of the last."""
     tr, _ = small
     net = mlp.make([784, 30, 10])
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", 0.5)
     epoch = train.make_epoch(experiment.autodiff_grad_fn(net, "quadratic"), opt,
                              mini_batch_size=10, n_train=100, loop=loop)
     data_ = train.DeviceData(tr.x[:n_data], tr.labels[:n_data])
     with pytest.raises(ValueError, match=f"n_train: the epoch was made for 100 training "
                                          f"examples; got data with {n_data}"):
-        epoch(params, opt.init(params), jax.random.PRNGKey(1), data_)
+        epoch(params, opt.init(params), jax.random.key(1), data_)
 
 
 def test_numpy_scalars_become_python_numbers_that_config_json_can_hold():
@@ -388,7 +389,7 @@ def test_a_callback_keeps_params_for_later_by_copying_them(small):
             kept["live"] = state.params
             kept["copy"] = jax.tree.map(jnp.copy, state.params)
 
-    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    state = train.TrainState(params, opt.init(params), jax.random.key(1))
     train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te, epochs=2,
               progress=False, callbacks=[keep_first])
     assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(kept["live"]))
@@ -398,12 +399,12 @@ def test_a_callback_keeps_params_for_later_by_copying_them(small):
 def test_epoch_refuses_inputs_and_labels_of_different_lengths(small):
     tr, _ = small
     net = mlp.make([784, 30, 10])
-    params = net.init(jax.random.PRNGKey(0))
+    params = net.init(jax.random.key(0))
     opt = optim.make("sgd", 0.5)
     epoch = train.make_epoch(experiment.autodiff_grad_fn(net, "quadratic"), opt,
                              mini_batch_size=10, n_train=100)
     with pytest.raises(ValueError, match="data: expected one label per example; got 50 and 100"):
-        epoch(params, opt.init(params), jax.random.PRNGKey(1),
+        epoch(params, opt.init(params), jax.random.key(1),
               train.DeviceData(tr.x[:50], tr.labels[:100]))
 
 
@@ -441,7 +442,7 @@ def test_a_host_loops_progress_bar_moves_by_steps(small, monkeypatch, on_nan):
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=m, n_train=n, on_nan=on_nan,
                                  loop=loop)
         p = jax.tree_util.tree_map(jnp.copy, params)
-        state = train.TrainState(p, opt.init(p), jax.random.PRNGKey(1))
+        state = train.TrainState(p, opt.init(p), jax.random.key(1))
         train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=sub, test=te, epochs=2,
                   progress="label")
         bar = bars.pop()
@@ -456,7 +457,7 @@ def test_empty_data_and_plain_tuples_are_refused_with_a_clear_error(small):
         train.DeviceData.put(np.zeros((0, 784), np.float32), np.zeros(0, int), arg="test")
     assert data.to_inputs(np.zeros((0, 28, 28), np.uint8)).shape == (0, 784)
     net, params, opt, epoch, evaluate = _setup(10, len(tr))
-    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    state = train.TrainState(params, opt.init(params), jax.random.key(1))
     empty = train.DeviceData(te.x[:0], te.labels[:0])
     with pytest.raises(ValueError, match="validation: expected at least one example"):
         train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, validation=empty,
@@ -468,7 +469,7 @@ def test_empty_data_and_plain_tuples_are_refused_with_a_clear_error(small):
     with pytest.raises(TypeError, match="data: expected a jaxnn.train.DeviceData"):
         evaluate(params, (te.x, te.labels))
     with pytest.raises(TypeError, match="data: expected a jaxnn.train.DeviceData"):
-        epoch(params, opt.init(params), jax.random.PRNGKey(0), (tr.x, tr.labels))
+        epoch(params, opt.init(params), jax.random.key(0), (tr.x, tr.labels))
 
 
 @pytest.mark.parametrize("loop, on_nan", [("scan", None), ("host", None), ("scan", "stop")])
@@ -485,7 +486,7 @@ def test_fit_refuses_labels_outside_the_epochs_classes(small, loop, on_nan):
     epoch = train.make_epoch(grad_fn, opt, mini_batch_size=10, n_train=n, loop=loop,
                              on_nan=on_nan)
     assert epoch.num_classes == 10
-    state = train.TrainState(params, opt.init(params), jax.random.PRNGKey(1))
+    state = train.TrainState(params, opt.init(params), jax.random.key(1))
     with pytest.raises(ValueError, match=r"train: expected labels in \[0, 10\) \(the epoch's "
                                          r"num_classes\); got range \[0, 12\]"):
         train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=sub, epochs=1,
@@ -513,6 +514,29 @@ def test_put_warns_about_unscaled_pixels_once_and_keeps_them():
         train.DeviceData.put((raw - 100.0) / 80.0, np.arange(3))  # standardized: |x| < 10
 
 
+def test_a_legacy_uint32_key_trains_exactly_like_the_typed_key(small):
+    """jaxnn makes typed keys (jax.random.key); a state keyed with the legacy
+    jax.random.PRNGKey of the same seed shuffles the same way and reaches the same weights,
+    with either loop, and keeps its kind of key."""
+    tr, te = small
+    net, _, opt, _, evaluate = _setup(10, len(tr))
+    grad_fn = experiment.autodiff_grad_fn(net, "cross_entropy")
+    for loop in train.LOOPS:
+        epoch = train.make_epoch(grad_fn, opt, mini_batch_size=10, n_train=len(tr), loop=loop)
+        ends = []
+        for key in (jax.random.key(3), jax.random.PRNGKey(3)):
+            params = net.init(jax.random.key(0))  # fresh: fit donates the buffers it starts from
+            state = train.TrainState(params, opt.init(params), key)
+            state, history = train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr,
+                                       test=te, epochs=2, progress=False)
+            assert jnp.result_type(state.key) == jnp.result_type(key)
+            ends.append((state, [r["test_correct"] for r in history]))
+        (typed, typed_correct), (legacy, legacy_correct) = ends
+        assert typed_correct == legacy_correct
+        assert_trees_close(legacy.params, typed.params, rtol=0, name=loop)
+        np.testing.assert_array_equal(jax.random.key_data(typed.key), legacy.key)
+
+
 def test_each_epoch_gets_its_own_key_split_from_the_states_key():
     """fit splits state.key into (next key, epoch key) every epoch: the epochs' keys (their
     shuffles) all differ, and are the chain of splits from the starting key."""
@@ -525,7 +549,7 @@ def test_each_epoch_gets_its_own_key_split_from_the_states_key():
     def evaluate(params, data):
         return jnp.float32(0.0), 0
 
-    start = jax.random.PRNGKey(7)
+    start = jax.random.key(7)
     state = train.TrainState({"w": jnp.ones(2)}, (), start)
     state, _ = train.fit(state, epoch_fn=epoch_fn, evaluate=evaluate, train=_tiny_data(),
                          epochs=3, progress=False)

@@ -196,7 +196,7 @@ def problem(args):
     from jaxnn import layers as jl
 
     dtype = jnp.float64 if args.float64 else jnp.float32
-    key = jax.random.PRNGKey(args.seed)
+    key = jax.random.key(args.seed)
     if args.model:
         activation = args.activation or "relu"
         spec = _spec(args)
@@ -311,7 +311,7 @@ def speed_of_learning(args) -> int:
                                            output_activation="sigmoid", cost="cross_entropy")
             return jnp.stack(manual_grad.speed_of_learning(info))
 
-        hand = np.asarray([norms(net.init(jax.random.PRNGKey(s))) for s in seeds])
+        hand = np.asarray([norms(net.init(jax.random.key(s))) for s in seeds])
         auto = reproduce.gradient_norms(sizes, seeds=seeds, images=args.images)
         for layer, b in enumerate(book):
             print(f"| {depth} | {layer + 1} | {b:.3f} | {hand[:, layer].mean():.4f} | "

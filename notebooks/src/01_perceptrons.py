@@ -158,14 +158,14 @@ fig.tight_layout()
 from jaxnn import mlp
 
 sizes = (4, 16, 16, 16, 16, 3)
-params = mlp.init(jax.random.PRNGKey(0), sizes, activation="identity")
+params = mlp.init(jax.random.key(0), sizes, activation="identity")
 W = params[0]["w"]
 B = params[0]["b"]
 for layer in params[1:]:
     W, B = layer["w"] @ W, layer["w"] @ B + layer["b"]
 print("collapsed map: W", W.shape, "B", B.shape)
 
-x = jax.random.normal(jax.random.PRNGKey(1), (1000, sizes[0]))
+x = jax.random.normal(jax.random.key(1), (1000, sizes[0]))
 deep = mlp.apply(params, x, activation="identity", output_activation="identity")
 shallow = x @ W.T + B
 print(f"max |deep - shallow| over 1000 inputs: {float(jnp.max(jnp.abs(deep - shallow))):.2e}")

@@ -138,7 +138,7 @@ for label, vs in runs.items():
 # mean over 10,000 points of a one-neuron least-squares fit.
 
 # %%
-key = jax.random.PRNGKey(0)
+key = jax.random.key(0)
 kx, kn = jax.random.split(key)
 xs = jax.random.normal(kx, (10_000,))
 ys = activations.sigmoid(2.0 * xs - 1.0) + 0.05 * jax.random.normal(kn, xs.shape)
@@ -152,7 +152,7 @@ v = jnp.array([0.5, 0.5])
 full = jax.grad(data_cost)(v, xs, ys)
 errors = {}
 for m in scaled((1, 10, 100, 1000), (1, 100)):
-    idx = jax.random.randint(jax.random.PRNGKey(m), (200, m), 0, len(xs))
+    idx = jax.random.randint(jax.random.key(m), (200, m), 0, len(xs))
     est = jax.vmap(lambda i: jax.grad(data_cost)(v, xs[i], ys[i]))(idx)
     errors[m] = float(jnp.mean(jnp.linalg.norm(est - full, axis=1)) / jnp.linalg.norm(full))
 fig, ax = plt.subplots(figsize=(6, 4))

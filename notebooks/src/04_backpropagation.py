@@ -164,7 +164,7 @@ m = scaled(100, 20)
 xb = jnp.asarray(data.to_inputs(mnist.train.images[:m]), F64)
 yb = jnp.asarray(data.one_hot(mnist.train.labels[:m]), F64)
 network = mlp.make((784, 30, 10), scheme="large", dtype=F64)
-p = network.init(jax.random.PRNGKey(0))
+p = network.init(jax.random.key(0))
 cost_fn = costs.from_logits("quadratic", "sigmoid")
 
 

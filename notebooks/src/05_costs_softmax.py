@@ -126,7 +126,7 @@ print("softmax(z) for z =", base.tolist(), "->",
 # `log_softmax` so that it never computes $\ln 0$.
 
 # %%
-z = jax.random.normal(jax.random.PRNGKey(0), (4, 10)) * 3
+z = jax.random.normal(jax.random.key(0), (4, 10)) * 3
 y = jax.nn.one_hot(jnp.array([3, 1, 4, 1]), 10)
 ll = costs.from_logits("log_likelihood", "softmax")
 auto = jax.grad(ll)(z, y) * len(z)  # the library's cost is averaged over the batch

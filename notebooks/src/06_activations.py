@@ -72,7 +72,7 @@ depth_sizes = (784, *([30] * 6), 10)
 
 
 def bias_grad_norms(name, scheme="default"):
-    params = mlp.init(jax.random.PRNGKey(0), depth_sizes, activation=name, scheme=scheme)
+    params = mlp.init(jax.random.key(0), depth_sizes, activation=name, scheme=scheme)
     cost = lambda p: jnp.mean(jnp.sum(  # noqa: E731
         (mlp.apply(p, x, activation=name) - y) ** 2, axis=1)) / 2
     g = jax.grad(cost)(params)

@@ -93,7 +93,7 @@ def _train(x, labels, *, epochs, penalty=None, dropout=0.0, seed=0):
                         "validation_accuracy": accuracy(params, val_x, val_labels),
                         "test_accuracy": accuracy(params, test_x, test_labels)}
 
-    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    k_init, k_train = jax.random.split(jax.random.key(seed))
     params = mlp.init(k_init, SIZES, scheme="large")
     return jax.lax.scan(epoch, params, jax.random.split(k_train, epochs))
 

@@ -39,11 +39,11 @@ fig, axes = plt.subplots(1, 2, figsize=(13, 4))
 bins = np.linspace(-40, 40, 161)
 for name in SCHEMES:
     ws, bs = jax.vmap(lambda k: init.get(name)(k, n_out, n_in))(
-        jax.random.split(jax.random.PRNGKey(0), 200))
+        jax.random.split(jax.random.key(0), 200))
     z = (ws @ x + bs).ravel()
     axes[0].hist(np.asarray(z), bins=bins, histtype="step", lw=1.5, density=True,
                  label=f"{name}: std {float(z.std()):.2f}")
-    w, b = init.get(name)(jax.random.PRNGKey(1), 30, 784)
+    w, b = init.get(name)(jax.random.key(1), 30, 784)
     z_img = (images @ w.T + b).ravel()
     axes[1].hist(np.asarray(z_img), bins=bins, histtype="step", lw=1.5, density=True,
                  label=f"{name}: std {float(z_img.std()):.2f}")
@@ -65,7 +65,7 @@ fig.tight_layout()
 print(f"{'scheme':8s} {'|z| > 4':>8s} {'mean sigma_prime(z)':>20s}")
 sigma_prime = jax.vmap(jax.grad(activations.sigmoid))
 for name in SCHEMES:
-    w, b = init.get(name)(jax.random.PRNGKey(1), 30, 784)
+    w, b = init.get(name)(jax.random.key(1), 30, 784)
     z = (images @ w.T + b).ravel()
     print(f"{name:8s} {100 * float(jnp.mean(jnp.abs(z) > 4)):7.1f}% "
           f"{float(jnp.mean(sigma_prime(z))):20.4f}")
@@ -83,11 +83,11 @@ for name in SCHEMES:
 
 # %%
 depth, width = 10, 256
-x_deep = jax.random.normal(jax.random.PRNGKey(2), (scaled(1000, 256), width))
+x_deep = jax.random.normal(jax.random.key(2), (scaled(1000, 256), width))
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
 for ax, act in zip(axes, ("tanh", "relu")):
     for name in SCHEMES:
-        params = mlp.init(jax.random.PRNGKey(3), (width,) * (depth + 1), scheme=name)
+        params = mlp.init(jax.random.key(3), (width,) * (depth + 1), scheme=name)
         _, acts = mlp.forward(params, x_deep, activation=act, output_activation="identity")
         stds = [float(a.std()) for a in acts[1:-1]]
         ax.semilogy(range(1, depth), stds, "o-", label=name)

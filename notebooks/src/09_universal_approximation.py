@@ -114,7 +114,7 @@ def step_init(key, width, slope=50.0):
 def fit(width, seed=0):
     net = mlp.make((1, width, 1), output_activation="identity")
     opt = optim.make("adam", optax.cosine_decay_schedule(0.01, STEPS))
-    params = step_init(jax.random.PRNGKey(seed), width)
+    params = step_init(jax.random.key(seed), width)
     mlp.check_params(params, x_train)
 
     def loss(p):

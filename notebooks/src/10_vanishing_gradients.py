@@ -51,7 +51,7 @@ for depth, book in reproduce.BOOK_GRADIENT_NORMS.items():
 
 # %%
 net4 = mlp.make((784, 30, 30, 30, 30, 10), scheme="default")
-p4 = net4.init(jax.random.PRNGKey(0))
+p4 = net4.init(jax.random.key(0))
 _, info = manual_grad.backprop(p4, x, y, cost="cross_entropy")
 by_hand = [float(v) for v in manual_grad.speed_of_learning(info)]
 print("manual_grad:", [f"{v:.4f}" for v in by_hand])
@@ -105,7 +105,7 @@ def train_tracking(logits_fn, params, epochs, eta=0.1, m=10, seed=0, bias="b"):
         return p, norms, accuracy
 
     norms, accs = [], []
-    for key in jax.random.split(jax.random.PRNGKey(seed), epochs):
+    for key in jax.random.split(jax.random.key(seed), epochs):
         params, n, a = epoch(params, key)
         norms.append(n)
         accs.append(a)
@@ -144,7 +144,7 @@ for activation, scheme in (("sigmoid", "default"), ("tanh", "xavier"), ("relu", 
     net = mlp.make(deep, activation=activation, scheme=scheme)
     g = jax.jit(jax.grad(lambda p, net=net: cost_ce(net.logits(p, x), y)))
     norms = np.array([[float(jnp.linalg.norm(layer["b"]))
-                       for layer in g(net.init(jax.random.PRNGKey(s)))[:-1]]
+                       for layer in g(net.init(jax.random.key(s)))[:-1]]
                       for s in seeds[:scaled(5, 1)]])
     ratio = norms.mean(0)[0] / norms.mean(0)[-1]
     print(f"{activation:8s} ({scheme:7s}): ||delta^1|| / ||delta^8|| = {ratio:.2e}")
@@ -179,7 +179,7 @@ cost_ll = costs.from_logits("log_likelihood", "softmax")
 
 
 def run_sgd(optimizer, steps, m=20):
-    p = big_init(jax.random.PRNGKey(0))
+    p = big_init(jax.random.key(0))
     state = optimizer.init(p)
 
     @jax.jit
@@ -254,10 +254,10 @@ sizes = (784, *[30] * 8, 10)
 plain_net = mlp.make(sizes, scheme="default")
 bn_epochs = scaled(20, 3)
 curves = {
-    "sigmoid": train_tracking(plain_net.logits, mlp.init(jax.random.PRNGKey(0), sizes),
+    "sigmoid": train_tracking(plain_net.logits, mlp.init(jax.random.key(0), sizes),
                               bn_epochs)[1:],
     # with batch norm b^l cancels out (z - mu), so beta^l plays the bias's role in BP3
-    "sigmoid + batch norm": train_tracking(bn_logits, bn_init(jax.random.PRNGKey(0), sizes),
+    "sigmoid + batch norm": train_tracking(bn_logits, bn_init(jax.random.key(0), sizes),
                                            bn_epochs, bias="beta")[1:],
 }
 for name, (norms, accs) in curves.items():

@@ -153,7 +153,7 @@ cbar = fig.colorbar(im, ax=axes, shrink=0.85, label="activation")
 spec = jl.CNNSpec((28, 28, 1), (jl.Conv(6, (5, 5)), jl.Pool("max", (2, 2)),
                                 jl.Conv(8, (3, 3), padding="SAME"), jl.Pool("avg", (2, 2)),
                                 jl.Flatten(), jl.Dense(30), jl.Dense(10)), activation="sigmoid")
-params = jl.init(spec, jax.random.PRNGKey(0))
+params = jl.init(spec, jax.random.key(0))
 xb = jnp.asarray(data.to_inputs(mnist.train.images[:8], flatten=False))
 yb = jnp.asarray(data.one_hot(mnist.train.labels[:8]))
 

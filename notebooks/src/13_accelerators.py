@@ -60,7 +60,7 @@ m = 100
 x = jnp.asarray(data.to_inputs(mnist.train.images[: 10 * m]))
 y = jax.nn.one_hot(jnp.asarray(mnist.train.labels[: 10 * m]), 10)
 net = mlp.make((784, 100, 10), output_activation="softmax", scheme="xavier")
-params = net.init(jax.random.PRNGKey(0))
+params = net.init(jax.random.key(0))
 cost = costs.from_logits("log_likelihood", "softmax")
 grad = jax.jit(jax.grad(lambda p, xb, yb: cost(net.logits(p, xb), yb)))
 
@@ -111,7 +111,7 @@ for platform, dev in devices.items():
         for n in sizes:
             if platform == "cpu" and n > 2048:
                 break
-            a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+            a = jax.random.normal(jax.random.key(0), (n, n))
             t = timed(matmul, a, a)
             throughput[platform].append((n, 2 * n**3 / t / 1e9))
 
