@@ -335,10 +335,18 @@ def _initial(model: str, network, seed: int):
     init_key, train_key = jax.random.split(jax.random.key(seed))
     if model == "mlp":
         return network.init(init_key), None, train_key
+    params, rest = _cnn_initializer(network)(init_key)
+    return params, rest, train_key
+
+
+@functools.cache
+def _cnn_initializer(spec: layers.CNNSpec):
+    """``init(key) -> (params, rest)`` of a fresh :class:`jaxnn.cnn.CNN`, as one compiled
+    program (``train.jit_once``) kept for the spec: drawing the weights eagerly compiles one
+    program per weight shape, several seconds in all on the CPU."""
     from jaxnn import cnn
 
-    _, params, rest = cnn.split(cnn.make(network, init_key))
-    return params, rest, train_key
+    return train.jit_once(lambda key: cnn.split(cnn.make(spec, key))[1:])
 
 
 def initial_params(config: TrainConfig, network=None):

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import _checks, costs, layers, optim
-from jaxnn.train import LOOPS, auto_loop
+from jaxnn.train import LOOPS, auto_loop, jit_once
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 AUTO = "auto"  # dtype and loop: chosen for the backend by resolve()
@@ -354,7 +354,7 @@ def run(config: SpeedrunConfig = SpeedrunConfig(), *, seeds=(0, 1, 2, 3, 4),
     data_seconds = time.perf_counter() - start
 
     spec = network(config, num_classes)
-    init = jax.jit(lambda key: layers.init(spec, key))
+    init = jit_once(lambda key: layers.init(spec, key))
     t = time.perf_counter()
     params0 = init(jax.random.key(0))
     train_fn = make_train(config, len(train_split), num_classes).lower(
