@@ -169,6 +169,66 @@ def test_the_compiled_initial_draw_equals_the_eager_one_bit_for_bit(name, batch_
             assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b)), name
 
 
+def _layers(name, **kw):
+    return _spec(name, **kw).layers
+
+
+def test_the_architectures_are_the_books_and_flaxs_layers():
+    """network3's chapter-6 nets (valid 5x5 convolutions, 2x2 max pooling, dropout before each
+    fully connected layer, rate 0.5) and Flax's MNIST example (SAME 3x3, 2x2 average pooling)."""
+    def conv(features, size=5, padding="VALID"):
+        return layers.Conv(features, size, 1, padding)
+
+    drop = layers.Dropout(0.5)
+    assert _layers("conv2-dropout") == (
+        conv(20), layers.Pool("max", 2), conv(40), layers.Pool("max", 2), layers.Flatten(),
+        drop, layers.Dense(1000), drop, layers.Dense(1000), drop, layers.Dense(10))
+    assert _layers("flax-mnist") == (
+        conv(32, 3, "SAME"), layers.Pool("avg", 2), conv(64, 3, "SAME"), layers.Pool("avg", 2),
+        layers.Flatten(), layers.Dense(256), layers.Dense(10))
+
+
+def test_architecture_options_dropout_batch_norm_and_classes():
+    """``dropout`` replaces every existing rate; ``batch_norm`` follows every convolution and
+    hidden Dense (not the logits); ``num_classes`` sizes the last layer."""
+    rates = [x.rate for x in _layers("conv2-dropout", dropout=0.2)
+             if isinstance(x, layers.Dropout)]
+    assert rates == [0.2, 0.2, 0.2]
+    kinds = [type(x).__name__ for x in _layers("conv1", batch_norm=True)]
+    assert kinds == ["Conv", "BatchNorm", "Pool", "Flatten", "Dense", "BatchNorm", "Dense"]
+    assert _layers("conv1", num_classes=3)[-1] == layers.Dense(3)
+
+
+def test_a_cnn_gradient_includes_its_l1_penalty():
+    """A CNN's L1 term is in the cost it differentiates (L2 goes through the optimizer): the
+    gradient with penalty (lambda) * sum |w| is the one without plus lambda * sgn(w)."""
+    spec = cnn.architecture("fc100", input_shape=(4, 4, 1))
+    graphdef, params, rest = cnn.split(cnn.make(spec, jax.random.key(0)))
+    x = jax.random.uniform(jax.random.key(1), (3, 4, 4, 1))
+    y = jax.nn.one_hot(jnp.arange(3), 10)
+    cost_fn = costs.from_logits("log_likelihood", "softmax")
+    with_l1, _ = cnn.make_grad_fn(graphdef, cost_fn, lambda p: 0.5 * costs.l1_penalty(p))(
+        params, rest, x, y, None)
+    without, _ = cnn.make_grad_fn(graphdef, cost_fn)(params, rest, x, y, None)
+    pure = [cnn.pure_params(t)["layers"] for t in (params, with_l1, without)]
+    for i in pure[0]:
+        diff = pure[1][i]["kernel"] - pure[2][i]["kernel"]
+        np.testing.assert_allclose(diff, 0.5 * jnp.sign(pure[0][i]["kernel"]), atol=1e-6)
+        np.testing.assert_array_equal(pure[1][i]["bias"], pure[2][i]["bias"])  # not penalised
+
+
+def test_a_fresh_batch_norm_layer_evaluates_with_unit_variance_and_flaxs_epsilon():
+    """Before any training step the running statistics are mean 0 and variance 1, so in
+    evaluation batch norm is x / sqrt(1 + eps), eps = 1e-5 (Flax's default)."""
+    spec = layers.CNNSpec((1, 1, 4), (layers.Flatten(), layers.BatchNorm(), layers.Dense(4)),
+                          "sigmoid")
+    model = cnn.make(spec, jax.random.key(0))
+    assert model.layers["1"].epsilon == 1e-5
+    model.layers["2"].kernel[...] = jnp.eye(4)
+    x = jnp.arange(8.0).reshape(2, 1, 1, 4)
+    np.testing.assert_allclose(model(x), x.reshape(2, 4) / np.sqrt(1 + 1e-5), rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def tiny_config():
     return dict(train_size=300, eval_size=100, epochs=1, mini_batch_size=10)

@@ -155,6 +155,10 @@ BAD_SIZES = {
                      "epochs", "2.5"),
     "checkpoint_every 0": (lambda: checkpoint.SaveEvery(None, 0), ValueError,
                            "checkpoint_every", "0"),
+    "eval_size 0": (lambda: experiment.TrainConfig.from_preset(eval_size=0), ValueError,
+                    "eval_size", "got 0"),
+    "fractional layer": (lambda: experiment.TrainConfig.from_preset(sizes=(784, 30.5, 10)),
+                         ValueError, "sizes", "30.5"),  # never truncated to 30
 }
 
 
@@ -220,6 +224,13 @@ UNKNOWN = {
 @pytest.mark.parametrize("case", UNKNOWN, ids=list(UNKNOWN))
 def test_unknown_preset_activation_cost_optimizer_or_dataset(case):
     _check(*UNKNOWN[case])
+
+
+def test_the_edges_of_the_ranges_are_accepted():
+    """The largest seed an ensemble of 2 can take (its members: 2**32 - 2 and 2**32 - 1), and
+    dropout 0 for an MLP (no dropout, not a setting without effect)."""
+    assert experiment.TrainConfig.from_preset(seed=2**32 - 2, ensemble=2).seed == 2**32 - 2
+    assert experiment.TrainConfig.from_preset("ch1-30", dropout=0.0).dropout == 0.0
 
 
 CNN = dict(cost="log_likelihood", output_activation="softmax")

@@ -56,3 +56,19 @@ def test_labels_must_match_the_inputs_one_to_one(labels):
     """zip() used to drop the unmatched rows, so 3 labels for 4 inputs 'converged'."""
     with pytest.raises(ValueError, match=r"^y: expected 4 labels"):
         pc.train(pc.INPUTS, labels)
+
+
+def test_a_converged_perceptron_classifies_its_data_on_the_boundary():
+    """On w . x + b = 0 the learning rule decides as fire() does (the step is 0 there): training
+    reports convergence only when every example is classified as its label."""
+    for y in ([0], [1]):
+        p, converged = pc.train([[0.0, 0.0]], y, epochs=5)
+        assert converged and int(pc.fire(p, np.zeros(2))) == y[0]
+    _, converged = pc.train([[0.0, 0.0]], [0], epochs=1)
+    assert converged
+
+
+def test_the_seed_sets_the_initial_weights():
+    a, _ = pc.train(pc.INPUTS, [0, 0, 0, 1], epochs=1, seed=0)
+    b, _ = pc.train(pc.INPUTS, [0, 0, 0, 1], epochs=1, seed=1)
+    assert not np.array_equal(a.w, b.w)

@@ -332,3 +332,31 @@ def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeyp
     assert capsys.readouterr().err.strip() == (
         f"jaxnn train: interrupted; no epoch had finished; removed {out}")
     assert not out.exists()
+
+
+def test_plot_history_draws_each_split_in_percent_and_the_cost_on_a_log_axis(tmp_path,
+                                                                              monkeypatch):
+    from jaxnn import report
+
+    plt = report.pyplot()
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    history = [{"epoch": e, "train_cost": 1.0 / (e + 1), "train_accuracy": 0.5,
+                "validation_accuracy": 0.7, "test_accuracy": 0.9} for e in range(3)]
+    report.plot_history(history, tmp_path / "curves.png")
+    accuracy, cost = figures[0].axes
+    lines = {line.get_label(): list(line.get_ydata()) for line in accuracy.get_lines()}
+    assert lines == {"training": [50.0] * 3, "validation": [70.0] * 3, "test": [90.0] * 3}
+    assert accuracy.get_ylabel() == "accuracy (%)" and cost.get_yscale() == "log"
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    monkeypatch.undo()
+    plt.close(figures[0])
+
+
+def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
+    from jaxnn import report
+
+    monkeypatch.setattr(report.time, "strftime", lambda fmt: "20260101-000000")
+    first, second = (report.new_run_dir(tmp_path, "ch1-30") for _ in range(2))
+    assert first.name == "20260101-000000-ch1-30"
+    assert second.name == "20260101-000000-ch1-30-2"

@@ -146,6 +146,8 @@ def test_config_json_round_trip_and_the_old_maxout_default():
     assert experiment.TrainConfig.from_json(saved) == config
     # before maxout_pieces defaulted to None, every config.json said 2
     assert experiment.TrainConfig.from_json({**saved, "maxout_pieces": 2}) == config
+    relu = dataclasses.replace(config, activation="relu")  # any activation but maxout
+    assert experiment.TrainConfig.from_json({**relu.to_json(), "maxout_pieces": 2}) == relu
     maxout = dataclasses.replace(config, activation="maxout", maxout_pieces=2)
     assert experiment.TrainConfig.from_json(maxout.to_json()) == maxout
 
@@ -243,6 +245,7 @@ def test_chapter6_l2_divides_by_the_number_of_full_mini_batches(x64):
     config = experiment.TrainConfig.from_preset("ch3-l2-30", eta=eta, l2=l2, mini_batch_size=m,
                                                 l2_convention="chapter6")
     assert experiment.l2_denominator(config, n) == 100
+    assert experiment.l2_denominator(config, 5) == 1  # fewer examples than m: never 0
     params, grads = _params(), _grads()
     new = _one_update(experiment.make_optimizer(config, n), params, grads)
     w, g = params[0]["w"], grads[0]["w"]
