@@ -372,13 +372,19 @@ def check_data(data, arg: str = "data") -> None:
                         f"DeviceData.put(x, labels); got {type(data).__name__}")
 
 
+@jax.jit
+def _label_range(labels):
+    # one program for both ends (two eager reductions compiled two, about 0.2 s each on the CPU)
+    return labels.min(), labels.max()
+
+
 def _check_labels(data: DeviceData, num_classes: int | None) -> None:
     """ValueError unless ``data``'s labels lie in [0, num_classes): the step's one-hot rows of
     other labels are all zero, so they would train silently on nothing (``DeviceData.put``
-    checks this only when it is given ``num_classes``). One reduction on the device."""
+    checks this only when it is given ``num_classes``). One compiled call on the device."""
     if num_classes is None:
         return
-    low, high = (int(v) for v in jax.device_get((data.labels.min(), data.labels.max())))
+    low, high = (int(v) for v in jax.device_get(_label_range(data.labels)))
     if low < 0 or high >= num_classes:
         raise ValueError(f"train: expected labels in [0, {num_classes}) (the epoch's "
                          f"num_classes); got range [{low}, {high}]")
