@@ -74,8 +74,8 @@ def float64():
 def host(x) -> np.ndarray:
     """``x`` as a NumPy array; a typed PRNG key (``jax.random.key``) as its uint32 key data,
     since NumPy cannot hold the key type itself."""
-    if jax.dtypes.issubdtype(getattr(x, "dtype", None) or np.asarray(x).dtype,
-                             jax.dtypes.prng_key):
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
         x = jax.random.key_data(x)
     return np.asarray(x)
 
