@@ -2,13 +2,14 @@
 
 Networks: the chapter-1 MLP (784-30-10, sigmoid, quadratic cost) and the chapter-6 CNN of the
 ch6-relu preset (architecture conv2: two 5x5 VALID conv + 2x2 max-pool blocks, fc100, softmax
-log-likelihood, relu), on real MNIST images. For each (network, batch) both gradient functions
+log-likelihood, relu), also with batch norm after every conv and hidden dense layer (training
+mode), on real MNIST images. For each (network, batch) both gradient functions
 are compiled first (compile time reported apart), then timed interleaved -- manual, autodiff,
 manual, ... -- so a noisy machine slows both alike; each figure is the median of the repeats,
 each repeat the mean of ``--inner`` calls dispatched back to back and waited for once
 (``block_until_ready``), as a training loop runs them. The ratio is manual/autodiff.
 
-    python benchmarks/manual_vs_autodiff.py [--repeats 15] [--inner 10] [--out PATH]
+    python benchmarks/manual_vs_autodiff.py [--repeats 15] [--inner 10] [--only TEXT] [--out PATH]
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, markdown_table, positive_int, write_json  # noqa: E402
 
 CASES = (("ch1 mlp 784-30-10", 10), ("ch1 mlp 784-30-10", 1000),
-         ("ch6 cnn conv2 relu", 10), ("ch6 cnn conv2 relu", 256))
+         ("ch6 cnn conv2 relu", 10), ("ch6 cnn conv2 relu", 256),
+         ("ch6 cnn conv2 relu, batch norm", 256))
 
 
 def gradient_functions(network: str, batch: int):
@@ -50,7 +52,8 @@ def gradient_functions(network: str, batch: int):
             return jax.grad(lambda p: cost(mlp.logits(p, x, activation="sigmoid"), y))(p)
     else:
         x = jnp.asarray(data.to_inputs(ds.train.images[:batch], flatten=False))
-        spec = cnn.architecture("conv2", input_shape=(28, 28, 1), activation="relu")
+        spec = cnn.architecture("conv2", input_shape=(28, 28, 1), activation="relu",
+                                batch_norm=network.endswith("batch norm"))
         params = jl.init(spec, key)
         cost = costs.from_logits("log_likelihood", "softmax")
 
@@ -96,10 +99,16 @@ def main(argv=None) -> int:
                         help="timed rounds per variant; the median is reported (default 15)")
     parser.add_argument("--inner", type=positive_int, default=10,
                         help="gradient calls per timed round (default 10)")
+    parser.add_argument("--only", default="",
+                        help="only the networks whose name contains TEXT (e.g. 'batch norm')")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                         "manual_vs_autodiff.json")
     args = parser.parse_args(argv)
-    results = [measure(n, b, repeats=args.repeats, inner=args.inner) for n, b in CASES]
+    cases = [(n, b) for n, b in CASES if args.only in n]
+    if not cases:
+        parser.error(f"--only: no network's name contains {args.only!r}; the networks are "
+                     + ", ".join(sorted({n for n, _ in CASES})))
+    results = [measure(n, b, repeats=args.repeats, inner=args.inner) for n, b in cases]
     env = environment()
     rows = [[r["network"], r["batch"], f"{r['median_s']['manual'] * 1e3:.3f}",
              f"{r['median_s']['autodiff'] * 1e3:.3f}", f"{r['ratio']:.2f}"] for r in results]

@@ -7,10 +7,10 @@
     dense layer:      a = sigma(a W + b),  dropout before it when the spec says so
     output:           z^L = a W^L + b^L,   softmax(z^L) the network's output
 
-exactly as :func:`jaxnn.layers.forward` does over the pure parameter layout, so for a spec
-without ``BatchNorm``, ``layers.forward(spec, pure_params(model), x)`` equals ``model(x)`` in
-evaluation mode (``layers.forward`` passes a BatchNorm through unchanged: its scale, bias and
-running statistics are not in the pure layout).
+exactly as :func:`jaxnn.layers.forward` does over the pure parameter layout:
+``layers.forward(spec, pure_params(model), x, batch_stats=pure_batch_stats(model))`` equals
+``model(x)`` (evaluation mode), and ``layers.forward(spec, pure_params(model), x, key=key)``
+equals ``model(x, train=True, key=key)`` (a BatchNorm normalising with the batch's statistics).
 
 Training does not go through ``nnx.jit``: :func:`split` separates the module once into a static
 graph, its ``nnx.Param`` state (what the optimizer updates) and the rest (batch-norm running
@@ -60,8 +60,8 @@ class CNN(nnx.Module):
                 # Two-pass variance, E[(x - mean)^2]: Flax's default E[x^2] - mean^2 cancels
                 # when a channel's mean is large against its spread (an error of 0.28 in the
                 # normalised output for mean 300, std 0.3, in float32).
-                bn = nnx.BatchNorm(shape[-1], momentum=layer.momentum, rngs=rngs,
-                                   param_dtype=param_dtype, use_fast_variance=False)
+                bn = nnx.BatchNorm(shape[-1], momentum=layer.momentum, epsilon=layer.epsilon,
+                                   rngs=rngs, param_dtype=param_dtype, use_fast_variance=False)
                 # Flax keeps the running statistics in float32 whatever param_dtype is; a
                 # float64 network keeps them in float64 too (and updates them without a cast).
                 bn.mean = nnx.BatchStat(jnp.zeros(shape[-1], param_dtype))
@@ -131,23 +131,32 @@ def make_grad_fn(graphdef, cost_fn, penalty=None):
 
 
 def pure_params(model_or_params) -> dict:
-    """The pure layout of :mod:`jaxnn.layers`, ``{"layers": {i: {"kernel", "bias"}}}`` for every
-    Conv and Dense layer i, from a :class:`CNN` or from its ``nnx.Param`` state (so a gradient
-    State converts the same way and lines up with ``manual_grad``)."""
-    if isinstance(model_or_params, CNN):
-        spec = model_or_params.spec
-        state = nnx.state(model_or_params, nnx.Param)
-    else:
-        state, spec = model_or_params, None
+    """The pure layout of :mod:`jaxnn.layers`: ``{"layers": {i: {"kernel", "bias"}}}`` for every
+    Conv and Dense layer i and ``{i: {"scale", "bias"}}`` for every BatchNorm, from a
+    :class:`CNN` or from its ``nnx.Param`` state (so a gradient State converts the same way and
+    lines up with ``manual_grad``)."""
+    return _pure(model_or_params, nnx.Param, ("kernel", "scale"), ("bias",))
+
+
+def pure_batch_stats(model_or_rest) -> dict:
+    """Every BatchNorm layer's running averages, ``{i: {"mean", "var"}}``, from a :class:`CNN`
+    or from its non-parameter state (``rest`` of :func:`split`): the ``batch_stats`` that
+    :func:`jaxnn.layers.forward` evaluates with."""
+    return _pure(model_or_rest, nnx.BatchStat, ("mean",), ("var",))["layers"]
+
+
+def _pure(model_or_state, kind, firsts, seconds) -> dict:
+    """``{"layers": {i: {first: ..., second: ...}}}`` for every layer whose state has a leaf
+    named in ``firsts`` (and the one of ``seconds`` beside it)."""
+    state = (nnx.state(model_or_state, kind) if isinstance(model_or_state, CNN)
+             else model_or_state)
     out = {}
     for key, sub in state["layers"].items():
-        if "kernel" not in sub:
-            continue  # batch norm: not part of the pure layout
-        i = int(key)
-        if spec is not None and not isinstance(spec.layers[i], Conv | Dense):
-            continue
-        out[i] = {"kernel": _value(sub["kernel"]), "bias": _value(sub["bias"])}
-    return {"layers": out}
+        first = next((name for name in firsts if name in sub), None)
+        second = next((name for name in seconds if name in sub), None)
+        if first is not None and second is not None:
+            out[int(key)] = {first: _value(sub[first]), second: _value(sub[second])}
+    return {"layers": dict(sorted(out.items()))}
 
 
 def _value(v):

@@ -7,7 +7,8 @@ parameter layout, so their gradients can be compared leaf by leaf:
     params = {"layers": {i: {"kernel": ..., "bias": ...}}}
 
 for every *parametric* layer i (its index in ``spec.layers``): ``Conv`` kernels are HWIO
-(kh, kw, c_in, c_out) and ``Dense`` kernels are (n_in, n_out) (Flax's layouts). Images are NHWC.
+(kh, kw, c_in, c_out) and ``Dense`` kernels are (n_in, n_out) (Flax's layouts); a ``BatchNorm``
+has ``{"scale": ..., "bias": ...}``, one of each per feature. Images are NHWC.
 
 The network is ``layers`` in order; every Conv and every Dense except the last is followed by
 ``spec.activation``; the last Dense gives the logits z^L of the softmax output.
@@ -92,19 +93,22 @@ class Dropout:
 
 @dataclasses.dataclass(frozen=True)
 class BatchNorm:
-    """Batch normalization over the last (feature) axis: y = scale (a - mu) / sqrt(var + eps)
-    + bias, mu and var of the mini-batch in training and running averages (``momentum``) at
-    evaluation. Used by :mod:`jaxnn.cnn` only: its scale and bias are not in the pure layout,
-    and :func:`forward` passes it through unchanged."""
+    """Batch normalization over the last (feature) axis:
+    y = scale (a - mu) / sqrt(var + epsilon) + bias, with mu and var (the biased variance) of
+    the mini-batch in training and running averages (``momentum``) at evaluation; ``epsilon``
+    is Flax's default. Its ``scale`` and ``bias`` are in the pure layout; the running averages
+    are not parameters: :func:`forward` takes them as ``batch_stats``."""
 
     momentum: float = 0.99
+    epsilon: float = 1e-5
 
     def __post_init__(self):
         _checks.in_unit_interval("momentum", self.momentum)
+        _checks.positive("epsilon", self.epsilon)
 
 
 Layer = Conv | Pool | Flatten | Dense | Dropout | BatchNorm
-PARAMETRIC = (Conv, Dense)
+PARAMETRIC = (Conv, Dense, BatchNorm)
 
 ACTIVATIONS = tuple(n for n in activations.HIDDEN if n != "prelu")
 """The hidden activations a :class:`CNNSpec` takes: every one of :data:`jaxnn.activations.HIDDEN`
@@ -180,12 +184,16 @@ def shapes(spec: CNNSpec) -> list[tuple[int, ...]]:
 
 
 def init(spec: CNNSpec, key, dtype=jnp.float32) -> dict:
-    """He-normal kernels and zero biases in the pure layout (for tests and manual_grad;
-    jaxnn.cnn's Flax modules use their own initializers)."""
+    """He-normal kernels and zero biases in the pure layout, and scale 1 and bias 0 for a
+    BatchNorm (for tests and manual_grad; jaxnn.cnn's Flax modules use their own
+    initializers)."""
     params = {}
     shape = tuple(spec.input_shape)
     for i, (layer, out_shape) in enumerate(zip(spec.layers, shapes(spec))):
         key, sub = jax.random.split(key)
+        if isinstance(layer, BatchNorm):
+            params[i] = {"scale": jnp.ones(shape[-1:], dtype), "bias": jnp.zeros(shape[-1:], dtype)}
+            continue
         if isinstance(layer, Conv):
             kshape = (*layer.kernel, shape[-1], layer.features)
         elif isinstance(layer, Dense):
@@ -249,6 +257,46 @@ def pool(x, *, kind, window, stride):
     return y
 
 
+def batch_statistics(a):
+    """The mean and the biased variance of every feature (the last axis) over all the other
+    axes, the variance in two passes, E[(a - mu)^2], as :mod:`jaxnn.cnn`'s batch norm
+    computes it (E[a^2] - mu^2 cancels when a feature's mean is large against its spread)."""
+    axes = tuple(range(a.ndim - 1))
+    mu = jnp.mean(a, axis=axes)
+    return mu, jnp.mean(jnp.square(a - mu), axis=axes)
+
+
+def batch_norm(a, scale, bias, *, epsilon, mean=None, var=None):
+    """y = (a - mean) * (scale / sqrt(var + epsilon)) + bias over the last (feature) axis, in
+    Flax's order of operations; without ``mean`` and ``var`` those of the batch
+    (:func:`batch_statistics`: training mode)."""
+    if (mean is None) != (var is None):
+        raise ValueError("batch_norm: expected both mean and var (running averages) or neither "
+                         "(the batch's own)")
+    if mean is None:
+        mean, var = batch_statistics(a)
+    return (a - mean) * (scale * jax.lax.rsqrt(var + epsilon)) + bias
+
+
+def _batch_norm_params(params, i):
+    p = params["layers"].get(i)
+    if not isinstance(p, dict) or "scale" not in p or "bias" not in p:
+        raise ValueError(f"params: expected {{'scale', 'bias'}} for layer {i} (BatchNorm) in "
+                         f"params['layers'][{i}] (jaxnn.layers.init and jaxnn.cnn.pure_params "
+                         f"give them); got {None if p is None else sorted(p)}")
+    return p
+
+
+def _running_stats(batch_stats, i):
+    s = batch_stats.get(i) if isinstance(batch_stats, dict) else None
+    if not isinstance(s, dict) or "mean" not in s or "var" not in s:
+        raise ValueError(f"batch_stats: expected {{'mean', 'var'}} for layer {i} (BatchNorm) "
+                         f"in batch_stats[{i}] (jaxnn.cnn.pure_batch_stats gives them), or "
+                         f"batch_stats=None for the mini-batch's own statistics; got "
+                         f"{None if s is None else sorted(s) if isinstance(s, dict) else s}")
+    return s["mean"], s["var"]
+
+
 def check_images(spec: CNNSpec, x) -> None:
     """``x`` is a floating-point batch of ``spec.input_shape`` NHWC images (shapes and dtypes
     only, so under jit it runs once, while tracing)."""
@@ -256,8 +304,13 @@ def check_images(spec: CNNSpec, x) -> None:
     _checks.floating_array("x", x, " (scale images with jaxnn.data.to_inputs)")
 
 
-def forward(spec: CNNSpec, params: dict, x, *, key=None):
+def forward(spec: CNNSpec, params: dict, x, *, key=None, batch_stats=None):
     """Logits z^L for NHWC images ``x``. ``key`` enables dropout (training); None = evaluation.
+
+    A BatchNorm layer i normalises with the running averages ``batch_stats[i]["mean"]`` and
+    ``["var"]`` when ``batch_stats`` is given (evaluation; :func:`jaxnn.cnn.pure_batch_stats`
+    reads them from a model), and with the mini-batch's own statistics when it is None (training
+    mode, the cost that training differentiates).
 
     ``x`` must be floating-point of shape (batch, *spec.input_shape) (checked on shapes and
     dtypes only: once, while tracing, under ``jax.jit``)."""
@@ -277,6 +330,10 @@ def forward(spec: CNNSpec, params: dict, x, *, key=None):
             p = params["layers"][i]
             z = add_bias(a @ p["kernel"], p["bias"])
             a = z if i == last else sigma(z)
+        elif isinstance(layer, BatchNorm):
+            p = _batch_norm_params(params, i)
+            mean, var = (None, None) if batch_stats is None else _running_stats(batch_stats, i)
+            a = batch_norm(a, p["scale"], p["bias"], epsilon=layer.epsilon, mean=mean, var=var)
         elif isinstance(layer, Dropout) and key is not None and layer.rate > 0:
             key, sub = jax.random.split(key)
             keep = jax.random.bernoulli(sub, 1.0 - layer.rate, a.shape)

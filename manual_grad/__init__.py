@@ -5,8 +5,10 @@
 - :func:`conv2d` / :func:`conv2d_backward`, :func:`max_pool` / :func:`max_pool_backward`,
   :func:`avg_pool` / :func:`avg_pool_backward` — convolution and pooling layers by hand;
 - :func:`softmax_backward`, :func:`maxout_backward`, :func:`dropout_backward`,
-  :func:`flatten_backward` — the parameter-free layers;
-- :func:`cnn_backprop` — a whole jaxnn.layers CNN (conv -> activation -> pool ... -> softmax).
+  :func:`flatten_backward` — the parameter-free layers; :func:`batch_norm_backward` — batch
+  normalization in training mode (through the batch's mean and variance);
+- :func:`cnn_backprop` — a whole jaxnn.layers CNN (conv -> activation [-> batch norm] -> pool
+  ... -> softmax).
 
 Only jax.numpy, jax.lax, jax.nn (sigmoid, softmax) and jax.random (dropout masks) are used:
 no automatic differentiation (grad, vjp, jvp or any other transform).
@@ -16,6 +18,7 @@ from manual_grad.backprop import backprop, speed_of_learning
 from manual_grad.cnn import cnn_backprop
 from manual_grad.conv import conv2d, conv2d_backward
 from manual_grad.layers import (
+    batch_norm_backward,
     dropout_backward,
     flatten_backward,
     maxout_backward,
@@ -30,6 +33,7 @@ __all__ = [
     "avg_pool",
     "avg_pool_backward",
     "backprop",
+    "batch_norm_backward",
     "cnn_backprop",
     "conv2d",
     "conv2d_backward",

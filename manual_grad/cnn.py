@@ -12,6 +12,8 @@ the backward pass applies, from the last layer to the first:
 - Conv:  :func:`manual_grad.conv.conv2d_backward` (BP3, BP4 and BP2 for shared weights)
 - Pool:  :func:`manual_grad.pool.max_pool_backward` / ``avg_pool_backward``
 - Flatten: a reshape back;  Dropout: the same mask, scaled by 1 / (1 - rate).
+- BatchNorm (training mode, the batch's statistics):
+  :func:`manual_grad.layers.batch_norm_backward` (dscale, dbias, and dx through mu and var)
 
 Deltas are carried per example (dC_x/dz) and parameter gradients divide by m once.
 """
@@ -40,15 +42,15 @@ def _check(spec, params, x, y):
     n_out = spec.layers[-1].features
     if jnp.shape(y) != (x.shape[0], n_out):
         raise ValueError(f"y: expected one-hot targets ({x.shape[0]}, {n_out}); got {jnp.shape(y)}")
-    if any(isinstance(layer, jl.BatchNorm) for layer in spec.layers):
-        raise ValueError("spec: batch normalization has no hand-derived backprop here (its scale, "
-                         "bias and running statistics are not in the pure layout); use "
-                         "jaxnn.cnn.make_grad_fn (autodiff), or a spec without BatchNorm")
     if not isinstance(params, dict) or "layers" not in params:
         raise ValueError("params: expected {'layers': {i: {'kernel', 'bias'}}}")
     for i, layer in enumerate(spec.layers):
         if isinstance(layer, jl.PARAMETRIC) and i not in params["layers"]:
             raise ValueError(f"params: no entry for layer {i} ({type(layer).__name__})")
+        leaves = ("scale", "bias") if isinstance(layer, jl.BatchNorm) else ("kernel", "bias")
+        if isinstance(layer, jl.PARAMETRIC) and not all(k in params["layers"][i] for k in leaves):
+            raise ValueError(f"params: expected {{{', '.join(map(repr, leaves))}}} for layer {i} "
+                             f"({type(layer).__name__}); got {sorted(params['layers'][i])}")
 
 
 def forward(spec, params, x, *, key=None):
@@ -75,6 +77,9 @@ def forward(spec, params, x, *, key=None):
             p = params["layers"][i]
             zs[i] = jl.add_bias(a @ p["kernel"], p["bias"])
             a = zs[i] if i == last else sigma(zs[i])
+        elif isinstance(layer, jl.BatchNorm):
+            p = params["layers"][i]
+            a = jl.batch_norm(a, p["scale"], p["bias"], epsilon=layer.epsilon)
         elif isinstance(layer, jl.Dropout) and key is not None and layer.rate > 0:
             key, sub = jax.random.split(key)  # the same splits as jaxnn.layers.forward
             masks[i] = jax.random.bernoulli(sub, 1.0 - layer.rate, a.shape)
@@ -87,10 +92,13 @@ def cnn_backprop(spec, params, x, y, *, key=None):
 
     ``x`` (m, H, W, C) NHWC, ``y`` one-hot (m, n_out) (or any targets in [0, 1], for
     C = -(1/m) sum_x y . ln softmax(z^L(x))); ``key`` enables dropout exactly as in
-    :func:`jaxnn.layers.forward`. Returns ``(grads, info)``: ``grads`` in the structure of
-    ``params``; ``info`` has ``inputs`` (each layer's input), ``zs`` and ``deltas``
-    ({i: dC_x/dz^i} per example for Conv and Dense layers), ``masks`` (dropout) and ``output``
-    (softmax probabilities a^L).
+    :func:`jaxnn.layers.forward`. A BatchNorm normalises with the mini-batch's statistics, as
+    in training (``layers.forward`` with ``batch_stats=None``), so the examples' costs are
+    coupled through it; its gradients are ``{"scale", "bias"}``.
+
+    Returns ``(grads, info)``: ``grads`` in the structure of ``params``; ``info`` has ``inputs``
+    (each layer's input), ``zs`` and ``deltas`` ({i: dC_x/dz^i} per example for Conv and Dense
+    layers), ``masks`` (dropout) and ``output`` (softmax probabilities a^L).
     """
     _check(spec, params, x, y)
     z_last, tape = forward(spec, params, x, key=key)
@@ -123,6 +131,10 @@ def cnn_backprop(spec, params, x, y, *, key=None):
             da = backward(da, a_in, window=layer.window, stride=layer.stride)
         elif isinstance(layer, jl.Flatten):
             da = layers.flatten_backward(da, a_in.shape)
+        elif isinstance(layer, jl.BatchNorm):
+            da, nabla_scale, nabla_bias = layers.batch_norm_backward(
+                da, a_in, params["layers"][i]["scale"], epsilon=layer.epsilon)
+            grads[i] = {"scale": nabla_scale / m, "bias": nabla_bias / m}
         elif isinstance(layer, jl.Dropout) and i in tape["masks"]:
             da = layers.dropout_backward(da, tape["masks"][i], layer.rate)
     grads = {"layers": {i: grads[i] for i in sorted(grads)}}

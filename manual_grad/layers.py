@@ -1,7 +1,9 @@
-"""Backward passes of the parameter-free layers: softmax, maxout, dropout, flatten.
+"""Backward passes of the layers between the weighted ones: softmax, maxout, dropout, flatten,
+and batch normalization (whose scale and bias are learned).
 
 Each ``*_backward`` takes dC/d(output) and returns dC/d(input) (the chain rule through one
-layer, written out), with the same leading batch axis. Shapes and settings are checked
+layer, written out), with the same leading batch axis; ``batch_norm_backward`` also returns
+dC/d(scale) and dC/d(bias). Shapes and settings are checked
 (ValueError naming the argument) on shapes only: under ``jax.jit`` that is once, while tracing.
 """
 
@@ -9,9 +11,11 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 
 from jaxnn import _checks
+from jaxnn import layers as jl
 
 
 def softmax_backward(da, a):
@@ -63,3 +67,34 @@ def flatten_backward(da, shape):
     _checks.shape("da", da, (shape[0], math.prod(shape[1:])) if shape else (0,),
                   f"dC/da of the flattened {shape}, shape")
     return da.reshape(shape)
+
+
+def batch_norm_backward(dy, x, scale, *, epsilon=1e-5):
+    """Backward of batch normalization in training mode, y = scale * x_hat + bias with
+    x_hat = (x - mu) / sqrt(var + epsilon), mu and the biased var taken over every axis of ``x``
+    but the last (N values per feature: the batch, and in a conv layer every position).
+
+    Returns ``(dx, dscale, dbias)`` for ``dy`` = dC/dy of ``x``'s shape:
+
+    - dbias = sum dy,  dscale = sum dy * x_hat  (sums over the N values of each feature);
+    - dx = scale / sqrt(var + epsilon) * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
+
+    The last line is the chain rule through mu and var as well as x: every x_i moves the
+    batch's mean and variance, so dC/dx_i collects dy from all N values; dy's mean and its
+    component along x_hat are what normalising takes away (y is unchanged when a feature of
+    x is shifted, and, for epsilon = 0, when it is scaled).
+    """
+    _checks.same_shape("dy", dy, "x", x)
+    if jnp.ndim(x) < 2:
+        raise ValueError(f"x: expected a batch (N, ..., features) of at least 2 axes; got shape "
+                         f"{jnp.shape(x)}")
+    _checks.shape("scale", scale, (jnp.shape(x)[-1],), "one value per feature, shape")
+    mean, var = jl.batch_statistics(x)
+    inv_std = jax.lax.rsqrt(var + epsilon)
+    x_hat = (x - mean) * inv_std
+    axes = tuple(range(x.ndim - 1))
+    dbias = jnp.sum(dy, axis=axes)
+    dscale = jnp.sum(dy * x_hat, axis=axes)
+    n = math.prod(x.shape[:-1])
+    dx = (scale * inv_std) * (dy - dbias / n - x_hat * (dscale / n))
+    return dx, dscale, dbias

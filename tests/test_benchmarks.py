@@ -121,3 +121,30 @@ def test_guard_benchmark_times_every_variant_and_writes_json(tmp_path):
     assert [r["on_nan"] for r in rows] == ["none", "stop", "skip"]
     assert all(r["wall_median_s"] > 0 and len(r["wall_s"]) == 1 for r in rows)
     assert rows[0]["ratio_to_none"] == 1.0 and payload["results"][1]["optimizer"] == "sgd"
+
+
+def test_manual_vs_autodiff_times_the_same_gradient_twice(tmp_path, capsys):
+    """The batch-norm row differentiates a network with batch norm both ways, and the two
+    gradients agree; --only selects rows by name and refuses a name that matches none."""
+    import jax
+
+    from manual_grad.check import relative_error
+
+    bench = _load("manual_vs_autodiff")
+    manual, autodiff, params = bench.gradient_functions("ch6 cnn conv2 relu, batch norm", 16)
+    # (conv, BN, pool) twice, flatten, dense, BN, dense
+    assert sorted(params["layers"]) == [0, 1, 3, 4, 7, 8, 9]
+    assert sorted(params["layers"][1]) == ["bias", "scale"]
+    hand, auto = manual(params), autodiff(params)
+    for h, a in zip(jax.tree_util.tree_leaves(hand), jax.tree_util.tree_leaves(auto)):
+        assert relative_error(h, a) <= 1e-3
+    out = tmp_path / "m.json"
+    assert bench.main(["--repeats", "1", "--inner", "1", "--only", "mlp", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert [(r["network"], r["batch"]) for r in saved["results"]] == [
+        ("ch1 mlp 784-30-10", 10), ("ch1 mlp 784-30-10", 1000)]
+    assert all(r["median_s"]["manual"] > 0 and r["ratio"] > 0 for r in saved["results"])
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--only", "resnet", "--out", str(out)])
+    assert info.value.code == 2 and "--only: no network's name contains 'resnet'" in \
+        capsys.readouterr().err

@@ -29,10 +29,16 @@ def test_forward_shapes_of_every_cnn_preset(name):
         lambda x: cnn.make(spec, key)(x, train=True, key=jax.random.key(1)), x)
     assert training.shape == (3, 10)
     pure = jax.eval_shape(lambda: cnn.pure_params(cnn.make(spec, key)))
+    shapes = layers.shapes(spec)
+    assert sorted(pure["layers"]) == [i for i, layer in enumerate(spec.layers)
+                                      if isinstance(layer, layers.PARAMETRIC)]
     for i, p in pure["layers"].items():
         layer = spec.layers[i]
-        assert isinstance(layer, layers.Conv | layers.Dense)
-        assert p["kernel"].shape[-1] == layer.features and p["bias"].shape == (layer.features,)
+        if isinstance(layer, layers.BatchNorm):  # one scale and bias per feature of its input
+            assert p["scale"].shape == p["bias"].shape == shapes[i][-1:]
+        else:
+            assert p["kernel"].shape[-1] == layer.features
+            assert p["bias"].shape == (layer.features,)
 
 
 @pytest.mark.parametrize("name", sorted(cnn.ARCHITECTURES))
@@ -44,6 +50,43 @@ def test_flax_logits_equal_the_pure_forward_in_eval_mode(name):
     np.testing.assert_allclose(jax.jit(lambda x: model(x))(x),
                                jax.jit(lambda x: layers.forward(spec, pure, x))(x),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_the_pure_forward_of_a_batch_norm_network_is_the_flax_models():
+    """With batch norm, jaxnn.layers.forward on pure_params is the Flax model in training mode
+    (the batch's statistics, in two passes: inputs of mean 300 and spread 0.3 give relu
+    features whose mean dwarfs their spread) and, with the running averages that step left
+    (pure_batch_stats), in evaluation mode."""
+    from flax import nnx
+
+    spec = _spec("conv1", activation="relu", batch_norm=True)
+    spec = cnn.replace(spec, layers=tuple(
+        layers.BatchNorm(momentum=0.5, epsilon=1e-3) if isinstance(x, layers.BatchNorm) else x
+        for x in spec.layers))
+    model = cnn.make(spec, jax.random.key(2))
+    assert model.layers["1"].epsilon == 1e-3 and model.layers["1"].momentum == 0.5
+    x = 300.0 + 0.3 * jax.random.normal(jax.random.key(3), (8, 28, 28, 1), jnp.float32)
+    graphdef, params, rest = cnn.split(model)
+    for leaf in params["layers"]["1"].values():  # scale and bias away from 1 and 0
+        leaf[...] = 1.0 + jax.random.normal(jax.random.key(4), leaf[...].shape)
+    pure = cnn.pure_params(params)
+    assert sorted(pure["layers"]) == [0, 1, 4, 5, 6]
+    training = jax.jit(lambda x: nnx.merge(graphdef, params, rest, copy=True)(x, train=True))(x)
+    np.testing.assert_allclose(jax.jit(lambda x: layers.forward(spec, pure, x))(x), training,
+                               rtol=1e-5, atol=1e-5)
+    _, moved = jax.jit(cnn.make_grad_fn(graphdef, costs.from_logits(
+        "log_likelihood", "softmax")))(params, rest, x, jax.nn.one_hot(jnp.arange(8), 10), None)
+    stats = cnn.pure_batch_stats(moved)
+    assert sorted(stats) == [1, 5]
+    np.testing.assert_allclose(stats[1]["mean"], 0.5 * np.asarray(
+        layers.batch_statistics(jax.nn.relu(layers.conv(
+            x, pure["layers"][0]["kernel"], pure["layers"][0]["bias"], stride=(1, 1),
+            padding="VALID")))[0]), rtol=1e-5)
+    evaluation = jax.jit(lambda x: nnx.merge(graphdef, params, moved)(x))(x)
+    np.testing.assert_allclose(
+        jax.jit(lambda x: layers.forward(spec, pure, x, batch_stats=stats))(x), evaluation,
+        rtol=1e-5, atol=1e-5)
+    assert not np.allclose(evaluation, training, atol=1e-3)
 
 
 def test_flax_gradients_line_up_with_the_pure_layout():

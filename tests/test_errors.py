@@ -184,6 +184,10 @@ BAD_HYPER = {
     "seed float": (lambda: experiment.TrainConfig.from_preset(seed=1.0), TypeError, "seed",
                    "1.0"),
     "dropout negative": (lambda: layers.Dropout(-0.1), ValueError, "dropout", "-0.1"),
+    "batch norm epsilon 0": (lambda: layers.BatchNorm(epsilon=0.0), ValueError, "epsilon",
+                             "0.0"),
+    "batch norm momentum 1": (lambda: layers.BatchNorm(momentum=1.0), ValueError, "momentum",
+                              "1.0"),
     "patience 0": (lambda: experiment.TrainConfig.from_preset(patience=0), ValueError,
                    "patience", "got 0"),
     # member 1 would take seed 2**32, which jax.random.key would wrap to 0 (member 0's of seed 0)

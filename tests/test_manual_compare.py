@@ -38,6 +38,18 @@ def test_compare_cnn(capsys):
     assert "for information" in out  # relu and max pooling: kinks
 
 
+def test_compare_cnn_with_batch_norm(capsys):
+    """--batch-norm adds a BatchNorm after the convolution and the hidden dense layer: their
+    scale and bias get rows of their own, checked like the kernels'."""
+    assert main(["compare", "--model", "conv1", "--batch-norm", "--fd-samples", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("conv1 with batch norm, 10 MNIST images, float32")
+    for row in ("['layers'][1]['scale'] | (20,)", "['layers'][1]['bias'] | (20,)",
+                "['layers'][5]['scale'] | (100,)", "['layers'][6]['kernel'] | (100, 10)"):
+        assert row in out
+    assert out.count("| yes |") == 10 and "all gradients agree" in out
+
+
 def test_speed_of_learning_manual_equals_autodiff(capsys):
     assert main(["compare", "--speed-of-learning", "--seeds", "1", "--images", "50"]) == 0
     rows = [r.split("|") for r in capsys.readouterr().out.splitlines() if r.startswith("| 4 |")]
@@ -55,6 +67,9 @@ def test_speed_of_learning_manual_equals_autodiff(capsys):
                                          (["--model", "conv1", "--cost", "quadratic"], "cost"),
                                          (["--model", "conv1", "--l2", "1"], "l2"),
                                          (["--speed-of-learning", "--model", "conv1"], "model"),
+                                         (["--batch-norm"], "--batch-norm only with --model"),
+                                         (["--speed-of-learning", "--batch-norm"],
+                                          "no --batch-norm with --speed-of-learning"),
                                          (["--speed-of-learning", "--sizes", "784,5,10"],
                                           "sizes")])
 def test_compare_rejects_bad_arguments(args, match, capsys):

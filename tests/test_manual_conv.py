@@ -177,11 +177,25 @@ SPECS = {
         (6, 6, 1), (jl.Conv(2, (3, 3)), jl.Pool("max", (2, 2)), jl.Flatten(), jl.Dense(4),
                     jl.Dense(3)),
         activation="sigmoid"),
+    # batch norm after a convolution (statistics over the batch and every position) and after
+    # a hidden dense layer, with dropout after it
+    "batch-norm-conv-and-dense-swish": jl.CNNSpec(
+        (6, 5, 2), (jl.Conv(3, (3, 2)), jl.BatchNorm(epsilon=1e-3), jl.Pool("avg", (2, 2)),
+                    jl.Flatten(), jl.Dense(4), jl.BatchNorm(), jl.Dropout(0.25), jl.Dense(3)),
+        activation="swish"),
 }
 
 
 def cnn_problem(spec, seed, m, dtype):
+    """Parameters from jaxnn.layers.init, except that a BatchNorm's scale and bias are drawn
+    around 1 and 0 (as initialised, a scale of 1 and a bias of 0 would hide either one missing
+    from a gradient); images and one-hot labels."""
     params = jl.init(spec, jax.random.key(seed), dtype=dtype)
+    for i, layer in enumerate(spec.layers):
+        if isinstance(layer, jl.BatchNorm):
+            n = params["layers"][i]["scale"].shape
+            params["layers"][i] = {"scale": 1 + 0.5 * normal(seed + i, n, dtype),
+                                   "bias": 0.5 * normal(seed + i + 1, n, dtype)}
     x = normal(seed, (m, *spec.input_shape), dtype)
     labels = np.random.default_rng(seed).integers(0, spec.layers[-1].features, m)
     return params, x, jax.nn.one_hot(labels, spec.layers[-1].features, dtype=dtype)
@@ -201,21 +215,140 @@ def test_cnn_backprop_matches_jax_grad(name, dropout, soft):
     expected = jax.jit(jax.grad(lambda p: cost(jl.forward(spec, p, x, key=key), y)))(params)
     grads, info = jax.jit(lambda p: manual_grad.cnn_backprop(spec, p, x, y, key=key))(params)
     assert sorted(grads["layers"]) == sorted(expected["layers"])
-    for i in expected["layers"]:
-        for leaf in ("kernel", "bias"):
-            err = relative_error(grads["layers"][i][leaf], expected["layers"][i][leaf])
+    for i, leaves in expected["layers"].items():
+        assert sorted(grads["layers"][i]) == sorted(leaves)
+        for leaf, ref in leaves.items():
+            err = relative_error(grads["layers"][i][leaf], ref)
             assert err <= TOL, (name, i, leaf, err)
     assert bool(info["masks"]) == (dropout and any(isinstance(x, jl.Dropout) for x in spec.layers))
 
 
-def test_cnn_backprop_refuses_batch_norm():
-    """jaxnn.layers.forward passes a BatchNorm through, so a hand gradient would be of another
-    network: refused."""
+@st.composite
+def batch_norm_problems(draw):
+    """x of shape (N, C) or (N, H, W, C), N * H * W from 1 (var = 0: x_hat = 0) up."""
+    lead = draw(st.one_of(st.tuples(st.integers(1, 6)),
+                          st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4))))
+    return {"x": (*lead, draw(st.integers(1, 4))), "seed": draw(st.integers(0, 99)),
+            "epsilon": draw(st.sampled_from([1e-5, 1e-3, 0.5])),
+            "offset": draw(st.sampled_from([0.0, 30.0]))}
+
+
+@FEW
+@given(batch_norm_problems())
+@example({"x": (1, 3), "seed": 0, "epsilon": 1e-5, "offset": 0.0})  # one value per feature
+@example({"x": (2, 3, 3, 2), "seed": 1, "epsilon": 1e-5, "offset": 30.0})
+def test_batch_norm_and_its_backward_match_the_formula_and_vjp(p):
+    """jaxnn.layers.batch_norm is scale (x - mu) / sqrt(var + eps) + bias with the batch's mean
+    and biased variance per feature (over every axis but the last), and
+    manual_grad.batch_norm_backward is its vector-Jacobian product, through mu and var too.
+    ``offset`` moves every feature's mean far from 0 against a spread of about 1."""
+    x = normal(p["seed"], p["x"]) + p["offset"]
+    c = p["x"][-1]
+    scale, bias = 1 + normal(p["seed"] + 1, (c,)), normal(p["seed"] + 2, (c,))
+    eps = p["epsilon"]
+    y, vjp = jax.vjp(lambda x, s, b: jl.batch_norm(x, s, b, epsilon=eps), x, scale, bias)
+    rows = np.asarray(x).reshape(-1, c)
+    mu, var = rows.mean(axis=0), rows.var(axis=0)
+    expected = scale * (rows - mu) / np.sqrt(var + eps) + bias
+    assert relative_error(y.reshape(-1, c), expected) <= TOL
+    dy = normal(p["seed"] + 3, p["x"])
+    hand = manual_grad.batch_norm_backward(dy, x, scale, epsilon=eps)
+    for name, h, auto in zip(("dx", "dscale", "dbias"), hand, vjp(dy)):
+        assert h.shape == auto.shape, name
+        assert relative_error(h, auto) <= TOL, (name, p)
+
+
+def test_batch_norm_backward_takes_away_the_shift_and_scale_of_each_feature():
+    """Normalising makes y blind to a feature's shift (and, for eps = 0, its scale): so dC/dx
+    sums to 0 over each feature's values and is orthogonal to x_hat, whatever dy is."""
+    x, dy = normal(0, (4, 3, 2, 5)) * 3 + 2, normal(1, (4, 3, 2, 5))
+    dx, dscale, dbias = manual_grad.batch_norm_backward(dy, x, 1 + normal(2, (5,)), epsilon=0.0)
+    np.testing.assert_allclose(jnp.sum(dx, axis=(0, 1, 2)), 0.0, atol=1e-12)
+    x_hat = (x - x.mean(axis=(0, 1, 2))) / x.std(axis=(0, 1, 2))
+    np.testing.assert_allclose(jnp.sum(dx * x_hat, axis=(0, 1, 2)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(dbias, jnp.sum(dy, axis=(0, 1, 2)), rtol=1e-14)
+    np.testing.assert_allclose(dscale, jnp.sum(dy * x_hat, axis=(0, 1, 2)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: manual_grad.batch_norm_backward(jnp.ones((2, 3)), jnp.ones((2, 4)), jnp.ones(4)),
+     "dy: "),
+    (lambda: manual_grad.batch_norm_backward(jnp.ones(3), jnp.ones(3), jnp.ones(3)),
+     "x: expected a batch"),
+    (lambda: manual_grad.batch_norm_backward(jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.ones(4)),
+     "scale: expected one value per feature, shape (3,); got shape (4,)"),
+    (lambda: jl.batch_norm(jnp.ones((2, 3)), 1.0, 0.0, epsilon=1e-5, mean=jnp.zeros(3)),
+     "expected both mean and var"),
+])
+def test_batch_norm_refuses_mismatched_arguments(call, fragment):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+def test_a_batch_norm_layer_needs_its_scale_and_bias_and_its_running_averages():
+    """A BatchNorm without {'scale', 'bias'} in params is a ValueError naming the layer, in
+    the pure forward and in cnn_backprop; so is evaluation with batch_stats that lack it."""
     spec = jl.CNNSpec((6, 6, 1), (jl.Conv(2, 3), jl.BatchNorm(), jl.Flatten(), jl.Dense(3)))
-    params = jl.init(spec, jax.random.key(0))
+    params = jl.init(spec, jax.random.key(0), dtype=F64)
+    assert sorted(params["layers"][1]) == ["bias", "scale"]
+    np.testing.assert_array_equal(params["layers"][1]["scale"], jnp.ones(2, F64))
+    np.testing.assert_array_equal(params["layers"][1]["bias"], jnp.zeros(2, F64))
     x, y = jnp.zeros((2, 6, 6, 1)), jnp.eye(3)[:2]
-    with pytest.raises(ValueError, match="spec: batch normalization"):
-        manual_grad.cnn_backprop(spec, params, x, y)
+    without = {"layers": {i: p for i, p in params["layers"].items() if i != 1}}
+    with pytest.raises(ValueError, match=r"params: .*layer 1 \(BatchNorm\)"):
+        jl.forward(spec, without, x)
+    with pytest.raises(ValueError, match=r"params: no entry for layer 1 \(BatchNorm\)"):
+        manual_grad.cnn_backprop(spec, without, x, y)
+    kernel = {"layers": {**params["layers"], 1: {"kernel": jnp.ones(2), "bias": jnp.zeros(2)}}}
+    with pytest.raises(ValueError, match=r"params: expected \{'scale', 'bias'\} for layer 1"):
+        manual_grad.cnn_backprop(spec, kernel, x, y)
+    with pytest.raises(ValueError, match=r"batch_stats: expected \{'mean', 'var'\} for layer 1"):
+        jl.forward(spec, params, x, batch_stats={})
+    x = normal(0, (2, 6, 6, 1))
+    stats = {1: {"mean": normal(1, (2,)), "var": 1 + jnp.abs(normal(2, (2,)))}}
+    a = jax.nn.relu(jl.conv(x, params["layers"][0]["kernel"], params["layers"][0]["bias"],
+                            stride=(1, 1), padding="VALID"))
+    running, batch = (stats[1]["mean"], stats[1]["var"]), jl.batch_statistics(a)
+    for batch_stats, (mean, var) in ((stats, running), (None, batch)):
+        normalised = ((a - mean) / jnp.sqrt(var + 1e-5)).reshape(2, -1)
+        expected = normalised @ params["layers"][3]["kernel"] + params["layers"][3]["bias"]
+        got = jl.forward(spec, params, x, batch_stats=batch_stats)
+        assert relative_error(got, expected) <= TOL
+
+
+def test_batch_norm_in_a_float64_flax_model_matches_the_pure_layout_and_manual_grad():
+    """A Flax NNX model with batch norm, in float64: its training-mode logits and, after that
+    step moved the running averages, its evaluation logits equal the pure forward's; its
+    gradient (jax.grad of the module) equals cnn_backprop's to float64 precision."""
+    from flax import nnx
+
+    spec = cnn.architecture("conv1", input_shape=(10, 10, 1), activation="sigmoid",
+                            batch_norm=True)
+    model = cnn.CNN(spec, rngs=nnx.Rngs(params=jax.random.key(1)), param_dtype=F64)
+    graphdef, params, rest = cnn.split(model)
+    pure = cnn.pure_params(model)
+    assert sorted(pure["layers"]) == [0, 1, 4, 5, 6]
+    for i in (1, 5):  # move scale and bias off 1 and 0
+        n = pure["layers"][i]["scale"].shape
+        pure["layers"][i] = {"scale": 1 + 0.5 * normal(i, n), "bias": 0.5 * normal(i + 1, n)}
+        params["layers"][str(i)]["scale"][...] = pure["layers"][i]["scale"]
+        params["layers"][str(i)]["bias"][...] = pure["layers"][i]["bias"]
+    _, x, y = cnn_problem(spec, 2, 6, F64)
+    cost = costs.from_logits("log_likelihood", "softmax")
+    auto, moved = cnn.make_grad_fn(graphdef, cost)(params, rest, x, y, None)
+    model = nnx.merge(graphdef, params, moved)
+    stats = cnn.pure_batch_stats(model)
+    assert sorted(stats) == [1, 5]
+    assert not np.allclose(stats[1]["mean"], 0.0)  # the step moved them
+    assert relative_error(model(x), jl.forward(spec, pure, x, batch_stats=stats)) <= TOL
+    assert relative_error(model(x, train=True), jl.forward(spec, pure, x)) <= TOL
+    expected = cnn.pure_params(auto)
+    grads, _ = manual_grad.cnn_backprop(spec, pure, x, y)
+    assert sorted(grads["layers"]) == sorted(expected["layers"])
+    for i, leaves in expected["layers"].items():
+        for leaf, ref in leaves.items():
+            assert relative_error(grads["layers"][i][leaf], ref) <= TOL, (i, leaf)
 
 
 def test_cnn_backprop_on_a_flax_model_matches_its_jax_grad():

@@ -87,10 +87,11 @@ def test_backprop_runs_with_autodiff_disabled(no_autodiff):
 
 
 def test_cnn_backprop_runs_with_autodiff_disabled(no_autodiff):
-    spec = jl.CNNSpec((8, 8, 1), (jl.Conv(3, (3, 3)), jl.Pool("max"), jl.Flatten(),
-                                  jl.Dropout(0.5), jl.Dense(4)))
+    spec = jl.CNNSpec((8, 8, 1), (jl.Conv(3, (3, 3)), jl.BatchNorm(), jl.Pool("max"),
+                                  jl.Flatten(), jl.Dropout(0.5), jl.Dense(4)))
     params = jl.init(spec, jax.random.key(0))
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 8, 8, 1)), jnp.float32)
     y = jax.nn.one_hot(jnp.array([0, 3]), 4)
     grads, _ = manual_grad.cnn_backprop(spec, params, x, y, key=jax.random.key(2))
-    assert set(grads["layers"]) == {0, 4}
+    assert set(grads["layers"]) == {0, 1, 5}
+    assert set(grads["layers"][1]) == {"scale", "bias"}

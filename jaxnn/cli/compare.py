@@ -12,9 +12,14 @@ z = b exactly, 0 at initialisation), so the column is then shown for information
 jax.grad is checked.
 ``--speed-of-learning`` prints chapter 5's ||delta^l|| per hidden layer instead.
 
+With ``--batch-norm`` in float32, use the default 10 images or more: over 2 or 3 images a
+feature's variance can be tiny against its values, and normalising by it is then so
+ill-conditioned that jax.grad and the hand gradient, both in float32, differ from the float64
+gradient (and from each other) by more than the tolerance; ``--float64`` agrees to 1e-10.
+
 Which options apply where (any other is refused, exit status 2):
   MLP check:           --sizes (784,...,10) --activation --output --cost --l2 and the common ones
-  CNN check (--model): --activation and the common ones
+  CNN check (--model): --activation --batch-norm and the common ones
   common to both:      --batch --seed --float64 --tol --fd-tol --fd-samples
   --speed-of-learning: --seeds --images (chapter 5's sigmoid networks are fixed, float32)
 """
@@ -37,6 +42,9 @@ def add_parser(sub) -> None:
     p.field_flags = {"output_activation": "--output"}  # errors from jaxnn.mlp name the setting
     p.add_argument("--model", help="a CNN from jaxnn.cnn.ARCHITECTURES (conv1, conv2, ...); "
                    "default: a fully connected network of --sizes")
+    p.add_argument("--batch-norm", action="store_true", default=None,
+                   help="CNN: batch normalization after every convolution and hidden dense "
+                        "layer (training mode: the batch's statistics)")
     p.add_argument("--sizes", help="MLP layer sizes (default 784,30,10)")
     p.add_argument("--activation", help="hidden activation (default sigmoid; relu for --model)")
     p.add_argument("--output", help="MLP output activation (default sigmoid)")
@@ -85,6 +93,9 @@ def run(args) -> int:
 MLP_DEFAULTS = {"sizes": "784,30,10", "output": "sigmoid", "cost": "quadratic", "l2": 0.0}
 """The MLP-only options and their defaults (a CNN's output is softmax with log-likelihood)."""
 
+CNN_DEFAULTS = {"batch_norm": False}
+"""The CNN-only options (--model) and their defaults."""
+
 CHECK_DEFAULTS = {"batch": 10, "seed": 0, "float64": False, "tol": None, "fd_tol": None,
                   "fd_samples": 3}
 """The gradient-check options (MLP and CNN) and their defaults (None: set by the dtype)."""
@@ -103,8 +114,8 @@ def _refuse_unused(args) -> None:
     An option counts as given when its value is not None (the parser's default), so
     ``--seeds 5`` without ``--speed-of-learning`` is refused although 5 is the default."""
     if args.speed_of_learning:  # chapter 5's fixed networks
-        unused = [k for k in ("model", *MLP_DEFAULTS, "activation", *CHECK_DEFAULTS)
-                  if getattr(args, k) is not None]
+        unused = [k for k in ("model", *MLP_DEFAULTS, *CNN_DEFAULTS, "activation",
+                              *CHECK_DEFAULTS) if getattr(args, k) is not None]
         what = "no --{} with --speed-of-learning " + (
             "(a gradient-check option; --speed-of-learning takes only --seeds and --images)"
             if unused and unused[0] in CHECK_DEFAULTS
@@ -115,6 +126,9 @@ def _refuse_unused(args) -> None:
         if not unused and args.model:
             unused = [k for k in MLP_DEFAULTS if getattr(args, k) is not None]
             what = f"no --{{}} with --model {args.model} (softmax output, log-likelihood cost)"
+        if not unused and not args.model:
+            unused = [k for k in CNN_DEFAULTS if getattr(args, k) is not None]
+            what = "--{} only with --model (a CNN)"
         if not unused and args.fd_samples == 0 and args.fd_tol is not None:
             unused = ["fd_tol"]
             what = "no --{} with --fd-samples 0 (no finite differences are computed)"
@@ -123,7 +137,7 @@ def _refuse_unused(args) -> None:
         value = getattr(args, k)
         got = f"--{_flag(k)}" if value is True else repr(value)
         raise ValueError(f"{_flag(k)}: expected {what.format(_flag(k))}; got {got}")
-    for defaults in (MLP_DEFAULTS, CHECK_DEFAULTS, SPEED_DEFAULTS):
+    for defaults in (MLP_DEFAULTS, CNN_DEFAULTS, CHECK_DEFAULTS, SPEED_DEFAULTS):
         for k, default in defaults.items():
             if getattr(args, k) is None:
                 setattr(args, k, default)
@@ -183,7 +197,7 @@ def _spec(args):
     from jaxnn import cnn
 
     return cnn.architecture(args.model, input_shape=(28, 28, 1),
-                            activation=args.activation or "relu")
+                            activation=args.activation or "relu", batch_norm=args.batch_norm)
 
 
 def problem(args):
@@ -250,7 +264,9 @@ def compare(args) -> int:
     checked_fd = args.fd_samples > 0
     fd_note = (f"finite differences {fd_tol:g}" if checked_fd
                else "finite differences not checked (--fd-samples 0)")
-    print(f"{args.model or 'mlp ' + str(args.sizes)}, {args.batch} MNIST images, {name}, "
+    model = f"{args.model}{' with batch norm' if args.batch_norm else ''}" if args.model else (
+        f"mlp {args.sizes}")
+    print(f"{model}, {args.batch} MNIST images, {name}, "
           f"C = {c0:.6g}; tolerances: relative {tol:g}, {fd_note}")
     print("| parameter | shape | max abs diff | max rel err | fd rel err | ok |")
     print("|---|---|---|---|---|---|")

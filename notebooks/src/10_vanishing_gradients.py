@@ -284,3 +284,37 @@ fig.tight_layout()
 # one's, and the deep sigmoid network trains. Deep networks became trainable through such
 # measures together: ReLU-like activations, initializations that preserve variance, batch
 # normalization, gradient clipping, and (later) residual connections.
+
+# %% [markdown]
+# ### Backpropagation through batch norm, by hand
+#
+# Above, `jax.grad` differentiated `bn_logits`. By hand, the new thing is that every $z_j$ of
+# the mini-batch moves $\mu_j$ and $\sigma_j^2$, so $\partial C/\partial z_j$ for one example
+# gathers the error of all $N$ examples. With $\delta = \partial C/\partial \tilde z$ (the
+# error arriving from above) and means over the mini-batch:
+#
+# $$\frac{\partial C}{\partial \beta_j} = \sum \delta_j, \qquad
+#   \frac{\partial C}{\partial \gamma_j} = \sum \delta_j \hat z_j, \qquad
+#   \frac{\partial C}{\partial z_j} = \frac{\gamma_j}{\sqrt{\sigma_j^2 + \epsilon}}
+#   \left(\delta_j - \overline{\delta_j} - \hat z_j\, \overline{\delta_j \hat z_j}\right).$$
+#
+# The two terms taken away are what normalizing removes: shifting a unit's $z$ over the whole
+# batch changes nothing, so $\partial C/\partial z_j$ sums to 0 over the batch.
+# `manual_grad.batch_norm_backward` computes this; `manual_grad.cnn_backprop` uses it for the
+# batch-norm layers of a convolutional network (`jaxnn compare --model conv2 --batch-norm`).
+
+# %%
+from jaxnn import layers
+
+z = 3.0 * jax.random.normal(jax.random.key(1), (32, 5)) + 2.0
+gamma = 1.0 + 0.3 * jax.random.normal(jax.random.key(2), (5,))
+beta = jnp.zeros(5)
+delta = jax.random.normal(jax.random.key(3), (32, 5))
+
+_, vjp = jax.vjp(lambda z, g, b: layers.batch_norm(z, g, b, epsilon=1e-5), z, gamma, beta)
+by_hand = manual_grad.batch_norm_backward(delta, z, gamma, epsilon=1e-5)
+for name, hand, auto in zip(("dC/dz", "dC/dgamma", "dC/dbeta"), by_hand, vjp(delta)):
+    print(f"{name:9s}: max |by hand - jax.vjp| = {float(jnp.max(jnp.abs(hand - auto))):.1e}")
+sums = np.abs(np.asarray(by_hand[0].sum(axis=0)))
+print(f"dC/dz summed over the batch: at most {sums.max():.1e} in size, for dC/dz of size up to "
+      f"{float(jnp.abs(by_hand[0]).max()):.1e} (0 up to float32 rounding)")
