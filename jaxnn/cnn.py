@@ -151,12 +151,25 @@ def _pure(model_or_state, kind, firsts, seconds) -> dict:
     state = (nnx.state(model_or_state, kind) if isinstance(model_or_state, CNN)
              else model_or_state)
     out = {}
-    for key, sub in state["layers"].items():
+    for key, sub in (state["layers"] if "layers" in state else {}).items():  # (none: no batch norm)
         first = next((name for name in firsts if name in sub), None)
         second = next((name for name in seconds if name in sub), None)
         if first is not None and second is not None:
             out[int(key)] = {first: _value(sub[first]), second: _value(sub[second])}
     return {"layers": dict(sorted(out.items()))}
+
+
+def from_pure(state, pure: dict):
+    """``state`` (an ``nnx.State`` such as ``params`` or ``rest`` of :func:`split`) with every
+    leaf replaced by the same leaf of ``pure``, ``{"layers": {i: {name: array}}}`` (the layout of
+    :func:`pure_params`, or ``{"layers": pure_batch_stats(...)}``): so gradients computed on the
+    pure layout (``manual_grad.cnn_backprop``) become a State the optimizer can apply."""
+
+    def leaf(path, _):
+        layer, name = path[1].key, path[2].key
+        return pure["layers"][int(layer)][name]
+
+    return jax.tree_util.tree_map_with_path(leaf, state)
 
 
 def _value(v):

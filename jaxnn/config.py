@@ -43,7 +43,8 @@ class TrainConfig:
     - dataset: mnist (embedded; any case) or a prepared tensorflow-datasets name (mnist)
     - train_size: use only the first N training images (None: all)
     - data_dir: tensorflow-datasets data directory (None)
-    - grads: auto (jax.grad) or manual (manual_grad.backprop; MLPs only) (auto)
+    - grads: auto (jax.grad) or manual (manual_grad.backprop, or cnn_backprop for a CNN)
+      (auto)
     - model: mlp (:mod:`jaxnn.mlp`) or a :data:`jaxnn.architectures.ARCHITECTURES` network
       (mlp)
     - schedule: learning-rate schedule, constant, step, cosine or one-cycle (constant)
@@ -188,8 +189,6 @@ class TrainConfig:
         _checks.positive("ensemble", self.ensemble, integer=True)
         _checks.choice("loop", self.loop, ("auto", *train.LOOPS))
         if self.model != "mlp":
-            if self.grads != "auto":
-                raise ValueError(f"grads: only 'auto' for model {self.model!r}; got {self.grads!r}")
             if self.cost != "log_likelihood" or self.output_activation != "softmax":
                 raise ValueError(f"cost: model {self.model!r} has a softmax output with the "
                                  f"log-likelihood cost; got {self.cost}/{self.output_activation}")

@@ -271,11 +271,38 @@ def manual_grad_fn(config: TrainConfig):
     return grad_fn
 
 
+def manual_cnn_grad_fn(spec: layers.CNNSpec):
+    """``manual_grad.cnn_backprop`` for a :mod:`jaxnn.cnn` model of ``spec``, as the stateful
+    ``grad_fn(params, rest, x, y, key) -> (grads, rest')`` that :func:`jaxnn.cnn.make_grad_fn`
+    builds by autodiff: the gradient of the log-likelihood in training mode (dropout from
+    ``key``, batch norm with the mini-batch's statistics), and ``rest`` with every batch norm's
+    running averages moved as Flax moves them, mean' = momentum mean + (1 - momentum) mu (var
+    likewise, with the batch's biased variance). What ``--grads manual`` trains a CNN with."""
+    import manual_grad
+    from jaxnn import cnn
+
+    norms = {i: layer for i, layer in enumerate(spec.layers)
+             if isinstance(layer, layers.BatchNorm)}
+
+    def grad_fn(params, rest, x, y, key):
+        grads, info = manual_grad.cnn_backprop(spec, cnn.pure_params(params), x, y, key=key)
+        stats = cnn.pure_batch_stats(rest)
+        for i, layer in norms.items():
+            mu, var = layers.batch_statistics(info["inputs"][i])
+            old = stats[i]
+            stats[i] = {"mean": layer.momentum * old["mean"] + (1 - layer.momentum) * mu,
+                        "var": layer.momentum * old["var"] + (1 - layer.momentum) * var}
+        return cnn.from_pure(params, grads), cnn.from_pure(rest, {"layers": stats})
+
+    return grad_fn
+
+
 def chosen_grad_fn(config: TrainConfig, grad_fn=None):
-    """``grad_fn``, or :func:`manual_grad_fn` when it is None and ``config.grads`` is "manual"
-    (None again otherwise: ``jax.grad`` of the cost). ``config`` is validated (an MLP without
-    L1 when "manual")."""
-    if grad_fn is None and config.grads == "manual":
+    """``grad_fn``, or for an MLP :func:`manual_grad_fn` when it is None and ``config.grads``
+    is "manual" (None again otherwise: ``jax.grad`` of the cost; a CNN's manual gradient,
+    :func:`manual_cnn_grad_fn`, needs its spec, so the run builds it). ``config`` is validated
+    (no L1 when "manual")."""
+    if grad_fn is None and config.grads == "manual" and config.model == "mlp":
         return manual_grad_fn(config)
     return grad_fn
 
@@ -421,7 +448,8 @@ class _Training:
             # the graph alone (no weights drawn): every seed's model has this structure
             graphdef = cnn.split(nnx.eval_shape(lambda: cnn.make(network,
                                                                  jax.random.key(0))))[0]
-            grad_fn = cnn.make_grad_fn(graphdef, cost_fn, penalty=l1)
+            grad_fn = (manual_cnn_grad_fn(network) if config.grads == "manual"
+                       else cnn.make_grad_fn(graphdef, cost_fn, penalty=l1))
             self.epoch_fn = train.make_epoch(grad_fn, optimizer, stateful=True, **epoch_args)
             self.logits = cnn.make_logits_fn(graphdef)
             self.evaluate = metrics.make_evaluate(self.logits, cost_fn,

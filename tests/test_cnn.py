@@ -360,3 +360,46 @@ def test_batch_norm_normalises_a_channel_whose_mean_dwarfs_its_spread():
     x32 = np.asarray(x, np.float32).astype(np.float64)  # the float32 input, exactly
     expected = (x32 - x32.mean(0)) / np.sqrt(x32.var(0) + bn.epsilon)
     np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_manual_grad_fn_is_the_autodiff_one_with_dropout(batch_norm):
+    """experiment.manual_cnn_grad_fn (manual_grad.cnn_backprop on the pure layout, written back
+    into the module's State) returns what cnn.make_grad_fn returns by jax.grad: the gradient in
+    training mode, with the same dropout masks from the same key, and the batch norms' running
+    averages moved the same way (a network without batch norm has no such state)."""
+    spec = _spec("conv1", activation="relu", dropout=0.3, batch_norm=batch_norm)
+    graphdef, params, rest = cnn.split(cnn.make(spec, jax.random.key(0)))
+    x = jax.random.uniform(jax.random.key(1), (16, 28, 28, 1), jnp.float32)
+    y = jax.nn.one_hot(jnp.arange(16) % 10, 10, dtype=jnp.float32)
+    key = jax.random.key(2)
+    cost_fn = costs.from_logits("log_likelihood", "softmax")
+    auto = jax.jit(cnn.make_grad_fn(graphdef, cost_fn))(params, rest, x, y, key)
+    hand = jax.jit(experiment.manual_cnn_grad_fn(spec))(params, rest, x, y, key)
+    for name, a, h in zip(("grads", "rest"), auto, hand):
+        assert jax.tree_util.tree_structure(h) == jax.tree_util.tree_structure(a), name
+    assert_trees_close(hand[0], auto[0], rtol=1e-3, atol=1e-6, name="grads")
+    assert_trees_close(hand[1], auto[1], rtol=1e-5, atol=1e-7, name="rest")
+    moved = cnn.pure_batch_stats(hand[1])
+    norms = [i for i, layer in enumerate(spec.layers) if isinstance(layer, layers.BatchNorm)]
+    assert sorted(moved) == norms and len(norms) == (2 if batch_norm else 0)
+    for i in norms:
+        assert not np.allclose(moved[i]["mean"], 0.0) and not np.allclose(moved[i]["var"], 1.0)
+
+
+def test_grads_manual_trains_a_cnn_like_jax_grad():
+    """``--grads manual`` for a CNN (``TrainConfig(grads="manual")``): ten steps of the
+    chapter-6 conv1 network with batch norm and dropout end within float32 rounding of the
+    autodiff run, batch-norm statistics included."""
+    kw = dict(train_size=200, eval_size=100, epochs=1, mini_batch_size=20, batch_norm=True,
+              dropout=0.3)
+    runs = {g: experiment.run(experiment.TrainConfig.from_preset("ch6-conv1", grads=g, **kw),
+                              progress=False) for g in ("auto", "manual")}
+    auto, hand = runs["auto"].state, runs["manual"].state
+    assert_trees_close(cnn.pure_params(hand.params), cnn.pure_params(auto.params), rtol=1e-3,
+                       atol=1e-6, name="params")
+    assert_trees_close(cnn.pure_batch_stats(hand.model_state),
+                       cnn.pure_batch_stats(auto.model_state), rtol=1e-5, atol=1e-6,
+                       name="batch_stats")
+    assert abs(runs["manual"].history[0]["train_cost"] - runs["auto"].history[0]["train_cost"]) \
+        < 1e-4

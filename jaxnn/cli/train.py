@@ -97,7 +97,8 @@ def add_parser(sub) -> None:
                        "epochs, N(0, 1) weights).")
     add_config_flags(p)
     p.add_argument("--grads", choices=("auto", "manual"), default=None,
-                   help="gradients from jax.grad (auto) or manual_grad.backprop (manual)")
+                   help="gradients from jax.grad (auto) or by hand (manual: "
+                        "manual_grad.backprop, or manual_grad.cnn_backprop for a CNN)")
     p.add_argument("--out", help="run directory (default runs/<time>-<preset>/); "
                    "a directory that holds a run is refused unless --overwrite")
     p.add_argument("--overwrite", action="store_true",
