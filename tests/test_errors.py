@@ -648,3 +648,18 @@ def test_new_run_dir_names_a_file_where_its_base_should_be(tmp_path):
                            "directory.*--out DIR"):
             report.new_run_dir(base, "x")
     assert report.new_run_dir(tmp_path / "fresh", "x").is_dir()
+
+
+@pytest.mark.parametrize("value, suggestion", [
+    ("swi", "swish"),      # similarity 0.75 (difflib's ratio 2 M / T = 6 / 8): the cutoff, kept
+    ("idnty", "identity"),  # 0.77
+    ("sgmd", None),        # 0.73: too far from 'sigmoid' to guess
+    ("sigm", None),        # 0.73
+])
+def test_a_suggestion_needs_a_similarity_of_three_quarters(value, suggestion):
+    """did_you_mean suggests the closest option only from a similarity of 0.75 up (difflib's
+    ratio): a looser cutoff would guess wildly, a stricter one would miss short typos."""
+    from jaxnn import _checks
+
+    said = _checks.did_you_mean(value, activations.HIDDEN)
+    assert said == ("" if suggestion is None else f" (did you mean {suggestion!r}?)")
