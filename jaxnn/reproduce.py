@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,17 +39,25 @@ from jaxnn import _checks, presets
 QUICK = {"train_size": 1000, "eval_size": 1000, "epochs": 2}
 """What ``--quick`` changes in every row (epochs is an upper bound)."""
 
-CHOSEN_BY = {"test_at_best_validation": "best_validation_accuracy",
-             "ensemble_test_accuracy": "ensemble_validation_accuracy"}
-"""For a figure measured on the test set, the summary's validation figure that picks the run a
-row reports as its best."""
+class Chooser(NamedTuple):
+    """How a row whose figure is measured on the test set picks the run it reports as best."""
 
-_CHOSEN_SAID = {
-    "test_at_best_validation": "the test accuracy of the run whose validation accuracy peaked "
-                               "highest",
-    "ensemble_test_accuracy": "the test vote of the run whose vote on the validation set was "
-                              "best",
+    by: str
+    """The summary's validation figure that picks the run."""
+    said: str
+    """What the table's footnote calls the reported figure."""
+
+
+CHOSEN_BY = {
+    "test_at_best_validation": Chooser(
+        "best_validation_accuracy",
+        "the test accuracy of the run whose validation accuracy peaked highest"),
+    "ensemble_test_accuracy": Chooser(
+        "ensemble_validation_accuracy",
+        "the test vote of the run whose vote on the validation set was best"),
 }
+"""For a figure measured on the test set (a metric), the :class:`Chooser` that picks the run a
+row reports as its best."""
 
 
 @dataclasses.dataclass
@@ -148,8 +157,9 @@ def run_row(
         seconds += summary["run_seconds"]
         value = 100.0 * summary[book["metric"]]
         values.append(value)
-        chooser = summary.get(CHOSEN_BY.get(book["metric"], ""))
-        chosen_by.append(None if chooser is None else 100.0 * chooser)
+        chooser = CHOSEN_BY.get(book["metric"])
+        picked_by = None if chooser is None else summary.get(chooser.by)
+        chosen_by.append(None if picked_by is None else 100.0 * picked_by)
         histories.append(history)
         epochs = max(epochs, summary["epochs"])
         if log:
@@ -245,7 +255,7 @@ def markdown(rows: Sequence[Row]) -> str:
     chosen = sorted({r.metric for r in rows if r.chosen_by is not None})
     if chosen:
         lines.append("")
-        lines.append("ours (best): " + "; ".join(_CHOSEN_SAID[m] for m in chosen) +
+        lines.append("ours (best): " + "; ".join(CHOSEN_BY[m].said for m in chosen) +
                      " (chapter 6's rule for picking a run), not the largest of the runs.")
     notes = [f"- {r.preset}, the book: {r.note}" for r in rows if r.note]
     if notes:
