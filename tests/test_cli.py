@@ -435,6 +435,7 @@ FLAG_FIELDS = [
     (["--ensemble", "3"], {"ensemble": 3}),
     (["--loop", "host"], {"loop": "host"}),
     (["--grads", "manual"], {"grads": "manual"}),
+    (["--preset", "ch6-conv1", "--grads", "manual"], {"grads": "manual"}),  # a CNN's, by hand
 ]
 
 
