@@ -286,13 +286,11 @@ def manual_cnn_grad_fn(spec: layers.CNNSpec):
 
     def grad_fn(params, rest, x, y, key):
         grads, info = manual_grad.cnn_backprop(spec, cnn.pure_params(params), x, y, key=key)
-        stats = cnn.pure_batch_stats(rest)
+        running = cnn.pure_batch_stats(rest)
         for i, layer in norms.items():
-            mu, var = layers.batch_statistics(info["inputs"][i])
-            old = stats[i]
-            stats[i] = {"mean": layer.momentum * old["mean"] + (1 - layer.momentum) * mu,
-                        "var": layer.momentum * old["var"] + (1 - layer.momentum) * var}
-        return cnn.from_pure(params, grads), cnn.from_pure(rest, {"layers": stats})
+            running[i] = {k: layer.momentum * running[i][k] + (1 - layer.momentum) * batch
+                          for k, batch in info["batch_stats"][i].items()}
+        return cnn.from_pure(params, grads), cnn.from_pure(rest, {"layers": running})
 
     return grad_fn
 

@@ -57,12 +57,13 @@ def forward(spec, params, x, *, key=None):
     """:func:`jaxnn.layers.forward`, keeping what backprop needs.
 
     Returns ``(logits, tape)`` where ``tape`` has ``inputs`` (each layer's input a, a list),
-    ``zs`` ({i: z} for Conv and Dense) and ``masks`` ({i: keep} for the dropouts applied).
+    ``zs`` ({i: z} for Conv and Dense), ``masks`` ({i: keep} for the dropouts applied) and
+    ``batch_stats`` ({i: {"mean", "var"}}: each BatchNorm's statistics of this mini-batch).
     """
     sigma = activations.get(spec.activation)
     last = len(spec.layers) - 1
     a = x
-    inputs, zs, masks = [], {}, {}
+    inputs, zs, masks, stats = [], {}, {}, {}
     for i, layer in enumerate(spec.layers):
         inputs.append(a)
         if isinstance(layer, jl.Conv):
@@ -79,12 +80,14 @@ def forward(spec, params, x, *, key=None):
             a = zs[i] if i == last else sigma(zs[i])
         elif isinstance(layer, jl.BatchNorm):
             p = params["layers"][i]
-            a = jl.batch_norm(a, p["scale"], p["bias"], epsilon=layer.epsilon)
+            mean, var = jl.batch_statistics(a)
+            stats[i] = {"mean": mean, "var": var}
+            a = jl.batch_norm(a, p["scale"], p["bias"], epsilon=layer.epsilon, mean=mean, var=var)
         elif isinstance(layer, jl.Dropout) and key is not None and layer.rate > 0:
             key, sub = jax.random.split(key)  # the same splits as jaxnn.layers.forward
             masks[i] = jax.random.bernoulli(sub, 1.0 - layer.rate, a.shape)
             a = jnp.where(masks[i], a / (1.0 - layer.rate), 0.0)
-    return a, {"inputs": inputs, "zs": zs, "masks": masks}
+    return a, {"inputs": inputs, "zs": zs, "masks": masks, "batch_stats": stats}
 
 
 def cnn_backprop(spec, params, x, y, *, key=None):
@@ -98,7 +101,9 @@ def cnn_backprop(spec, params, x, y, *, key=None):
 
     Returns ``(grads, info)``: ``grads`` in the structure of ``params``; ``info`` has ``inputs``
     (each layer's input), ``zs`` and ``deltas`` ({i: dC_x/dz^i} per example for Conv and Dense
-    layers), ``masks`` (dropout) and ``output`` (softmax probabilities a^L).
+    layers), ``masks`` (dropout), ``batch_stats`` (each BatchNorm's mean and biased variance
+    over this mini-batch: what moves its running averages) and ``output`` (softmax
+    probabilities a^L).
     """
     _check(spec, params, x, y)
     z_last, tape = forward(spec, params, x, key=key)

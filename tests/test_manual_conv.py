@@ -221,6 +221,13 @@ def test_cnn_backprop_matches_jax_grad(name, dropout, soft):
             err = relative_error(grads["layers"][i][leaf], ref)
             assert err <= TOL, (name, i, leaf, err)
     assert bool(info["masks"]) == (dropout and any(isinstance(x, jl.Dropout) for x in spec.layers))
+    norms = [i for i, layer in enumerate(spec.layers) if isinstance(layer, jl.BatchNorm)]
+    assert sorted(info["batch_stats"]) == norms
+    for i in norms:  # the statistics that normalised layer i's input, its mean and biased var
+        a = np.asarray(info["inputs"][i])
+        a = a.reshape(-1, a.shape[-1])
+        np.testing.assert_allclose(info["batch_stats"][i]["mean"], a.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(info["batch_stats"][i]["var"], a.var(axis=0), rtol=1e-10)
 
 
 @st.composite
