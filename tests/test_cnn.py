@@ -67,8 +67,8 @@ def test_the_pure_forward_of_a_batch_norm_network_is_the_flax_models():
     assert model.layers["1"].epsilon == 1e-3 and model.layers["1"].momentum == 0.5
     x = 300.0 + 0.3 * jax.random.normal(jax.random.key(3), (8, 28, 28, 1), jnp.float32)
     graphdef, params, rest = cnn.split(model)
-    for leaf in params["layers"]["1"].values():  # scale and bias away from 1 and 0
-        leaf[...] = 1.0 + jax.random.normal(jax.random.key(4), leaf[...].shape)
+    for k, leaf in enumerate(params["layers"]["1"].values()):  # scale and bias off 1 and 0
+        leaf[...] = 1.0 + jax.random.normal(jax.random.key(4 + k), leaf[...].shape)
     pure = cnn.pure_params(params)
     assert sorted(pure["layers"]) == [0, 1, 4, 5, 6]
     training = jax.jit(lambda x: nnx.merge(graphdef, params, rest, copy=True)(x, train=True))(x)
