@@ -69,7 +69,7 @@ def flatten_backward(da, shape):
     return da.reshape(shape)
 
 
-def batch_norm_backward(dy, x, scale, *, epsilon=1e-5):
+def batch_norm_backward(dy, x, scale, *, epsilon=jl.BatchNorm.epsilon):
     """Backward of batch normalization in training mode, y = scale * x_hat + bias with
     x_hat = (x - mu) / sqrt(var + epsilon), mu and the biased var taken over every axis of ``x``
     but the last (N values per feature: the batch, and in a conv layer every position).
