@@ -92,7 +92,8 @@ def _quiet_stray_loop_callbacks() -> None:
     """After a failed read of a step's arrays, tensorstore may finish the other reads in flight
     on the event loop that orbax's ``asyncio.run`` has closed by then: each prints "Exception
     ignored ... RuntimeError: Event loop is closed" to stderr, at random and after the warning
-    that names the damaged step. From the first failed read on, this process drops exactly
+    that names the damaged step. Installed before the first read of a step's arrays (once
+    the read has failed, a stray callback can already have fired), this process drops exactly
     those unraisable errors; every other one still reaches the hook that was there before."""
     previous = sys.unraisablehook
     if getattr(previous, "jaxnn_quiet_closed_loop", False):
@@ -188,6 +189,7 @@ class Checkpointer:
                     "network or optimizer than the configuration asks for (parameter shapes "
                     "or optimizer state differ)"
                 )
+            _quiet_stray_loop_callbacks()
             try:
                 arrays = self.manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(t_arrays)))["state"]
@@ -195,7 +197,6 @@ class Checkpointer:
                 if digest(arrays) != meta["digest"]:
                     raise ValueError("the arrays do not match their sha256 digest")
             except Exception as e:  # noqa: BLE001
-                _quiet_stray_loop_callbacks()
                 problems.append(self._problem(step, e))
                 continue
             leaves = [jnp.asarray(arrays[k]) for k in sorted(arrays)]
