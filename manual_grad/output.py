@@ -41,17 +41,22 @@ def output_delta(cost: str, output_activation: str, z, a, y):
     - quadratic + identity:      delta^L = a - y;
     - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
 
+    For sigmoid outputs a - y is taken as ``jaxnn.costs.sigmoid_residual(z, y)``, the same
+    number written so that it does not cancel where a nears a target of 1 (``a - y`` is 17%
+    off at z = 15 in float32, and 0 from z = 17).
+
     ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels; any
     targets in [0, 1] give the gradient of the cost as :mod:`jaxnn.costs` defines it).
     """
     costs.check_pair(cost, output_activation)
     _checks.same_shape("a", a, "z", z)
     _checks.same_shape("y", y, "a", a)
-    if cost == "cross_entropy":
-        return a - y
+    if output_activation == "sigmoid":  # a - y, without cancelling where a nears y = 1
+        g = costs.sigmoid_residual(jnp.asarray(z), y)
+        return g if cost == "cross_entropy" else g * primes.activation_prime("sigmoid")(z)
     if cost == "log_likelihood":  # (sum_j y_j is exactly 1 for one-hot rows: a * 1 is a)
         return a * jnp.sum(y, axis=-1, keepdims=True) - y
-    g = a - y  # nabla_a C_x for the quadratic cost
+    g = a - y  # nabla_a C_x for the quadratic cost (softmax or identity outputs)
     if output_activation == "softmax":
         return layers.softmax_backward(g, a)
     return g * primes.activation_prime(output_activation)(jnp.asarray(z))

@@ -1,3 +1,5 @@
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,6 +54,46 @@ def test_stable_costs_finite_when_saturated(cost, output):
     assert np.isfinite(float(value)) and np.isfinite(np.asarray(grads)).all()
     a = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], jnp.float32)  # exactly 0 and 1
     assert np.isfinite(float(costs.get(cost)(a, Y.astype(jnp.float32))))
+
+
+def exact_sigmoid_residual(z, y):
+    """sigma(z) - y for a target y of 0 or 1, in float64 without cancellation: sigma(z), or
+    -sigma(-z) = -1 / (1 + e^z)."""
+    return 1 / (1 + math.exp(-z)) if y == 0 else -1 / (1 + math.exp(z))
+
+
+def exact_sigmoid_slope(z):
+    t = math.exp(-abs(z))
+    return t / (1 + t) ** 2
+
+
+SATURATED = [(z, y) for z0 in (5.0, 10.0, 15.0, 17.0, 25.0, 40.0)
+             for z, y in ((z0, 1.0), (-z0, 0.0), (-z0, 1.0), (z0, 0.0))]
+"""(z, y) pairs of one output unit, right (z > 0 for y = 1) and wrong, out to where sigma(z)
+rounds to 1 in float32 (z >= 17) and in float64 (z >= 37)."""
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_sigmoid_costs_keep_their_precision_where_the_output_saturates(cost, dtype):
+    """sigma(z) - y cancels where sigma(z) nears a target of 1: the quadratic cost and its
+    gradient were 17% off at z = 15 in float32 and 0 from z = 17, where sigma(z) rounds to 1
+    (in float64 from z = 37). The value and the gradient of both sigmoid costs are within 1e-5
+    of the exact ones in float32, 1e-12 in float64, right or wrong, out to z = 40."""
+    fn = costs.from_logits(cost, "sigmoid")
+    rtol = 1e-5 if dtype == jnp.float32 else 1e-12
+    for z, y in SATURATED:
+        r = exact_sigmoid_residual(z, y)
+        if cost == "quadratic":
+            exact_cost, exact_grad = 0.5 * r * r, r * exact_sigmoid_slope(z)
+        else:  # -ln(1 - sigma(z)) = softplus(z) for y = 0, -ln sigma(z) = softplus(-z) for 1
+            s = z if y == 0 else -z
+            exact_cost, exact_grad = max(s, 0.0) + math.log1p(math.exp(-abs(s))), r
+        zz, yy = jnp.array([[z]], dtype), jnp.array([[y]], dtype)
+        value, grad = jax.value_and_grad(fn)(zz, yy)
+        np.testing.assert_allclose(float(value), exact_cost, rtol=rtol, err_msg=f"z={z}, y={y}")
+        np.testing.assert_allclose(float(grad[0, 0]), exact_grad, rtol=rtol,
+                                   err_msg=f"z={z}, y={y}")
 
 
 def test_cross_entropy_gradient_has_no_sigma_prime():

@@ -394,6 +394,16 @@ for _cost, _out in costs.PAIRS:
     }
 
 
+BAD_COST_TARGETS |= {
+    "sigmoid_residual, labels as big as the batch": (
+        functools.partial(costs.sigmoid_residual, A10, jnp.arange(10)), ValueError, "y",
+        "(10,)"),
+    "sigmoid_residual, other width": (
+        functools.partial(costs.sigmoid_residual, A4, jnp.zeros((4, 3))), ValueError, "y",
+        "(4, 3)"),
+}
+
+
 @pytest.mark.parametrize("case", BAD_COST_TARGETS, ids=list(BAD_COST_TARGETS))
 def test_costs_need_targets_of_the_outputs_shape(case):
     _check(*BAD_COST_TARGETS[case])

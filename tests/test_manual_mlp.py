@@ -175,6 +175,25 @@ def test_output_delta_is_the_per_example_gradient_in_z(cost, out, targets):
     assert relative_error(delta, auto) <= TOL
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, F64])
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_output_delta_keeps_its_precision_where_the_sigmoid_saturates(cost, dtype):
+    """a - y cancels where a = sigma(z) nears a target of 1 (17% off at z = 15 in float32, 0
+    from z = 17): BP1's delta is within 1e-5 of the exact one in float32 (1e-12 in float64),
+    right or wrong, out to z = 40, as the gradient of jaxnn.costs.from_logits is
+    (tests/test_costs.py)."""
+    zs = np.array([5.0, 10.0, 15.0, 17.0, 25.0, 40.0])
+    z = np.concatenate([zs, -zs, -zs, zs])[None, :]
+    y = np.concatenate([np.ones(6), np.zeros(6), np.ones(6), np.zeros(6)])[None, :]
+    residual = np.where(y == 1, -1 / (1 + np.exp(z)), 1 / (1 + np.exp(-z)))  # sigma(z) - y
+    t = np.exp(-np.abs(z))
+    exact = residual * (t / (1 + t) ** 2) if cost == "quadratic" else residual
+    zz, yy = jnp.asarray(z, dtype), jnp.asarray(y, dtype)
+    delta = manual_grad.output_delta(cost, "sigmoid", zz, activations.sigmoid(zz), yy)
+    np.testing.assert_allclose(np.asarray(delta, np.float64), exact,
+                               rtol=1e-5 if dtype == jnp.float32 else 1e-12)
+
+
 @pytest.mark.parametrize("cost, out", [("cross_entropy", "sigmoid"), ("quadratic", "sigmoid")])
 def test_bp1_is_nabla_a_c_times_sigma_prime(cost, out):
     """The book's simplification a - y equals nabla_a C ⊙ sigma'(z) written in full."""
