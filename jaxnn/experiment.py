@@ -109,12 +109,16 @@ def epoch_loop(config: TrainConfig, backend: str | None = None) -> str:
     ``backend`` is the platform that trains (default: JAX's default backend)."""
     if config.loop != "auto":
         return config.loop
-    convolutional = False
-    if config.model != "mlp":
-        from jaxnn import cnn
+    return train.auto_loop(backend or jax.default_backend(),
+                           convolutional=_convolutional(config))
 
-        convolutional = cnn.has_convolutions(config.model)
-    return train.auto_loop(backend or jax.default_backend(), convolutional=convolutional)
+
+def _convolutional(config: TrainConfig) -> bool:
+    if config.model == "mlp":
+        return False
+    from jaxnn import cnn
+
+    return cnn.has_convolutions(config.model)
 
 
 def _platform(split: train.DeviceData) -> str:
@@ -434,10 +438,11 @@ class _Training:
         # call, not a dozen eager operations (and their compiles) over every weight, each epoch.
         self.penalty_value = None if penalty is None else jax.jit(penalty)
         cost_fn = costs.from_logits(config.cost, config.output_activation)
+        platform = _platform(prepared.train)
         epoch_args = dict(mini_batch_size=config.mini_batch_size, n_train=n,
                           num_classes=prepared.num_classes, on_nan=on_nan,
-                          batch_sharding=batch_sharding,
-                          loop=epoch_loop(config, _platform(prepared.train)))
+                          batch_sharding=batch_sharding, loop=epoch_loop(config, platform))
+        chunk = metrics.eval_chunk(platform, convolutional=_convolutional(config))
         if config.model != "mlp":
             from flax import nnx
 
@@ -451,7 +456,7 @@ class _Training:
             self.epoch_fn = train.make_epoch(grad_fn, optimizer, stateful=True, **epoch_args)
             self.logits = cnn.make_logits_fn(graphdef)
             self.evaluate = metrics.make_evaluate(self.logits, cost_fn,
-                                                  num_classes=prepared.num_classes, chunk=2000)
+                                                  num_classes=prepared.num_classes, chunk=chunk)
             return
         if grad_fn is None:
             grad_fn = autodiff_grad_fn(network, config.cost, l1=l1)
@@ -462,7 +467,7 @@ class _Training:
         self.epoch_fn = train.make_epoch(grad_fn, optimizer, **epoch_args)
         self.logits = network.logits
         self.evaluate = metrics.make_evaluate(self.logits, cost_fn,
-                                              num_classes=prepared.num_classes)
+                                              num_classes=prepared.num_classes, chunk=chunk)
 
     def initial_state(self, seed: int) -> train.TrainState:
         """The seed's initial parameters, optimizer state and training key."""

@@ -110,6 +110,20 @@ def test_gpu_script_names_its_stages_and_refuses_an_unknown_one(tmp_path):
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
+def test_eval_chunk_benchmark_times_every_chunk_and_marks_the_one_picked(tmp_path):
+    bench = _load("eval_chunk_cpu")
+    out = tmp_path / "chunks.json"
+    payload = bench.main(["--images", "120", "--rounds", "1", "--networks", "mlp 784-30-10",
+                          "ch6 conv2 relu", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["results"] == json.loads(json.dumps(payload["results"]))
+    for network in ("mlp 784-30-10", "ch6 conv2 relu"):
+        rows = [r for r in saved["results"] if r["network"] == network]
+        assert [r["chunk"] for r in rows] == list(bench.NETWORKS[network][1])
+        assert sum(r["picked"] for r in rows) == 1
+        assert all(r["images_per_s"] > 0 and len(r["seconds"]) == 1 for r in rows)
+
+
 def test_guard_benchmark_times_every_variant_and_writes_json(tmp_path):
     guard = _load("guard_cpu")
     out = tmp_path / "guard.json"

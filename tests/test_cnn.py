@@ -290,6 +290,36 @@ def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
     assert result.state.model_state is not None
 
 
+def test_a_cnn_is_evaluated_on_the_cpu_in_small_chunks_that_count_the_same(monkeypatch):
+    """On the CPU a convolutional network is evaluated in eval_chunk's small chunks (faster
+    there: benchmarks/eval_chunk_cpu.py), an MLP in larger ones. 130 images in chunks of 50
+    pad the last chunk with 20 rows: the count equals one whole chunk's and the cost agrees."""
+    built = []
+    make_evaluate = metrics.make_evaluate
+
+    def recording(*args, **kwargs):
+        built.append(kwargs["chunk"])
+        return make_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "make_evaluate", recording)
+    small = dict(train_size=130, eval_size=10, epochs=1)
+    experiment.run(experiment.TrainConfig.from_preset("ch6-conv1", **small), progress=False)
+    experiment.run(experiment.TrainConfig.from_preset("ch1-30", **small), progress=False)
+    conv, fully_connected = (metrics.eval_chunk("cpu", convolutional=c) for c in (True, False))
+    assert built == [conv, fully_connected] and 130 % conv and conv < fully_connected
+
+    config = experiment.TrainConfig.from_preset("ch6-relu", train_size=130, eval_size=10)
+    prepared = experiment.prepare(config)
+    graphdef, params, rest = cnn.split(cnn.make(prepared.network, jax.random.key(0)))
+    cost_fn = costs.from_logits(config.cost, config.output_activation)
+    chunked = make_evaluate(cnn.make_logits_fn(graphdef), cost_fn, chunk=conv)
+    whole = make_evaluate(cnn.make_logits_fn(graphdef), cost_fn, chunk=130)
+    (cost, correct), (cost_whole, correct_whole) = (
+        evaluate((params, rest), prepared.train) for evaluate in (chunked, whole))
+    assert int(correct) == int(correct_whole)
+    np.testing.assert_allclose(float(cost), float(cost_whole), rtol=1e-6)
+
+
 def test_batch_norm_statistics_travel_in_the_state(tiny_config):
     config = experiment.TrainConfig.from_preset("ch6-relu", model="fc100", batch_norm=True,
                                                 dropout=0.2, **tiny_config)
