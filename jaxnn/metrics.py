@@ -23,9 +23,9 @@ def eval_chunk(platform: str, *, convolutional: bool) -> int:
     """Examples per chunk for :func:`make_evaluate` on ``platform`` ("cpu", "gpu", "tpu").
 
     On the CPU small chunks are faster: a chunk's activations then stay in the caches. The
-    chapter-6 conv2 network evaluated 2.5-2.7x as many images a second in chunks of 50 as in
+    chapter-6 conv2 network evaluated 2.5-2.8x as many images a second in chunks of 50 as in
     chunks of 2,000, and [784, 100, 10] 1.7-2.0x as many in chunks of 2,000 as in chunks of
-    10,000 (``python benchmarks/eval_chunk_cpu.py``, two runs). Accelerators keep large chunks:
+    10,000 (``python benchmarks/eval_chunk_cpu.py``, 2026-11-25). Accelerators keep large chunks:
     every chunk is one more iteration of the compiled loop."""
     if platform == "cpu":
         return 50 if convolutional else 2000
