@@ -14,9 +14,10 @@ why relu uses
 ``jax.nn.relu`` and the hard functions ``jnp.where`` rather than ``jnp.maximum`` / ``jnp.clip``,
 whose gradients split a tie (0.5 at relu's kink).
 
-Derivatives are not written here, with three exceptions for float32 accuracy (sigmoid, tanh
-and elu have their own derivative rules, because autodiff's formulas cancel): ``jax.grad``
-finds them, and ``manual_grad.activation_prime`` derives them by hand so the two can be compared.
+Derivatives are not written here, with a few exceptions for float32 accuracy (sigmoid, tanh,
+elu, softmax and log_softmax have their own derivative rules, because autodiff's formulas
+cancel): ``jax.grad`` finds them, and ``manual_grad.activation_prime`` derives them by hand
+so the two can be compared.
 
 >>> import jax, jax.numpy as jnp
 >>> from jaxnn import activations
@@ -161,9 +162,66 @@ def identity(z):
     return z
 
 
+def _largest(a):
+    """True at one unit of ``a``'s last axis where it is largest (the first, on a tie)."""
+    return jnp.arange(a.shape[-1]) == jnp.argmax(a, axis=-1, keepdims=True)
+
+
+def softmax_complement(a):
+    """1 - a for softmax outputs ``a`` (over the last axis), without cancellation.
+
+    Where a unit's output nears 1, 1 - a is a difference of nearly equal floats: in float32
+    17% off at a margin of 15 over nine equal logits, and 0 once a rounds to 1. The largest
+    unit's complement is taken as the sum of the other outputs, which keep their digits;
+    every other output is at most 1/2, and 1 - a does not cancel there."""
+    top = _largest(a)
+    return jnp.where(top, jnp.sum(jnp.where(top, 0, a), axis=-1, keepdims=True), 1 - a)
+
+
+def _centred(a, v):
+    """v - (a . v) along the last axis, for softmax outputs ``a``, without cancellation at the
+    largest unit m: there (1 - a_m) v_m - sum_{j != m} a_j v_j, with 1 - a_m from
+    :func:`softmax_complement`; elsewhere v_k - a_m v_m - sum_{j != m} a_j v_j. Linear in v."""
+    top = _largest(a)
+    others = jnp.sum(jnp.where(top, 0, a * v), axis=-1, keepdims=True)
+    at_top = jnp.sum(jnp.where(top, a * v, 0), axis=-1, keepdims=True)
+    return jnp.where(top, softmax_complement(a) * v, v - at_top) - others
+
+
+@jax.custom_jvp
 def softmax(z):
-    """a_j = e^{z_j} / sum_k e^{z_k} over the last axis (max-shifted: never overflows)."""
+    """a_j = e^{z_j} / sum_k e^{z_k} over the last axis (max-shifted: never overflows).
+
+    Its derivative rule (below) is da = a * (dz - a . dz) with the bracket written so that it
+    does not cancel at a saturated unit (:func:`softmax_complement`); autodiff's gradient
+    through softmax, a * (g - a . g), loses the digits of 1 - a there."""
     return jax.nn.softmax(z, axis=-1)
+
+
+@softmax.defjvp
+def _softmax_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    a = softmax(z)
+    return a, a * _centred(a, dz)
+
+
+@jax.custom_jvp
+def log_softmax(z):
+    """ln softmax(z)_j = (z_j - max z) - ln(1 + s) over the last axis, s = sum of
+    e^{z_k - max z} over every unit but one at the maximum, taken as ``log1p(s)``:
+    ``jax.nn.log_softmax`` takes the log of the rounded 1 + s, so a saturated unit's value
+    (about -s) is 17% off at a margin of 15 over nine equal logits in float32, and 0 from 17.
+    Its derivative rule, d ln a = dz - a . dz, does not cancel either (see :func:`softmax`)."""
+    c = jnp.max(z, axis=-1, keepdims=True)  # (the rule below gives the derivatives)
+    e = jnp.exp(z - c)
+    s = jnp.sum(jnp.where(_largest(z), 0, e), axis=-1, keepdims=True)
+    return (z - c) - jnp.log1p(s)
+
+
+@log_softmax.defjvp
+def _log_softmax_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return log_softmax(z), _centred(softmax(z), dz)
 
 
 def maxout(z, pieces: int):

@@ -14,7 +14,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxnn import _checks
+from jaxnn import _checks, activations
 from jaxnn import layers as jl
 
 
@@ -22,10 +22,17 @@ def softmax_backward(da, a):
     """dC/dz_j = sum_k dC/da_k * a_k (delta_kj - a_j) = a_j (dC/da_j - sum_k dC/da_k a_k).
 
     ``a`` = softmax(z) over the last axis (the Jacobian da_k/dz_j = a_k (delta_kj - a_j));
-    ``da`` has ``a``'s shape.
+    ``da`` has ``a``'s shape. The bracket is summed so that it does not cancel where the
+    largest output a_m nears 1: with r = sum_{k != m} dC/da_k a_k, it is
+    (1 - a_m) dC/da_m - r at m (1 - a_m from ``jaxnn.activations.softmax_complement``, the sum
+    of the other outputs) and dC/da_j - a_m dC/da_m - r elsewhere; the plain
+    dC/da_m - sum_k dC/da_k a_k loses the digits of 1 - a_m.
     """
     _checks.same_shape("da", da, "a", a)
-    return a * (da - jnp.sum(da * a, axis=-1, keepdims=True))
+    m = jnp.arange(a.shape[-1]) == jnp.argmax(a, axis=-1, keepdims=True)  # the largest output
+    r = jnp.sum(jnp.where(m, 0, da * a), axis=-1, keepdims=True)
+    da_m_a_m = jnp.sum(jnp.where(m, da * a, 0), axis=-1, keepdims=True)
+    return a * (jnp.where(m, da * activations.softmax_complement(a), da - da_m_a_m) - r)
 
 
 def maxout_backward(da, z, pieces: int):

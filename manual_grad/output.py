@@ -41,9 +41,10 @@ def output_delta(cost: str, output_activation: str, z, a, y):
     - quadratic + identity:      delta^L = a - y;
     - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
 
-    For sigmoid outputs a - y is taken as ``jaxnn.costs.sigmoid_residual(z, y)``, the same
-    number written so that it does not cancel where a nears a target of 1 (``a - y`` is 17%
-    off at z = 15 in float32, and 0 from z = 17).
+    For sigmoid and softmax outputs a - y is taken as ``jaxnn.costs.sigmoid_residual(z, y)``
+    or ``jaxnn.costs.softmax_residual(z, y)``, the same number written so that it does not
+    cancel where a nears a target of 1 (``a - y`` is 17% off at z = 15, or a margin of 15
+    over the other logits, in float32, and 0 from 17).
 
     ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels; any
     targets in [0, 1] give the gradient of the cost as :mod:`jaxnn.costs` defines it).
@@ -54,9 +55,9 @@ def output_delta(cost: str, output_activation: str, z, a, y):
     if output_activation == "sigmoid":  # a - y, without cancelling where a nears y = 1
         g = costs.sigmoid_residual(jnp.asarray(z), y)
         return g if cost == "cross_entropy" else g * primes.activation_prime("sigmoid")(z)
-    if cost == "log_likelihood":  # (sum_j y_j is exactly 1 for one-hot rows: a * 1 is a)
-        return a * jnp.sum(y, axis=-1, keepdims=True) - y
-    g = a - y  # nabla_a C_x for the quadratic cost (softmax or identity outputs)
-    if output_activation == "softmax":
-        return layers.softmax_backward(g, a)
-    return g * primes.activation_prime(output_activation)(jnp.asarray(z))
+    if output_activation == "identity":  # quadratic: nabla_a C_x = a - y, times sigma' = 1
+        return (a - y) * primes.activation_prime(output_activation)(jnp.asarray(z))
+    g = costs.softmax_residual(jnp.asarray(z), y)  # a - y, without cancelling where a nears 1
+    if cost == "log_likelihood":  # a (sum_j y_j) - y; sum_j y_j - 1 is exactly 0 for one-hot rows
+        return g + a * (jnp.sum(y, axis=-1, keepdims=True) - 1)
+    return layers.softmax_backward(g, a)  # quadratic: J_softmax^T (a - y)

@@ -175,6 +175,48 @@ def test_elu_derivative_rule_matches_finite_differences_and_keeps_the_value():
         np.testing.assert_array_equal(value, act.elu(z))
 
 
+def test_softmax_and_log_softmax_derivative_rules_are_their_jacobians():
+    """softmax's and log_softmax's own derivative rules, checked independently of manual_grad:
+    forward and reverse Jacobians are diag(a) - a a^T and I - 1 a^T (float64, rows of a batch
+    with and without a tie at the maximum), second order against central differences; the
+    primals are jax.nn.softmax's bits and log_softmax's values to float64 rounding."""
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        z = jnp.array([[1.5, -0.3, 0.2, 0.9, -2.0], [0.7, 0.7, -1.0, 0.0, 0.3]])
+        for row in z:
+            a = np.asarray(jax.nn.softmax(row))
+            for jac in (jax.jacfwd, jax.jacrev):
+                np.testing.assert_allclose(jac(act.softmax)(row), np.diag(a) - np.outer(a, a),
+                                           rtol=1e-12, atol=1e-15)
+                np.testing.assert_allclose(jac(act.log_softmax)(row),
+                                           np.eye(5) - np.outer(np.ones(5), a),
+                                           rtol=1e-12, atol=1e-15)
+        check_grads(act.softmax, (z,), order=2, modes=("fwd", "rev"))
+        check_grads(act.log_softmax, (z,), order=2, modes=("fwd", "rev"))
+        np.testing.assert_array_equal(act.softmax(z), jax.nn.softmax(z, axis=-1))
+        np.testing.assert_allclose(act.log_softmax(z), jax.nn.log_softmax(z, axis=-1),
+                                   rtol=1e-14)
+
+
+def test_softmax_complement_and_log_softmax_keep_their_digits_where_softmax_saturates():
+    """1 - a and ln a at a unit whose output nears 1 (margins 10 to 40 over the others, where
+    the plain forms are more than 1% off in float32 from 17): within 1e-5 (relative) of the
+    exact values in float32, where 1 - a and jax.nn.log_softmax lose them."""
+    for d in (10.0, 17.0, 25.0, 40.0):
+        z = jnp.array([[d, 0.0, -1.0, 0.5]], jnp.float32)
+        s = sum(np.exp(np.float64(v) - d) for v in (0.0, -1.0, 0.5))  # the others' share
+        exact_complement, exact_log = s / (1 + s), -np.log1p(s)
+        a = act.softmax(z)
+        np.testing.assert_allclose(float(act.softmax_complement(a)[0, 0]), exact_complement,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(float(act.log_softmax(z)[0, 0]), exact_log, rtol=1e-5)
+        np.testing.assert_allclose(act.softmax_complement(a)[0, 1:], 1 - a[0, 1:], rtol=1e-7)
+        if d >= 17:  # the plain forms are off by more than 1% (0 from 25 here)
+            assert abs(float(1 - a[0, 0]) - exact_complement) > 0.01 * exact_complement
+            assert abs(float(jax.nn.log_softmax(z)[0, 0]) - exact_log) > 0.01 * -exact_log
+
+
 # sigma' and tanh' keep full relative precision in float32 for every z (reference: float64).
 def _sigmoid_prime_64(z):
     e = np.exp(-np.abs(z))

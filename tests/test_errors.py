@@ -401,6 +401,12 @@ BAD_COST_TARGETS |= {
     "sigmoid_residual, other width": (
         functools.partial(costs.sigmoid_residual, A4, jnp.zeros((4, 3))), ValueError, "y",
         "(4, 3)"),
+    "softmax_residual, labels as big as the batch": (
+        functools.partial(costs.softmax_residual, A10, jnp.arange(10)), ValueError, "y",
+        "(10,)"),
+    "softmax_residual, other width": (
+        functools.partial(costs.softmax_residual, A4, jnp.zeros((4, 3))), ValueError, "y",
+        "(4, 3)"),
 }
 
 

@@ -123,7 +123,10 @@ print("softmax(z) for z =", base.tolist(), "->",
 # $$\frac{\partial C}{\partial z^L_j} = a^L_j - y_j .$$
 #
 # We check this against `jax.grad` of the library's stable form, which works from the logits with
-# `log_softmax` so that it never computes $\ln 0$.
+# `log_softmax` so that it never computes $\ln 0$. (Where the right class's output nears 1,
+# $a - y$ is a difference of nearly equal numbers and loses its digits in float32: the library
+# takes $1 - a$ there as the sum of the other outputs. `costs.softmax_residual` is that form of
+# $a - y$; on these moderate logits both forms agree to float32 rounding.)
 
 # %%
 z = jax.random.normal(jax.random.key(0), (4, 10)) * 3
