@@ -394,20 +394,13 @@ for _cost, _out in costs.PAIRS:
     }
 
 
-BAD_COST_TARGETS |= {
-    "sigmoid_residual, labels as big as the batch": (
-        functools.partial(costs.sigmoid_residual, A10, jnp.arange(10)), ValueError, "y",
-        "(10,)"),
-    "sigmoid_residual, other width": (
-        functools.partial(costs.sigmoid_residual, A4, jnp.zeros((4, 3))), ValueError, "y",
-        "(4, 3)"),
-    "softmax_residual, labels as big as the batch": (
-        functools.partial(costs.softmax_residual, A10, jnp.arange(10)), ValueError, "y",
-        "(10,)"),
-    "softmax_residual, other width": (
-        functools.partial(costs.softmax_residual, A4, jnp.zeros((4, 3))), ValueError, "y",
-        "(4, 3)"),
-}
+for _residual in (costs.sigmoid_residual, costs.softmax_residual):
+    BAD_COST_TARGETS |= {
+        f"{_residual.__name__}, labels as big as the batch": (
+            functools.partial(_residual, A10, jnp.arange(10)), ValueError, "y", "(10,)"),
+        f"{_residual.__name__}, other width": (
+            functools.partial(_residual, A4, jnp.zeros((4, 3))), ValueError, "y", "(4, 3)"),
+    }
 
 
 @pytest.mark.parametrize("case", BAD_COST_TARGETS, ids=list(BAD_COST_TARGETS))
