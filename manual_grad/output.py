@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxnn import _checks, costs
+from jaxnn import _checks, activations, costs
 from manual_grad import layers, primes
 
 
@@ -42,9 +42,9 @@ def output_delta(cost: str, output_activation: str, z, a, y):
     - quadratic + softmax:       delta^L = J_softmax^T (a - y) = a ⊙ ((a - y) - (a - y)·a).
 
     For sigmoid and softmax outputs a - y is taken as ``jaxnn.costs.sigmoid_residual(z, y)``
-    or ``jaxnn.costs.softmax_residual(z, y)``, the same number written so that it does not
-    cancel where a nears a target of 1 (``a - y`` is 17% off at z = 15, or a margin of 15
-    over the other logits, in float32, and 0 from 17).
+    or as ``jaxnn.costs.softmax_residual`` forms it (from ``a``), the same number written so
+    that it does not cancel where a nears a target of 1 (``a - y`` is 17% off at z = 15, or a
+    margin of 15 over nine equal logits, in float32, and 0 from 17).
 
     ``z``, ``a`` and ``y`` have one shape (``y`` one-hot rows, not integer labels; any
     targets in [0, 1] give the gradient of the cost as :mod:`jaxnn.costs` defines it).
@@ -57,7 +57,9 @@ def output_delta(cost: str, output_activation: str, z, a, y):
         return g if cost == "cross_entropy" else g * primes.activation_prime("sigmoid")(z)
     if output_activation == "identity":  # quadratic: nabla_a C_x = a - y, times sigma' = 1
         return (a - y) * primes.activation_prime(output_activation)(jnp.asarray(z))
-    g = costs.softmax_residual(jnp.asarray(z), y)  # a - y, without cancelling where a nears 1
+    # softmax: a - y as (1 - y) a - y (1 - a), 1 - a summed from the other outputs where a
+    # nears 1 (the same number as jaxnn.costs.softmax_residual(z, y), from the a given)
+    g = (1 - y) * a - y * activations.softmax_complement(a)
     if cost == "log_likelihood":  # a (sum_j y_j) - y; sum_j y_j - 1 is exactly 0 for one-hot rows
         return g + a * (jnp.sum(y, axis=-1, keepdims=True) - 1)
     return layers.softmax_backward(g, a)  # quadratic: J_softmax^T (a - y)
