@@ -241,6 +241,30 @@ def test_argument_errors_are_one_line_with_a_pointer_to_help(argv, fragment, cap
     assert err.endswith("--help' lists the commands)" if not argv else "--help' lists the flags)")
 
 
+@pytest.mark.parametrize("argv, expected", [
+    # argparse would take --batch for --batch-norm (the only flag it begins) and then reject 10
+    (["train", "--batch", "10"], "jaxnn train: error: unrecognized arguments: --batch 10 "
+                                 "(did you mean --batch-norm or --mini-batch-size?)"),
+    (["train", "--epoch", "1"], "jaxnn train: error: unrecognized arguments: --epoch 1 "
+                                "(did you mean --epochs?)"),
+    (["compare", "--float", "--seed", "0"],
+     "jaxnn compare: error: unrecognized arguments: --float (did you mean --float64?)"),
+    (["--deb", "presets"], "jaxnn presets: error: unrecognized arguments: --deb "
+                           "(did you mean --debug?)"),
+    (["train", "--zzz"], "jaxnn train: error: unrecognized arguments: --zzz ('jaxnn train"),
+])
+def test_a_flag_is_never_taken_from_its_first_letters(argv, expected, capsys, tmp_path,
+                                                     monkeypatch):
+    """A shortened flag is an error that names the flags it may have meant, never quietly
+    another flag: `--batch` is not `--batch-norm`, which batch-normalizes the network."""
+    monkeypatch.chdir(tmp_path)  # were a shortened flag taken, its run would land here
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(expected) and "\n" not in err, err
+
+
 def test_the_start_line_names_every_setting_that_is_not_chapter_1s(tmp_path, capsys):
     """Two runs of one preset with different flags are told apart by their first line."""
     assert main(["train", "--preset", "ch3-l2-30", "--train-size", "200", "--eval-size", "100",

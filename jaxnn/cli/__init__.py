@@ -13,6 +13,7 @@ code 141 (128 + SIGPIPE, as a shell reports a command a closed pipe stopped) and
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import re
@@ -27,7 +28,27 @@ USER_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError, FileExists
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its errors as one line (and where to read the flags) instead of the usage."""
+    """argparse, with its errors as one line (and where to read the flags) instead of the usage,
+    and no flag taken from its first letters: argparse would read ``--batch 10`` as
+    ``--batch-norm`` (the one flag it begins) and a stray ``10``; here ``--batch`` is an
+    unrecognized argument, reported with the flags it may have meant."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # the subcommands' parsers are Parsers too
+        super().__init__(*args, **kwargs)
+
+    def unrecognized(self, extra: list[str]):
+        """Exit with ``unrecognized arguments: ...``, naming the flags the first unknown
+        ``--flag`` in ``extra`` may have meant (:func:`close_flags`)."""
+        typed = next((a.partition("=")[0] for a in extra if a.startswith("--")), None)
+        close = close_flags(typed, self.long_flags()) if typed else []
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        self.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+
+    def long_flags(self) -> list[str]:
+        """Every ``--flag`` this parser knows."""
+        return [o for action in self._actions for o in action.option_strings
+                if o.startswith("--")]
 
     def error(self, message: str):
         what = "commands" if hasattr(self, "subcommands") else "flags"
@@ -47,6 +68,18 @@ class Parser(argparse.ArgumentParser):
                                           or f"--{field}" in action.option_strings):
                 return max(action.option_strings, key=len)
         return None
+
+
+def close_flags(typed: str, flags: list[str], most: int = 3) -> list[str]:
+    """The flags ``typed`` may have meant, alphabetically: those it begins (``--epoch``:
+    ``--epochs``), those with it as one of their words (``--batch``: ``--batch-norm``,
+    ``--mini-batch-size``) and near misspellings (``--eopchs``: ``--epochs``)."""
+    word = typed.lstrip("-")
+    if not word:
+        return []
+    close = {f for f in flags if f[2:].startswith(word) or word in f[2:].split("-")}
+    close.update(difflib.get_close_matches(typed, flags, n=most, cutoff=0.75))
+    return sorted(close)[:most]
 
 
 def in_flag_terms(message: str, parser: Parser) -> str:
@@ -129,7 +162,7 @@ def _main(argv: list[str] | None) -> int:
     args, extra = parser.parse_known_args(argv)
     subparser = parser.subcommands[args.command]
     if extra:  # reported by the subcommand, whose flags they were meant to be
-        subparser.error(f"unrecognized arguments: {' '.join(extra)}")
+        subparser.unrecognized(extra)
     try:
         from jaxnn.cli import runtime
 
