@@ -23,6 +23,54 @@ def positive_int(text: str) -> int:
     return value
 
 
+def rotated(items: list, r: int) -> list:
+    """``items`` starting at index ``r`` (mod its length): round ``r`` of interleaved timing
+    starts with the next variant, since a fixed order gives each variant a place in the round,
+    and a measured position effect of about 4% (guard_cpu.py)."""
+    k = r % len(items)
+    return items[k:] + items[:k]
+
+
+def own_state(params, optimizer) -> list:
+    """``[params, opt_state]`` for one variant of :func:`interleaved_epochs`: a copy of
+    ``params`` and a fresh optimizer state (an epoch donates its state, so variants that
+    shared one would find it deleted)."""
+    import jax
+
+    copy = jax.tree.map(lambda a: a.copy(), params)
+    return [copy, optimizer.init(copy)]
+
+
+def interleaved_epochs(variants: dict, data, rounds: int) -> tuple[dict, dict, dict]:
+    """Time ``epoch(params, opt_state, key, data)`` for every ``name: (epoch, state)`` of
+    ``variants`` (``state`` a list ``[params, opt_state]``, updated in place: an epoch donates
+    its state, so each variant needs its own): once each first (compilation and one epoch),
+    then ``rounds`` rounds, every variant once a round with the round's key, each round
+    starting with the next variant (:func:`rotated`), so that the machine's load hits all alike.
+    Returns ``(first, wall, cpu)``: the first call's seconds, and the rounds' wall and CPU
+    seconds, per variant."""
+    import jax
+
+    def run(epoch, state, key):
+        result = jax.block_until_ready(epoch(state[0], state[1], key, data))
+        state[0], state[1] = result[0], result[1]
+
+    key = jax.random.key(1)
+    first, wall, cpu = {}, {name: [] for name in variants}, {name: [] for name in variants}
+    for name, (epoch, state) in variants.items():
+        start = time.perf_counter()
+        run(epoch, state, key)
+        first[name] = time.perf_counter() - start
+    for r in range(rounds):
+        epoch_key = jax.random.fold_in(key, r + 1)
+        for name, (epoch, state) in rotated(list(variants.items()), r):
+            w0, c0 = time.perf_counter(), time.process_time()
+            run(epoch, state, epoch_key)
+            wall[name].append(time.perf_counter() - w0)
+            cpu[name].append(time.process_time() - c0)
+    return first, wall, cpu
+
+
 def environment() -> dict:
     import jax
     import numpy as np

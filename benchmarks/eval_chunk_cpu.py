@@ -21,7 +21,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    environment,
+    markdown_table,
+    positive_int,
+    rotated,
+    write_json,
+)
 
 CNN_CHUNKS = (2000, 500, 100, 50, 25, 10)
 MLP_CHUNKS = (10_000, 2000, 500, 100)
@@ -78,7 +85,7 @@ def main(argv=None) -> dict:
             raise AssertionError(f"{name}: the chunk sizes disagree: {counts}")
         seconds = {c: [] for c in chunks}
         for r in range(args.rounds):
-            for c in chunks[r % len(chunks):] + chunks[:r % len(chunks)]:
+            for c in rotated(list(chunks), r):
                 start = time.perf_counter()
                 jax.block_until_ready(evaluate[c](params, data))
                 seconds[c].append(time.perf_counter() - start)

@@ -7,7 +7,8 @@
 #   check       versions, devices, a 1-epoch `jaxnn train` (ch1 and ch6-relu), `jaxnn compare`,
 #               `jaxnn speedrun --quick`, and the speed-run and training tests on the GPU
 #   speedrun    benchmarks/speedrun.py: 5 seeds, cold then warm compilation cache
-#   throughput  benchmarks/cnn_throughput.py (jaxnn scan/host, nnx.jit, PyTorch on CUDA) and
+#   throughput  benchmarks/softmax_rule.py (what softmax's derivative rules cost an epoch),
+#               benchmarks/cnn_throughput.py (jaxnn scan/host, nnx.jit, PyTorch on CUDA) and
 #               benchmarks/manual_vs_autodiff.py
 #   dropout     the "ch6-dropout under 60 s": ch6-dropout-fast (the same network, Adam,
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
@@ -102,6 +103,7 @@ stage_speedrun() {
 }
 
 stage_throughput() {
+  run "softmax rule" 90 "$PY" benchmarks/softmax_rule.py --json "$dir/softmax_rule.json"
   # JAX and PyTorch share the GPU in one process: JAX must not take 75% of it up front.
   XLA_PYTHON_CLIENT_PREALLOCATE=false run "cnn throughput" $(( $(left) * 3 / 4 )) "$PY" \
     benchmarks/cnn_throughput.py --json "$dir/cnn_throughput.json"

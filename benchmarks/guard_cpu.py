@@ -19,11 +19,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    environment,
+    interleaved_epochs,
+    markdown_table,
+    own_state,
+    positive_int,
+    write_json,
+)
 
 VARIANTS = (None, "stop", "skip")
 
@@ -46,43 +53,13 @@ def _epoch_functions(optimizer_name: str, train_size: int | None):
     for on_nan in VARIANTS:
         epoch = train.make_epoch(grad_fn, optimizer, mini_batch_size=config.mini_batch_size,
                                  n_train=n, on_nan=on_nan)
-        # make_epoch donates params and opt_state: every variant keeps its own copies.
-        state = [jax.tree.map(lambda a: a.copy(), params)]
-        state.append(optimizer.init(state[0]))
-        out[on_nan] = (epoch, state)
+        out[on_nan] = (epoch, own_state(params, optimizer))
     return prepared.train, out
 
 
-def _run_epoch(epoch, state, key, data):
-    import jax
-
-    result = epoch(state[0], state[1], key, data)
-    jax.block_until_ready(result)
-    state[0], state[1] = result[0], result[1]
-
-
 def measure(optimizer_name: str, rounds: int, train_size: int | None) -> list[dict]:
-    import jax
-
     data, variants = _epoch_functions(optimizer_name, train_size)
-    key = jax.random.key(1)
-    compile_s = {}
-    for on_nan, (epoch, state) in variants.items():
-        start = time.perf_counter()
-        _run_epoch(epoch, state, key, data)  # compiles, then one epoch
-        compile_s[on_nan] = time.perf_counter() - start
-    wall = {v: [] for v in VARIANTS}
-    cpu = {v: [] for v in VARIANTS}
-    order = list(variants.items())
-    for r in range(rounds):
-        epoch_key = jax.random.fold_in(key, r + 1)
-        # each round starts with the next variant: a fixed order would give each variant a
-        # place in the round, and a measured position effect of about 4%
-        for on_nan, (epoch, state) in order[r % len(order):] + order[:r % len(order)]:
-            w0, c0 = time.perf_counter(), time.process_time()
-            _run_epoch(epoch, state, epoch_key, data)
-            wall[on_nan].append(time.perf_counter() - w0)
-            cpu[on_nan].append(time.process_time() - c0)
+    compile_s, wall, cpu = interleaved_epochs(variants, data, rounds)
     base = statistics.median(wall[None])
     return [{
         "optimizer": optimizer_name,

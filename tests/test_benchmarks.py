@@ -137,6 +137,23 @@ def test_guard_benchmark_times_every_variant_and_writes_json(tmp_path):
     assert rows[0]["ratio_to_none"] == 1.0 and payload["results"][1]["optimizer"] == "sgd"
 
 
+def test_softmax_rule_benchmark_times_both_costs_and_shows_what_the_rule_buys(tmp_path):
+    bench = _load("softmax_rule")
+    out = tmp_path / "softmax.json"
+    payload = bench.main(["--rounds", "1", "--mini-batch-sizes", "10", "--train-size", "100",
+                          "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["results"] == json.loads(json.dumps(payload["results"]))
+    rows = saved["results"]
+    assert [r["cost"] for r in rows] == ["jax.nn.log_softmax", "jaxnn"]
+    assert all(r["wall_median_s"] > 0 and len(r["wall_s"]) == 1 for r in rows)
+    assert rows[0]["ratio_to_old"] == 1.0
+    errors = {r["margin"]: r for r in saved["accuracy"]}
+    # jaxnn's gradient keeps float32's digits at every margin; the old one has none left at 17
+    assert max(r["jaxnn"] for r in saved["accuracy"]) < 1e-5
+    assert errors[17]["jax.nn.log_softmax"] == 1.0 and errors[5]["jax.nn.log_softmax"] < 1e-5
+
+
 def test_manual_vs_autodiff_times_the_same_gradient_twice(tmp_path, capsys):
     """The batch-norm row differentiates a network with batch norm both ways, and the two
     gradients agree; --only selects rows by name and refuses a name that matches none."""
