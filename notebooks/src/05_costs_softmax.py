@@ -139,6 +139,34 @@ print(f"cost from logits {float(ll(z, y)):.5f} = textbook form "
       f"{float(costs.log_likelihood(activations.softmax(z), y)):.5f}")
 
 # %% [markdown]
+# ### When the network is confidently right
+#
+# Take $z = (d, 0, \dots, 0)$ with the right class first. Then $a_0 = 1/(1 + 9e^{-d})$, the
+# exact gradient at the right class is $a_0 - 1 = -9e^{-d}/(1 + 9e^{-d})$, and the cost is
+# $\ln(1 + 9e^{-d})$. The textbook $a - y$ and `jax.nn.log_softmax` both go through the sum
+# $1 + e^{-d} + \dots + e^{-d}$, and in float32 that sum keeps only the digits of $9e^{-d}$ that
+# fit beside the 1: about three at $d = 10$, one at $d = 15$, and none once each $e^{-d}$ is
+# below half the spacing of float32 numbers near 1 ($6 \times 10^{-8}$, from $d \approx 17$),
+# where gradient and cost come out as exactly 0. The library's derivative rules never form
+# $1 - a_0$ from that sum: they take it as the sum of the other outputs, and keep float32's
+# precision at every margin.
+
+# %%
+y0 = jnp.eye(10)[:1]
+
+
+def textbook(z, y):
+    return -jnp.sum(y * jax.nn.log_softmax(z))
+
+
+print(f"{'d':>3s} {'exact dC/dz_0':>14s} {'jax.nn.log_softmax':>19s} {'jaxnn':>13s}")
+for d in (5, 10, 15, 17, 20, 30):
+    zd = jnp.zeros((1, 10)).at[0, 0].set(d)
+    exact = -9 * np.exp(-d) / (1 + 9 * np.exp(-d))  # float64, from e^-d: nothing cancels
+    print(f"{d:3d} {exact:14.6e} {float(jax.grad(textbook)(zd, y0)[0, 0]):19.6e} "
+          f"{float(jax.grad(ll)(zd, y0)[0, 0]):13.6e}")
+
+# %% [markdown]
 # ## On MNIST
 #
 # The same [784, 30, 10] network (initialized with $N(0, 1)$ like chapter 1) trained three ways:
