@@ -230,6 +230,15 @@ class Checkpointer:
         self.close()
 
 
+def saved_steps(run_dir: str | Path) -> list[int]:
+    """The epochs after which ``run_dir/checkpoints/`` holds a committed checkpoint, in order,
+    read from the folder's names without opening orbax (it names a committed step by its
+    number; one still being written has a temporary name)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) \
+        if folder.is_dir() else []
+
+
 def restore_latest(run_dir: str | Path, template: TrainState, *, warn: bool = True) -> Restored:
     """:meth:`Checkpointer.restore` for ``run_dir``."""
     ckpt = Checkpointer(run_dir)
@@ -257,11 +266,13 @@ class SaveEvery:
         self.history = list(history)
         self.extra = dict(extra or {}, checkpoint_every=every)
         self.saved_epoch: int | None = None  # the epoch this saver saved last
+        self.restored: Restored | None = None  # what resume restored
 
     def resume(self, template: TrainState) -> tuple[TrainState, list[dict]]:
         """``(state, history)`` of the latest checkpoint (:meth:`Checkpointer.restore`), whose
-        history the next saves continue: ``experiment.run(..., resume=saver.resume)``."""
-        restored = self.checkpointer.restore(template)
+        history the next saves continue: ``experiment.run(..., resume=saver.resume)``. The
+        whole :class:`Restored` (its ``extra`` too) is kept as ``self.restored``."""
+        self.restored = restored = self.checkpointer.restore(template)
         self.history = list(restored.history)
         return restored.state, list(restored.history)
 
@@ -282,4 +293,4 @@ class SaveEvery:
 
 
 __all__ = ["CHECKPOINT_DIR", "CheckpointWarning", "Checkpointer", "Restored", "SaveEvery",
-           "digest", "restore_latest"]
+           "digest", "restore_latest", "saved_steps"]

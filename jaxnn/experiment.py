@@ -396,15 +396,16 @@ def _seeds_trainer():
     is run by :func:`run` each time (it shares its work among its own members)."""
     training = None
 
-    def train_seed(seed_config: TrainConfig, *, callbacks=(), progress=True) -> Result:
+    def train_seed(seed_config: TrainConfig, *, callbacks=(), progress=True,
+                   resume=None) -> Result:
         nonlocal training
         if seed_config.ensemble > 1:
-            return run(seed_config, callbacks=callbacks, progress=progress)
+            return run(seed_config, callbacks=callbacks, progress=progress, resume=resume)
         seed_config = seed_config.validated()
         if training is None:
             training = _Training(seed_config, prepare(seed_config),
                                  grad_fn=chosen_grad_fn(seed_config), on_nan="stop", devices=1)
-        return training.run(seed_config, callbacks=callbacks, progress=progress, resume=None)
+        return training.run(seed_config, callbacks=callbacks, progress=progress, resume=resume)
 
     return train_seed
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,6 +130,7 @@ def run_row(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     out: Path | None = None,
+    checkpoint_every: int | None = None,
 ) -> Row:
     """Run preset ``name`` ``runs`` times with seeds 0 .. runs - 1 (plus ``overrides``); an
     ensemble of k networks runs with seeds 0, k, 2k, ... (its members take the seeds between).
@@ -136,22 +138,36 @@ def run_row(
     With ``out``, each run writes ``out/<name>/seed<N>/`` (``config.json``, ``metrics.jsonl``
     epoch by epoch, and ``summary.json`` when it ends), and a run whose directory already holds
     a summary for the same configuration is kept instead of trained again: an interrupted
-    reproduction, rerun with the same ``out``, picks up where it stopped."""
+    reproduction, rerun with the same ``out``, picks up where it stopped.
+
+    ``checkpoint_every`` N (needs ``out``) also saves each run's state every N epochs into its
+    ``checkpoints/`` (:class:`jaxnn.checkpoint.SaveEvery`), so that the rerun takes up an
+    unfinished run from its newest checkpoint instead of from its first epoch, at that run's
+    interval (given or not); it ends as it would have uninterrupted. Ensembles are not
+    checkpointed: their rows train as without it."""
     from jaxnn import experiment
 
     runs = _checks.positive("runs", runs, integer=True)
+    if checkpoint_every is not None:
+        _checks.positive("checkpoint_every", checkpoint_every, integer=True)
+        if out is None:
+            raise ValueError("checkpoint_every: needs out, the directory the runs write")
     book = presets.book(name)
     settings = {**(quick_overrides(name) if quick else {}), **(overrides or {})}
     values, chosen_by, histories, seconds, epochs = [], [], [], 0.0, 0
     train_seed = experiment._seeds_trainer()  # the seeds share data and compiled programs
     stride = experiment.TrainConfig.from_preset(name, **settings).ensemble
+    if checkpoint_every is not None and stride > 1:
+        checkpoint_every = None
+        if log:
+            log(f"  {name}: trained without checkpoints (ensembles are not checkpointed)")
     for run in range(runs):
         seed = run * stride
         config = experiment.TrainConfig.from_preset(name, seed=seed, **settings)
         run_dir = None if out is None else Path(out) / name / f"seed{seed}"
         kept = finished_run(run_dir, config)
         if kept is None:
-            summary, history = _train(config, run_dir, progress, train_seed)
+            summary, history = _train(config, run_dir, progress, train_seed, checkpoint_every)
         else:
             summary, history = kept
         seconds += summary["run_seconds"]
@@ -163,8 +179,11 @@ def run_row(
         histories.append(history)
         epochs = max(epochs, summary["epochs"])
         if log:
-            how = f"{summary['run_seconds']:.0f} s" + ("" if kept is None else
-                                                        f", kept from {run_dir}")
+            how = f"{summary['run_seconds']:.0f} s"
+            if kept is not None:
+                how += f", kept from {run_dir}"
+            elif "resumed_after_epoch" in summary:
+                how += f", resumed after epoch {summary['resumed_after_epoch']}"
             log(f"  {name} seed {seed}: {book['metric']} {value:.2f}% "
                 f"({summary['epochs']} epochs, {how})")
     note = book.get("note", "")
@@ -185,22 +204,17 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     ``config``, or ``None`` (no directory, another configuration, or the run did not finish).
     A single run's figures are summarized again from its history, so a kept run is reported
     by today's :func:`jaxnn.metrics.summarize` (e.g. its rule for tied validation epochs)."""
-    if run_dir is None or not (run_dir / "summary.json").is_file():
+    if (run_dir is None or not (run_dir / "summary.json").is_file()
+            or not _holds_config(run_dir, config)):
         return None
     try:
-        saved = json.loads((run_dir / "config.json").read_text())
         summary = json.loads((run_dir / "summary.json").read_text())
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         history = [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError):
         return None
-    try:
-        saved = _config_json(type(config).from_json(saved))
-    except (TypeError, AttributeError):
-        return None
-    if (saved != _config_json(config) or len(history) != summary.get("epochs")
-            or "run_seconds" not in summary):  # e.g. a `jaxnn train` run directory
-        return None
+    if len(history) != summary.get("epochs") or "run_seconds" not in summary:
+        return None  # e.g. a `jaxnn train` run directory
     if config.ensemble == 1:  # an ensemble's history is its last member's: keep its summary
         from jaxnn import metrics
 
@@ -208,22 +222,83 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     return summary, history
 
 
-def _train(config, run_dir: Path | None, progress: bool, train_seed) -> tuple[dict, list[dict]]:
-    """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
-    ``run_dir`` as it goes, if given: ``(summary, history)``."""
-    from jaxnn import report
+def _holds_config(run_dir: Path, config) -> bool:
+    """Whether ``run_dir/config.json`` holds exactly ``config`` (as jaxnn reads it today)."""
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        return _config_json(type(config).from_json(saved)) == _config_json(config)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
 
-    callbacks = []
+
+class _RunClock:
+    """A run's wall seconds over every command that trained it: those before this one (as the
+    checkpoint it resumed from recorded them) plus this one's. As a callback ahead of the
+    checkpoint ``saver``, it gives each checkpoint the seconds so far. Its :meth:`resume` is
+    the saver's, which also rewrites ``metrics.jsonl`` to the epochs restored (an interrupted
+    run may have written epochs after its newest checkpoint, which are trained again)."""
+
+    def __init__(self, saver=None, metrics=None, every: int | None = None):
+        self.saver, self.metrics, self.every = saver, metrics, every
+        self.before, self.start, self.resumed_after = 0.0, time.perf_counter(), None
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def __call__(self, record, state=None) -> None:
+        if self.saver is not None:
+            self.saver.extra["run_seconds"] = self.seconds()
+
+    def resume(self, template):
+        state, history = self.saver.resume(template)
+        extra = self.saver.restored.extra
+        self.before = float(extra.get("run_seconds", 0.0))
+        self.resumed_after = self.saver.restored.epoch
+        if self.every is None:  # the run's own interval, as `jaxnn train --resume` keeps it
+            self.saver.every = int(extra.get("checkpoint_every", self.saver.every))
+        self.saver.extra["checkpoint_every"] = self.saver.every
+        self.metrics.path.unlink(missing_ok=True)
+        for record in history:
+            self.metrics(record)
+        return state, history
+
+
+def _train(config, run_dir: Path | None, progress: bool, train_seed,
+           checkpoint_every: int | None = None) -> tuple[dict, list[dict]]:
+    """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
+    ``run_dir`` as it goes, if given: ``(summary, history)``. A run of one network that
+    ``run_dir`` holds checkpoints of, for this ``config``, goes on from the newest; with
+    ``checkpoint_every`` a new one saves them."""
+    from jaxnn import checkpoint, report
+
+    callbacks, clock, resume = [], _RunClock(), None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "summary.json").unlink(missing_ok=True)
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        report.write_json(run_dir / "config.json", config.to_json())
+        resumable = (config.ensemble == 1 and _holds_config(run_dir, config)
+                     and bool(checkpoint.saved_steps(run_dir)))
+        if not resumable:  # a fresh start: nothing of another run or setting may stay
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            shutil.rmtree(run_dir / checkpoint.CHECKPOINT_DIR, ignore_errors=True)
+            report.write_json(run_dir / "config.json", config.to_json())
         if config.ensemble == 1:  # an ensemble's members would interleave their epochs
-            callbacks.append(report.MetricsWriter(run_dir / "metrics.jsonl"))
-    start = time.perf_counter()
-    result = train_seed(config, progress=progress, callbacks=callbacks)
-    summary = {**result.summary, "run_seconds": time.perf_counter() - start}
+            metrics = report.MetricsWriter(run_dir / "metrics.jsonl")
+            if resumable or checkpoint_every is not None:
+                saver = checkpoint.SaveEvery(checkpoint.Checkpointer(run_dir),
+                                             checkpoint_every or 1)
+                clock = _RunClock(saver, metrics, checkpoint_every)
+                callbacks.append(clock)  # ahead of the saver: each checkpoint's seconds
+                callbacks.append(saver)
+                resume = clock.resume if resumable else None
+            callbacks.append(metrics)
+    try:
+        result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
+    finally:
+        if clock.saver is not None:
+            clock.saver.checkpointer.close()
+    summary = {**result.summary, "run_seconds": clock.seconds()}
+    if clock.resumed_after is not None:
+        summary["resumed_after_epoch"] = clock.resumed_after
     if run_dir is not None:
         if not callbacks:  # the last member's epochs, the history the summary's epochs count
             writer = report.MetricsWriter(run_dir / "metrics.jsonl")

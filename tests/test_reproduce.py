@@ -361,3 +361,110 @@ def test_full_reproduce_averages_gradient_norms_over_five_seeds(tmp_path, monkey
     monkeypatch.setattr(reproduce, "gradient_norm_table", norms)
     assert main(["reproduce", "ch5-2hidden", "--out", str(tmp_path / "o")]) == 0
     assert seen == {"seeds": (0, 1, 2, 3, 4), "images": 1000}
+
+
+def _epochs_without_seconds(path):
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in path.read_text().splitlines()]
+
+
+def test_a_run_cut_off_goes_on_from_its_last_checkpoint_and_ends_as_one_never_cut(
+        tmp_path, capsys):
+    """`--checkpoint-every N`: a run killed part way is taken up again from its newest
+    checkpoint by the same command, trains only the epochs after it, and ends with the epochs
+    and figures of a run never interrupted."""
+    base = ["reproduce", "ch1-30", "--quick", "--runs", "1", "--epochs", "3", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "plain")]) == 0
+    plain = tmp_path / "plain" / "ch1-30" / "seed0"
+    out = tmp_path / "rep"
+    assert main([*base, "--out", str(out), "--checkpoint-every", "1"]) == 0
+    run_dir = out / "ch1-30" / "seed0"
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2", "3"]
+    assert _epochs_without_seconds(run_dir / "metrics.jsonl") == \
+        _epochs_without_seconds(plain / "metrics.jsonl")  # checkpoints change nothing
+
+    # Killed in its third epoch: two epochs written, the checkpoint after epoch 3 never made.
+    import shutil
+
+    shutil.rmtree(run_dir / "checkpoints" / "3")
+    (run_dir / "summary.json").unlink()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    capsys.readouterr()
+    assert main([*base, "--out", str(out), "--checkpoint-every", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "resumed after epoch 2" in printed, printed
+    resumed = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert resumed[:2] == [json.loads(line) for line in lines[:2]]  # kept, not trained again
+    assert _epochs_without_seconds(run_dir / "metrics.jsonl") == \
+        _epochs_without_seconds(plain / "metrics.jsonl")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    plain_summary = json.loads((plain / "summary.json").read_text())
+    assert summary["resumed_after_epoch"] == 2
+    for key in ("peak_test_accuracy", "final_test_accuracy", "epochs"):
+        assert summary[key] == plain_summary[key]
+    assert summary["run_seconds"] > 0
+    row = json.loads((out / "reproduce.json").read_text())["rows"][0]
+    assert row["values"] == json.loads((tmp_path / "plain" / "reproduce.json").read_text())[
+        "rows"][0]["values"]
+
+    # The same command once more keeps the finished run; other settings start afresh, and
+    # the checkpoints of the old settings go with it (nothing could resume from them later).
+    capsys.readouterr()
+    assert main([*base, "--out", str(out), "--checkpoint-every", "1"]) == 0
+    assert f"kept from {run_dir}" in capsys.readouterr().out
+    assert main([*base[:-3], "--epochs", "2", "--no-progress", "--out", str(out)]) == 0
+    assert not (run_dir / "checkpoints").exists()
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_checkpointed_rerun_resumes_without_the_flag_and_keeps_its_interval(tmp_path, capsys):
+    """The flag need not be given again: a run with checkpoints goes on with them, saving at
+    the interval it was started with."""
+    base = ["reproduce", "ch1-30", "--quick", "--runs", "1", "--epochs", "2", "--no-progress",
+            "--out", str(tmp_path)]
+    assert main([*base, "--checkpoint-every", "1"]) == 0
+    run_dir = tmp_path / "ch1-30" / "seed0"
+    import shutil
+
+    shutil.rmtree(run_dir / "checkpoints" / "2")
+    (run_dir / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(base) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2"]
+
+
+@pytest.mark.parametrize("every", ["0", "-1"])
+def test_a_bad_checkpoint_interval_fails_before_anything_is_written(tmp_path, capsys, every):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "ch1-30", "--quick", "--out", str(out),
+                 "--checkpoint-every", every]) == 2
+    assert "--checkpoint-every: expected a positive integer" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsys):
+    """Ensembles are not checkpointed (their members share one directory): such a row trains as
+    before, and the log says so, rather than the whole command failing."""
+    from jaxnn import experiment
+
+    history = [{"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.9,
+                "test_accuracy": 0.9, "seconds": 1.0}]
+
+    def fake_run(config, *, callbacks=(), resume=None, **kwargs):
+        assert resume is None and not callbacks
+        return experiment.Result(config, None, history, {"epochs": 1,
+                                                          "ensemble_test_accuracy": 0.95})
+
+    monkeypatch.setattr(experiment, "run", fake_run)
+    row = reproduce.run_row("ch6-ensemble", runs=1, quick=True, out=tmp_path,
+                            checkpoint_every=1, log=print)
+    assert row.values == [95.0]
+    assert "ensembles are not checkpointed" in capsys.readouterr().out
+    assert not (tmp_path / "ch6-ensemble" / "seed0" / "checkpoints").exists()
+
+
+def test_checkpoints_need_an_output_directory():
+    with pytest.raises(ValueError, match="checkpoint_every: needs out"):
+        reproduce.run_row("ch1-30", runs=1, quick=True, checkpoint_every=1)

@@ -23,6 +23,12 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output directory (default runs/<time>-reproduce/); "
                    "each run writes OUT/PRESET/seedN/, and rerunning with the same --out keeps "
                    "the runs that finished there with the same settings")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="save each run's state every N epochs into "
+                   "OUT/PRESET/seedN/checkpoints/, so that the same command, run again after an "
+                   "interruption, goes on from the newest checkpoint (at the interval the run "
+                   "started with) instead of the run's first epoch; ensembles are not "
+                   "checkpointed")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="a progress bar (epochs) for the run in progress (default: shown)")
     p.set_defaults(func=run)
@@ -44,6 +50,8 @@ def run(args) -> int:
     _checks.positive("runs", runs, integer=True)  # before the output directory is made
     if args.epochs is not None:
         _checks.positive("epochs", args.epochs, integer=True)
+    if args.checkpoint_every is not None:
+        _checks.positive("checkpoint_every", args.checkpoint_every, integer=True)
     from jaxnn.cli import runtime
 
     given = runtime.given_path("out", args.out, "a directory name")  # '' is not '.'
@@ -56,7 +64,7 @@ def run(args) -> int:
     for name in names:
         row = reproduce.run_row(name, runs=runs, quick=args.quick, overrides=overrides,
                                 progress=args.progress, log=lambda s: print(s, flush=True),
-                                out=out)
+                                out=out, checkpoint_every=args.checkpoint_every)
         rows.append(row)
         reproduce.write(rows, out)  # keep what is done if a later row is interrupted
     extra_md, extra_json = "", {}

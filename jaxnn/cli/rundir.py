@@ -23,8 +23,10 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
         return
     if not overwrite:
         shown = ", ".join(found) if found else "a run"
+        from jaxnn.checkpoint import saved_steps
+
         # Offer --resume only where it can work: a run without a checkpoint cannot go on.
-        steps = checkpoint_steps(out)
+        steps = saved_steps(out)
         stop = stopped_early(out)
         if steps and stop is not None:  # it goes on no more
             how = (f"it stopped early after epoch {stop} (--patience); pass --overwrite to "
@@ -45,16 +47,6 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
     if primary:
         remove_run_files(out)
     parallel.barrier("jaxnn train: old run removed")
-
-
-def checkpoint_steps(out: Path) -> list[int]:
-    """The epochs after which ``out/checkpoints/`` holds a committed checkpoint (orbax names a
-    committed step by its number; an unfinished one has a temporary name), in order."""
-    from jaxnn.checkpoint import CHECKPOINT_DIR
-
-    folder = out / CHECKPOINT_DIR
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) \
-        if folder.is_dir() else []
 
 
 def finished(out: Path, steps: list[int]) -> bool:
@@ -106,7 +98,7 @@ def resumed_config(args, overrides):
     import dataclasses
     import json
 
-    from jaxnn import experiment
+    from jaxnn import checkpoint, experiment
 
     out = Path(args.resume)
     path = out / "config.json"
@@ -130,7 +122,7 @@ def resumed_config(args, overrides):
     if config.ensemble > 1:
         raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
                          f"expected a run of one (ensembles are not checkpointed)")
-    steps = checkpoint_steps(out)
+    steps = checkpoint.saved_steps(out)
     if not steps:  # checked before anything in the directory is rewritten
         raise ValueError(f"--resume: {out} has no checkpoint to continue from (a run writes "
                          "them with --checkpoint-every N)")
@@ -145,13 +137,11 @@ def resumed_config(args, overrides):
                          f"{config.schedule} learning-rate schedule with them, so it trains "
                          "no further")
     if args.epochs is not None:
-        from jaxnn.checkpoint import CHECKPOINT_DIR
-
         if args.epochs < steps[-1] or (done and args.epochs == steps[-1]):
             least = f"more than the {steps[-1]}" if done else f"at least the {steps[-1]}"
-            raise ValueError(f"--epochs: expected {least} epochs that "
-                             f"{out / CHECKPOINT_DIR / str(steps[-1])} holds (a resumed run "
-                             f"trains on to --epochs); got {args.epochs}")
+            newest = out / checkpoint.CHECKPOINT_DIR / str(steps[-1])
+            raise ValueError(f"--epochs: expected {least} epochs that {newest} holds (a "
+                             f"resumed run trains on to --epochs); got {args.epochs}")
         if args.epochs != config.epochs and config.schedule != "constant":
             raise ValueError(f"--epochs: the run's {config.schedule} learning-rate schedule "
                              f"spans its {config.epochs} epochs, and its optimizer state is "

@@ -334,12 +334,13 @@ def _shown(value) -> str:
 
 def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -> str:
     """After Ctrl-C: what the run directory holds and how to go on from it."""
-    from jaxnn.cli.rundir import _epochs, checkpoint_steps
+    from jaxnn.checkpoint import saved_steps
+    from jaxnn.cli.rundir import _epochs
 
     if removed:
         return (f"no epoch had finished; removed {out}" if made_dir else
                 f"no epoch had finished; removed this run's files from {out}")
-    steps = checkpoint_steps(out)
+    steps = saved_steps(out)
     if steps:
         return (f"{out} holds a checkpoint after {_epochs(steps[-1])}: continue with "
                 f"jaxnn train --resume {out}")
