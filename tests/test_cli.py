@@ -265,6 +265,19 @@ def test_a_flag_is_never_taken_from_its_first_letters(argv, expected, capsys, tm
     assert err.startswith(expected) and "\n" not in err, err
 
 
+@pytest.mark.parametrize("argv, hint", [
+    (["trian"], "(did you mean 'train'?)"),
+    (["speedrun", "--dtype", "float33"], "(did you mean 'float32'?)"),
+    (["speedrun", "--dtype", "BFloat16"], "(did you mean 'bfloat16'?)"),
+])
+def test_a_misspelt_command_or_choice_gets_a_suggestion(argv, hint, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "invalid choice" in err and hint in err and "\n" not in err, err
+
+
 def test_the_start_line_names_every_setting_that_is_not_chapter_1s(tmp_path, capsys):
     """Two runs of one preset with different flags are told apart by their first line."""
     assert main(["train", "--preset", "ch3-l2-30", "--train-size", "200", "--eval-size", "100",

@@ -5,7 +5,8 @@ Each subcommand lives in its own module with ``add_parser(subparsers)`` (which s
 and the OSErrors of a bad path: :data:`USER_ERRORS`) become a one-line message and exit
 code 2; ``--debug`` shows the traceback. A message that starts with a setting's name
 (``train_size: ...``) names the flag that sets it instead (``--train-size: ...``), and
-argparse's own errors are one line too, with a pointer to ``--help`` instead of the usage.
+argparse's own errors are one line too, with a pointer to ``--help`` instead of the usage,
+and a suggestion for a misspelt command, choice or flag (``jaxnn trian``: 'train').
 A closed standard output (``jaxnn presets | head -3``) ends the command quietly, with exit
 code 141 (128 + SIGPIPE, as a shell reports a command a closed pipe stopped) and no traceback.
 """
@@ -52,7 +53,22 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         what = "commands" if hasattr(self, "subcommands") else "flags"
-        self.exit(2, f"{self.prog}: error: {message} ('{self.prog} --help' lists the {what})\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._choice_hint(message)} "
+                     f"('{self.prog} --help' lists the {what})\n")
+
+    def _choice_hint(self, message: str) -> str:
+        """`` (did you mean 'train'?)`` after argparse's ``argument X: invalid choice: 'trian'
+        (choose from ...)``, the choice of argument X the value was most likely meant to be."""
+        from jaxnn import _checks
+
+        found = re.match(r"argument (\S+): invalid choice: '([^']*)'", message)
+        if not found:
+            return ""
+        name, typed = found.groups()
+        for action in self._actions:
+            if action.choices and name in (*action.option_strings, action.metavar, action.dest):
+                return _checks.did_you_mean(typed, list(action.choices))
+        return ""
 
     field_flags: dict[str, str] = {}
     """Settings whose flag neither has their name nor stores into it (compare's --output sets
