@@ -13,11 +13,12 @@
 #   dropout     the "ch6-dropout under 60 s": ch6-dropout-fast (the same network, Adam,
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
 #               of 10, 40 epochs): one epoch, then the whole run as far as the time allows
-#   ch6         the chapter-6 rows not yet run at full settings (ch6-relu was, on the CPU:
-#               3 runs, README's Results): expanded, fc300, fc1000 and 2fc, one `jaxnn train`
-#               run each (checkpointed: a later call can resume a row cut at the limit, see
-#               stage_ch6), as far as the time allows; the ensemble row is left out (ensembles
-#               are not checkpointed, and five networks of 40 epochs do not fit in a call)
+#   ch6         the chapter-6 rows short of the book's three full-settings runs (the CPU ran
+#               expanded, fc300 and 2fc once, fc1000 never): expanded, fc300, fc1000 and 2fc,
+#               one `jaxnn train` run each (checkpointed: a later call can resume a row cut at
+#               the limit, see stage_ch6), as far as the time allows; the ensemble row is left
+#               out (ensembles are not checkpointed, and five networks of 40 epochs do not fit
+#               in a call)
 #
 # The calls, in order of priority (a session has 30 minutes of device time, machine start-ups
 # included, and the machine goes back 30 s after a call: plan on a fresh machine every call):
