@@ -468,3 +468,19 @@ def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsy
 def test_checkpoints_need_an_output_directory():
     with pytest.raises(ValueError, match="checkpoint_every: needs out"):
         reproduce.run_row("ch1-30", runs=1, quick=True, checkpoint_every=1)
+
+
+@pytest.mark.parametrize("flags, said", [
+    ([], "from its first epoch (--checkpoint-every N saves"),
+    (["--checkpoint-every", "2"], "from its newest checkpoint"),
+])
+def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path, monkeypatch, capsys, flags, said):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "run_row", interrupted)
+    out = tmp_path / "rep"
+    assert main(["reproduce", "ch1-30", "--quick", "--out", str(out), *flags]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("jaxnn reproduce: interrupted;") and f"--out {out}" in err, err
+    assert said in err, err

@@ -61,12 +61,22 @@ def run(args) -> int:
     mode = _mode(args.quick, overrides, reproduce.QUICK)
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
     rows = []
-    for name in names:
-        row = reproduce.run_row(name, runs=runs, quick=args.quick, overrides=overrides,
-                                progress=args.progress, log=lambda s: print(s, flush=True),
-                                out=out, checkpoint_every=args.checkpoint_every)
-        rows.append(row)
-        reproduce.write(rows, out)  # keep what is done if a later row is interrupted
+    try:
+        for name in names:
+            row = reproduce.run_row(name, runs=runs, quick=args.quick, overrides=overrides,
+                                    progress=args.progress, log=lambda s: print(s, flush=True),
+                                    out=out, checkpoint_every=args.checkpoint_every)
+            rows.append(row)
+            reproduce.write(rows, out)  # keep what is done if a later row is interrupted
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept and how to go on
+        import sys
+
+        where = ("from its newest checkpoint, if it has one" if args.checkpoint_every else
+                 "from its first epoch (--checkpoint-every N saves its epochs as it goes)")
+        print(f"jaxnn reproduce: interrupted; {out} keeps every run that finished, and the same "
+              f"command with --out {out} trains the rest, the run in progress {where}",
+              file=sys.stderr)
+        return 130
     extra_md, extra_json = "", {}
     if not args.no_gradient_norms and any(n.startswith("ch5") for n in names):
         seeds = (0, 1) if args.quick else (0, 1, 2, 3, 4)
