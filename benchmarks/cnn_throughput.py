@@ -44,7 +44,6 @@ jaxnn's logits from the same weights.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -53,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, script_parser, write_json  # noqa: E402
 
 MODELS = ("ch6-relu", "flax-mnist")
 GPU_IMAGES = 50_000
@@ -395,7 +394,7 @@ def bench_model(preset, batch, images, repeats, *, use_torch, torch_compile, pau
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--batch-size", type=int, default=None,
                         help="mini-batch size for every model (default: each preset's own)")

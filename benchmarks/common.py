@@ -12,6 +12,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 """Where the scripts write their JSON by default, wherever they are run from."""
 
 
+def script_parser(doc: str) -> argparse.ArgumentParser:
+    """A script's argument parser, described by its docstring's first paragraph, that takes no
+    flag from its first letters (argparse would read ``--round 3`` as ``--rounds 3``, and
+    ``--batch`` as whichever one flag it begins): the ``jaxnn`` command line's rule too."""
+    return argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()),
+                                   allow_abbrev=False)
+
+
 def positive_int(text: str) -> int:
     """An argparse ``type``: a positive integer, else a one-line usage error."""
     try:

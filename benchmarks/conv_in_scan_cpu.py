@@ -21,13 +21,12 @@ significantly slower inside a loop body (CPU)").
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, script_parser, write_json  # noqa: E402
 
 STEPS = 50
 
@@ -68,7 +67,7 @@ def main(argv=None) -> dict:
     import jax
     import jax.numpy as jnp
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--json", default=str(RESULTS / "conv_in_scan_cpu.json"))
     args = parser.parse_args(argv)
 

@@ -11,7 +11,6 @@ noisy machine. Compilation is excluded from jaxnn's time (it is reported separat
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -20,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    environment,
+    markdown_table,
+    positive_int,
+    script_parser,
+    write_json,
+)
 
 SIZES = (784, 30, 10)
 ETA = 3.0
@@ -111,7 +117,7 @@ def time_jaxnn(x, labels, m, epochs):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--batches", type=positive_int, nargs="+", default=[10, 100],
                         help="mini-batch sizes to time (default 10 100)")
     parser.add_argument("--numpy-epochs", type=positive_int, default=1,

@@ -14,7 +14,6 @@ project used before ``eval_chunk`` (2,000 for CNNs, 10,000 for MLPs), and marks 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ from common import (  # noqa: E402
     markdown_table,
     positive_int,
     rotated,
+    script_parser,
     write_json,
 )
 
@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
 
     from jaxnn import metrics, train
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--images", type=positive_int, default=20_000)
     parser.add_argument("--rounds", type=positive_int, default=5)
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))

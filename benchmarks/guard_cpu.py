@@ -16,7 +16,6 @@ unguarded median of the same optimizer.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from common import (  # noqa: E402
     markdown_table,
     own_state,
     positive_int,
+    script_parser,
     write_json,
 )
 
@@ -74,7 +74,7 @@ def measure(optimizer_name: str, rounds: int, train_size: int | None) -> list[di
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = script_parser(__doc__)
     parser.add_argument("--rounds", type=positive_int, default=8,
                         help="epochs timed per variant (default 8)")
     parser.add_argument("--optimizers", nargs="+", default=["sgd", "adam"],

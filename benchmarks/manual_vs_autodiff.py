@@ -14,14 +14,19 @@ each repeat the mean of ``--inner`` calls dispatched back to back and waited for
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, markdown_table, positive_int, write_json  # noqa: E402
+from common import (  # noqa: E402
+    environment,
+    markdown_table,
+    positive_int,
+    script_parser,
+    write_json,
+)
 
 CASES = (("ch1 mlp 784-30-10", 10), ("ch1 mlp 784-30-10", 1000),
          ("ch6 cnn conv2 relu", 10), ("ch6 cnn conv2 relu", 256),
@@ -94,7 +99,7 @@ def measure(network, batch, *, repeats, inner):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--repeats", type=positive_int, default=15,
                         help="timed rounds per variant; the median is reported (default 15)")
     parser.add_argument("--inner", type=positive_int, default=10,

@@ -15,7 +15,6 @@ Forced host devices (``--xla_force_host_platform_device_count``) share the machi
 on CPU this measures overhead, not speed-up.
 """
 
-import argparse
 import os
 import re
 import statistics
@@ -23,10 +22,17 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, environment, markdown_table, positive_int, write_json  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS,
+    environment,
+    markdown_table,
+    positive_int,
+    script_parser,
+    write_json,
+)
 
 if __name__ == "__main__":
-    _p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _p = script_parser(__doc__)
     _p.add_argument("--devices", type=positive_int, default=8,
                     help="forced CPU devices (default 8)")
     _p.add_argument("--train-size", type=positive_int, default=50_000)

@@ -23,7 +23,6 @@ e^-d / (1 + 9 e^-d) at the others (computed in float64 from e^-d, which loses no
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -36,6 +35,7 @@ from common import (  # noqa: E402
     markdown_table,
     own_state,
     positive_int,
+    script_parser,
     write_json,
 )
 
@@ -114,8 +114,7 @@ def measure(mini_batch_size: int, rounds: int, train_size: int | None) -> list[d
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
-                                     allow_abbrev=False)
+    parser = script_parser(__doc__)
     parser.add_argument("--rounds", type=positive_int, default=8,
                         help="epochs timed per variant (default 8)")
     parser.add_argument("--mini-batch-sizes", type=positive_int, nargs="+", default=[10, 100])

@@ -12,7 +12,6 @@ after each of the two runs, so a run cut short keeps the cold run's figures. The
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, environment, markdown_table, write_json  # noqa: E402
+from common import RESULTS, environment, markdown_table, script_parser, write_json  # noqa: E402
 
 
 def one_run(cache: Path, seeds: int, extra: list[str], out: Path) -> dict:
@@ -34,7 +33,7 @@ def one_run(cache: Path, seeds: int, extra: list[str], out: Path) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = script_parser(__doc__)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--json", type=Path, default=RESULTS / "speedrun.json")
     parser.add_argument("extra", nargs="*", help="flags passed on to jaxnn speedrun (after --)")

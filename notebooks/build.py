@@ -184,7 +184,8 @@ def execute(path: Path, *, workdir: Path, quick: bool, timeout: int = 3600):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
     parser.add_argument("--check", action="store_true", help="fail when a notebook is stale")
     parser.add_argument("--execute", metavar="DIR", help="run the notebooks, save them in DIR")
     parser.add_argument("--quick", action="store_true", help="with --execute: JAXNN_QUICK=1")

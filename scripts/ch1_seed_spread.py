@@ -98,7 +98,8 @@ def describe(peaks, threshold=0.95, book=0.9542, tolerance=0.003) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
+                                     allow_abbrev=False)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--only", choices=("numpy", "jaxnn"))

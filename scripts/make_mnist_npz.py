@@ -34,7 +34,8 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     allow_abbrev=False)
     parser.add_argument("pickle", type=Path, help="path to mnist.pkl.gz")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()

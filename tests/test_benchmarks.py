@@ -179,3 +179,30 @@ def test_manual_vs_autodiff_times_the_same_gradient_twice(tmp_path, capsys):
         bench.main(["--only", "resnet", "--out", str(out)])
     assert info.value.code == 2 and "--only: no network's name contains 'resnet'" in \
         capsys.readouterr().err
+
+
+def test_scripts_take_no_flag_from_its_first_letters(tmp_path, capsys):
+    """Every benchmark and script builds its parser without argparse's prefix matching, as the
+    ``jaxnn`` command line does: ``--round 1`` is refused, not read as ``--rounds 1``."""
+    import ast
+
+    guard = _load("guard_cpu")
+    with pytest.raises(SystemExit) as exit_:
+        guard.main(["--round", "1", "--json", str(tmp_path / "g.json")])
+    assert exit_.value.code == 2 and "unrecognized arguments: --round 1" in capsys.readouterr().err
+    assert not (tmp_path / "g.json").exists()
+
+    root = BENCHMARKS.parent
+    scripts = [*BENCHMARKS.glob("*.py"), *(root / "scripts").glob("*.py"),
+               root / "notebooks" / "build.py"]
+    parsers = []
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "ArgumentParser"):
+                keywords = {k.arg: k.value for k in node.keywords}
+                parsers.append(path.name)
+                assert "allow_abbrev" in keywords, path
+                assert ast.literal_eval(keywords["allow_abbrev"]) is False, path
+    assert sorted(parsers) == ["build.py", "ch1_seed_spread.py", "common.py",
+                               "make_mnist_npz.py"]  # the benchmarks all use common's
