@@ -360,3 +360,64 @@ def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monke
     first, second = (report.new_run_dir(tmp_path, "ch1-30") for _ in range(2))
     assert first.name == "20260101-000000-ch1-30"
     assert second.name == "20260101-000000-ch1-30-2"
+
+
+def _files(directory) -> dict:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_directory_another_command_writes_into_is_refused_and_left_alone(tmp_path, capsys,
+                                                                          monkeypatch):
+    """While one command holds a run directory, a second one given the same directory (a new
+    run with --overwrite, a --resume, a reproduction) stops at once and touches nothing;
+    once the first has ended, the same commands work."""
+    from jaxnn.cli import runtime
+
+    monkeypatch.chdir(tmp_path)
+    out, rows = tmp_path / "run", tmp_path / "rows"
+    assert main(["train", *TINY, "--epochs", "2", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 0
+    before = _files(out)
+    capsys.readouterr()
+    rows.mkdir()
+    with runtime.exclusive("out", out), runtime.exclusive("out", rows):
+        for argv, flag, where in (
+                (["train", *TINY, "--epochs", "1", "--out", str(out), "--overwrite"], "--out", out),
+                (["train", "--resume", str(out), "--epochs", "3", "--no-progress"], "--resume",
+                 out),
+                (["reproduce", "ch1-30", "--quick", "--runs", "1", "--epochs", "1",
+                  "--no-gradient-norms", "--out", str(rows)], "--out", rows)):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert (f"error: {flag}: {where} is in use by another jaxnn command, which is "
+                    "writing its run there; wait for it to end, or give another directory"
+                    in err), err
+        assert _files(out) == before and not any(rows.iterdir())
+    assert main(["train", "--resume", str(out), "--epochs", "3", "--no-progress"]) == 0
+    assert _steps(out) == [1, 2, 3]
+    assert main(["reproduce", "ch1-30", "--quick", "--runs", "1", "--epochs", "1",
+                 "--no-gradient-norms", "--out", str(rows)]) == 0
+
+
+def test_a_killed_command_leaves_its_directory_free(tmp_path):
+    """The hold is the operating system's lock, which ends with its process: a run killed with
+    SIGKILL (no clean-up ran) does not keep the next command out."""
+    import signal
+
+    from jaxnn.cli import runtime
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom jaxnn.cli import runtime\n"
+         "with runtime.exclusive('out', sys.argv[1]):\n    print('held', flush=True)\n"
+         "    time.sleep(600)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(ValueError, match="is in use by another jaxnn command"):
+            with runtime.exclusive("out", tmp_path):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    with runtime.exclusive("out", tmp_path):  # free again
+        pass

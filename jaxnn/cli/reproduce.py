@@ -43,7 +43,7 @@ def select(names) -> list[str]:
 
 
 def run(args) -> int:
-    from jaxnn import _checks, report, reproduce
+    from jaxnn import _checks, report
 
     names = select(args.presets)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
@@ -57,6 +57,14 @@ def run(args) -> int:
     given = runtime.given_path("out", args.out, "a directory name")  # '' is not '.'
     out = runtime.check_output_dir("out", given) if given is not None else \
         report.new_run_dir("runs", "reproduce")
+    out.mkdir(parents=True, exist_ok=True)
+    with runtime.exclusive("out", out):  # no other command may write its runs there meanwhile
+        return _run_rows(args, names, runs, out)
+
+
+def _run_rows(args, names: list[str], runs: int, out) -> int:
+    from jaxnn import reproduce
+
     overrides = {"epochs": args.epochs} if args.epochs is not None else None
     mode = _mode(args.quick, overrides, reproduce.QUICK)
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)

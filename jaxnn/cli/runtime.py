@@ -12,6 +12,7 @@ compilation. The directory is, first match wins: ``--no-cache`` (off), ``--cache
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import sys
@@ -58,6 +59,46 @@ def check_output_dir(flag: str, path: Path) -> Path:
             _check_writable(flag, p)
             break
     return path
+
+
+@contextlib.contextmanager
+def exclusive(flag: str, directory: Path):
+    """Hold ``directory`` while the block runs: another jaxnn command given the same directory
+    meanwhile is refused at once, with ValueError naming ``flag``, where it would otherwise
+    write its epochs and checkpoints among this one's (or, with --overwrite, delete them).
+    The hold is the operating system's lock (flock) on the directory, which ends with the
+    process however it ends, so a killed run leaves no stale lock behind. Where there is no
+    such lock (Windows, a file system without flock), or ``directory`` does not exist, the
+    block runs unguarded."""
+    fd = _lock(flag, Path(directory))
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # which releases the lock
+
+
+def _lock(flag: str, directory: Path) -> int | None:
+    """An open descriptor of ``directory`` holding its exclusive lock, or None (unguarded)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    try:
+        fd = os.open(directory, os.O_RDONLY)  # not inherited by child processes
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(f"{flag}: {directory} is in use by another jaxnn command, which is "
+                         "writing its run there; wait for it to end, or give another "
+                         "directory") from None
+    except OSError:  # a file system that does not lock
+        os.close(fd)
+        return None
+    return fd
 
 
 def _check_writable(flag: str, directory: Path) -> None:

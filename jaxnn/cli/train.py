@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -131,12 +132,25 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    with contextlib.ExitStack() as held:  # the run directory, held until the command ends
+        return _run(args, held)
+
+
+def _run(args, held: contextlib.ExitStack) -> int:
     from jaxnn import experiment, parallel, report
     from jaxnn.train import Diverged
 
     # With several processes (--distributed) all of them train; only the primary writes the
     # run directory and prints (parallel.is_primary() is True for a single process).
     primary = parallel.is_primary()
+    holding: set[Path] = set()
+
+    def hold(flag: str, directory: Path | None) -> None:
+        """Refuse to go on if another jaxnn command writes into ``directory`` (the primary's
+        lock, runtime.exclusive), else keep others out of it until this command ends."""
+        if primary and directory is not None and directory.is_dir() and directory not in holding:
+            held.enter_context(runtime.exclusive(flag, directory))
+            holding.add(directory)
     say = print if primary else _silent
 
     # The book's line goes through tqdm.write so that it does not break the progress bar.
@@ -153,6 +167,7 @@ def run(args) -> int:
         raise ValueError(f"overwrite: expected a new run (--out); got --resume {args.resume}, "
                          "which continues the run there")
     if getattr(args, "resume", None) is not None:
+        hold("resume", args.resume)  # before its config is read
         parallel.check_shared_directory(args.resume, "--resume")
         config, out = resumed_config(args, overrides)
         parallel.barrier("jaxnn train: config.json read")  # before the primary rewrites it
@@ -183,6 +198,7 @@ def run(args) -> int:
     if out is None:
         if args.out:
             out = runtime.check_output_dir("out", args.out)
+            hold("out", out)  # before a run there is refused or (--overwrite) removed
             refuse_a_run_in(out, overwrite=getattr(args, "overwrite", False), primary=primary)
         elif primary:  # the others take its name below (their clocks may differ by a second)
             made_parent = not Path("runs").exists()  # removed too if a failure empties it
@@ -190,6 +206,7 @@ def run(args) -> int:
         if primary:
             made_dir = not args.out or not out.exists()  # new_run_dir makes its directory
             out.mkdir(parents=True, exist_ok=True)
+            hold("out", out)
     # Process 0's directory, in every process (the identity for a single process).
     primary_out = parallel.broadcast_text(str(out) if out is not None else "")
     out = out if out is not None else Path(primary_out)
