@@ -4,16 +4,18 @@ import functools
 
 import jax
 import numpy as np
+import pytest
 from helpers import host
 
 from jaxnn import experiment
 
 
 @functools.cache
-def _run(seed, attempt):
-    """A short Adam run (Adam has a non-trivial optimizer state to compare)."""
+def _run(seed, attempt, optimizer="adam"):
+    """A short run: Adam (a non-trivial optimizer state to compare) or the book's plain SGD."""
+    eta = {"adam": 0.01, "sgd": 0.5}[optimizer]
     config = experiment.TrainConfig.from_preset(
-        "ch3-ce-30", epochs=2, train_size=1000, seed=seed, optimizer="adam", eta=0.01)
+        "ch3-ce-30", epochs=2, train_size=1000, seed=seed, optimizer=optimizer, eta=eta)
     return experiment.run(config, progress=False)
 
 
@@ -26,11 +28,12 @@ def _leaves(state):
         (state.params, state.opt_state, state.key, state.epoch))]
 
 
-def test_same_seed_same_metrics_and_params():
-    a, b = _run(3, attempt=0), _run(3, attempt=1)
+@pytest.mark.parametrize("optimizer, leaves", [("adam", 6), ("sgd", 5)])
+def test_same_seed_same_metrics_and_params(optimizer, leaves):
+    a, b = _run(3, attempt=0, optimizer=optimizer), _run(3, attempt=1, optimizer=optimizer)
     assert _metrics(a.history) == _metrics(b.history)
     leaves_a, leaves_b = _leaves(a.state), _leaves(b.state)
-    assert len(leaves_a) == len(leaves_b) > 6
+    assert len(leaves_a) == len(leaves_b) > leaves
     for x, y in zip(leaves_a, leaves_b):
         assert x.dtype == y.dtype and np.array_equal(x, y)  # bit for bit
 
