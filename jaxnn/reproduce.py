@@ -167,7 +167,8 @@ def run_row(
         run_dir = None if out is None else Path(out) / name / f"seed{seed}"
         kept = finished_run(run_dir, config)
         if kept is None:
-            summary, history = _train(config, run_dir, progress, train_seed, checkpoint_every)
+            summary, history = _train(config, run_dir, progress, train_seed, checkpoint_every,
+                                      log=log, label=f"{name} seed {seed}")
         else:
             summary, history = kept
         seconds += summary["run_seconds"]
@@ -264,14 +265,17 @@ class _RunClock:
 
 
 def _train(config, run_dir: Path | None, progress: bool, train_seed,
-           checkpoint_every: int | None = None) -> tuple[dict, list[dict]]:
+           checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
+           label: str = "") -> tuple[dict, list[dict]]:
     """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
     ``run_dir`` as it goes, if given: ``(summary, history)``. A run of one network that
     ``run_dir`` holds checkpoints of, for this ``config``, goes on from the newest; with
-    ``checkpoint_every`` a new one saves them."""
+    ``checkpoint_every`` a new one saves them. ``log`` gets a line as the run starts (or goes
+    on), and without a progress bar one an epoch, each beginning with ``label``."""
     from jaxnn import checkpoint, report
 
     callbacks, clock, resume = [], _RunClock(), None
+    resumable = False
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "summary.json").unlink(missing_ok=True)
@@ -291,6 +295,15 @@ def _train(config, run_dir: Path | None, progress: bool, train_seed,
                 callbacks.append(saver)
                 resume = clock.resume if resumable else None
             callbacks.append(metrics)
+    if log:
+        if resumable:
+            after = checkpoint.saved_steps(run_dir)[-1]
+            log(f"  {label}: resuming {run_dir} after epoch {after} (its newest checkpoint)")
+        else:
+            where = f" -> {run_dir}" if run_dir is not None else ""
+            log(f"  {label}: training {config.epochs} epochs{where}")
+        if not progress:  # the progress bar's place: a line an epoch
+            callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
     try:
         result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
     finally:
@@ -300,12 +313,23 @@ def _train(config, run_dir: Path | None, progress: bool, train_seed,
     if clock.resumed_after is not None:
         summary["resumed_after_epoch"] = clock.resumed_after
     if run_dir is not None:
-        if not callbacks:  # the last member's epochs, the history the summary's epochs count
+        if config.ensemble > 1:  # the last member's epochs, those the summary's epochs count
             writer = report.MetricsWriter(run_dir / "metrics.jsonl")
             for record in result.history:
                 writer(record)
         report.write_json(run_dir / "summary.json", summary)
     return summary, result.history
+
+
+def _epoch_line(record: dict) -> str:
+    """``epoch 12: test 9952 / 10000, validation 99.50% (50.2 s)`` (an ensemble's member first)."""
+    member = f"member {record['member']}, " if "member" in record else ""
+    parts = [f"train cost {record['train_cost']:.4g}"]
+    if "test_correct" in record:
+        parts = [f"test {record['test_correct']} / {record['test_size']}"]
+    if "validation_accuracy" in record:
+        parts.append(f"validation {100 * record['validation_accuracy']:.2f}%")
+    return f"{member}epoch {record['epoch']}: {', '.join(parts)} ({record['seconds']:.1f} s)"
 
 
 def _fmt(v, fmt="{:.2f}"):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -377,8 +378,14 @@ def test_a_run_cut_off_goes_on_from_its_last_checkpoint_and_ends_as_one_never_cu
     assert main([*base, "--out", str(tmp_path / "plain")]) == 0
     plain = tmp_path / "plain" / "ch1-30" / "seed0"
     out = tmp_path / "rep"
+    capsys.readouterr()
     assert main([*base, "--out", str(out), "--checkpoint-every", "1"]) == 0
     run_dir = out / "ch1-30" / "seed0"
+    # without a progress bar, a line as the run starts and one an epoch
+    printed = capsys.readouterr().out
+    assert f"  ch1-30 seed 0: training 3 epochs -> {run_dir}\n" in printed, printed
+    assert re.findall(r"ch1-30 seed 0: epoch (\d): test \d+ / 1000, validation \d+\.\d\d% "
+                      r"\(\d+\.\d s\)\n", printed) == ["0", "1", "2"], printed
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["1", "2", "3"]
     assert _epochs_without_seconds(run_dir / "metrics.jsonl") == \
         _epochs_without_seconds(plain / "metrics.jsonl")  # checkpoints change nothing
@@ -394,6 +401,8 @@ def test_a_run_cut_off_goes_on_from_its_last_checkpoint_and_ends_as_one_never_cu
     assert main([*base, "--out", str(out), "--checkpoint-every", "1"]) == 0
     printed = capsys.readouterr().out
     assert "resumed after epoch 2" in printed, printed
+    assert f"ch1-30 seed 0: resuming {run_dir} after epoch 2 (its newest checkpoint)" in printed
+    assert re.findall(r"ch1-30 seed 0: epoch (\d):", printed) == ["2"]  # only the epoch lost
     resumed = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert resumed[:2] == [json.loads(line) for line in lines[:2]]  # kept, not trained again
     assert _epochs_without_seconds(run_dir / "metrics.jsonl") == \
@@ -447,13 +456,15 @@ def test_a_bad_checkpoint_interval_fails_before_anything_is_written(tmp_path, ca
 def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsys):
     """Ensembles are not checkpointed (their members share one directory): such a row trains as
     before, and the log says so, rather than the whole command failing."""
-    from jaxnn import experiment
+    from jaxnn import checkpoint, experiment
 
     history = [{"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.9,
                 "test_accuracy": 0.9, "seconds": 1.0}]
 
     def fake_run(config, *, callbacks=(), resume=None, **kwargs):
-        assert resume is None and not callbacks
+        assert resume is None
+        assert not any(isinstance(c, (checkpoint.SaveEvery, reproduce._RunClock))
+                       for c in callbacks)
         return experiment.Result(config, None, history, {"epochs": 1,
                                                           "ensemble_test_accuracy": 0.95})
 
