@@ -456,14 +456,14 @@ def test_a_bad_checkpoint_interval_fails_before_anything_is_written(tmp_path, ca
 def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsys):
     """Ensembles are not checkpointed (their members share one directory): such a row trains as
     before, and the log says so, rather than the whole command failing."""
-    from jaxnn import checkpoint, experiment
+    from jaxnn import _reproduce_runs, checkpoint, experiment
 
     history = [{"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.9,
                 "test_accuracy": 0.9, "seconds": 1.0}]
 
     def fake_run(config, *, callbacks=(), resume=None, **kwargs):
         assert resume is None
-        assert not any(isinstance(c, (checkpoint.SaveEvery, reproduce._RunClock))
+        assert not any(isinstance(c, (checkpoint.SaveEvery, _reproduce_runs._RunClock))
                        for c in callbacks)
         return experiment.Result(config, None, history, {"epochs": 1,
                                                           "ensemble_test_accuracy": 0.95})

@@ -1,0 +1,150 @@
+"""One run of a reproduced row, in its directory ``OUT/PRESET/seedN/``: kept when it finished
+with the same configuration (:func:`finished_run`), trained otherwise (:func:`train_run`),
+writing ``config.json``, ``metrics.jsonl`` epoch by epoch and ``summary.json`` at the end, and
+with checkpoints taken up again where an interrupted run left off. :mod:`jaxnn.reproduce` runs
+a row's seeds through these."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _config_json(config) -> dict:
+    """``config`` as it reads back from ``config.json`` (tuples become lists)."""
+    return json.loads(json.dumps(config.to_json()))
+
+
+def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None:
+    """``(summary, history)`` of a run that ``run_dir`` holds to the end for exactly
+    ``config``, or ``None`` (no directory, another configuration, or the run did not finish).
+    A single run's figures are summarized again from its history, so a kept run is reported
+    by today's :func:`jaxnn.metrics.summarize` (e.g. its rule for tied validation epochs)."""
+    if (run_dir is None or not (run_dir / "summary.json").is_file()
+            or not _holds_config(run_dir, config)):
+        return None
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        history = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError):
+        return None
+    if len(history) != summary.get("epochs") or "run_seconds" not in summary:
+        return None  # e.g. a `jaxnn train` run directory
+    if config.ensemble == 1:  # an ensemble's history is its last member's: keep its summary
+        from jaxnn import metrics
+
+        summary = {**summary, **metrics.summarize(history)}
+    return summary, history
+
+
+def _holds_config(run_dir: Path, config) -> bool:
+    """Whether ``run_dir/config.json`` holds exactly ``config`` (as jaxnn reads it today)."""
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        return _config_json(type(config).from_json(saved)) == _config_json(config)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+class _RunClock:
+    """A run's wall seconds over every command that trained it: those before this one (as the
+    checkpoint it resumed from recorded them) plus this one's. As a callback ahead of the
+    checkpoint ``saver``, it gives each checkpoint the seconds so far. Its :meth:`resume` is
+    the saver's, which also rewrites ``metrics.jsonl`` to the epochs restored (an interrupted
+    run may have written epochs after its newest checkpoint, which are trained again)."""
+
+    def __init__(self, saver=None, metrics=None, every: int | None = None):
+        self.saver, self.metrics, self.every = saver, metrics, every
+        self.before, self.start, self.resumed_after = 0.0, time.perf_counter(), None
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def __call__(self, record, state=None) -> None:
+        if self.saver is not None:
+            self.saver.extra["run_seconds"] = self.seconds()
+
+    def resume(self, template):
+        state, history = self.saver.resume(template)
+        extra = self.saver.restored.extra
+        self.before = float(extra.get("run_seconds", 0.0))
+        self.resumed_after = self.saver.restored.epoch
+        if self.every is None:  # the run's own interval, as `jaxnn train --resume` keeps it
+            self.saver.every = int(extra.get("checkpoint_every", self.saver.every))
+        self.saver.extra["checkpoint_every"] = self.saver.every
+        self.metrics.path.unlink(missing_ok=True)
+        for record in history:
+            self.metrics(record)
+        return state, history
+
+
+def train_run(config, run_dir: Path | None, progress: bool, train_seed,
+           checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
+           label: str = "") -> tuple[dict, list[dict]]:
+    """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
+    ``run_dir`` as it goes, if given: ``(summary, history)``. A run of one network that
+    ``run_dir`` holds checkpoints of, for this ``config``, goes on from the newest; with
+    ``checkpoint_every`` a new one saves them. ``log`` gets a line as the run starts (or goes
+    on), and without a progress bar one an epoch, each beginning with ``label``."""
+    from jaxnn import checkpoint, report
+
+    callbacks, clock, resume = [], _RunClock(), None
+    resumable = False
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "summary.json").unlink(missing_ok=True)
+        resumable = (config.ensemble == 1 and _holds_config(run_dir, config)
+                     and bool(checkpoint.saved_steps(run_dir)))
+        if not resumable:  # a fresh start: nothing of another run or setting may stay
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            shutil.rmtree(run_dir / checkpoint.CHECKPOINT_DIR, ignore_errors=True)
+            report.write_json(run_dir / "config.json", config.to_json())
+        if config.ensemble == 1:  # an ensemble's members would interleave their epochs
+            metrics = report.MetricsWriter(run_dir / "metrics.jsonl")
+            if resumable or checkpoint_every is not None:
+                saver = checkpoint.SaveEvery(checkpoint.Checkpointer(run_dir),
+                                             checkpoint_every or 1)
+                clock = _RunClock(saver, metrics, checkpoint_every)
+                callbacks.append(clock)  # ahead of the saver: each checkpoint's seconds
+                callbacks.append(saver)
+                resume = clock.resume if resumable else None
+            callbacks.append(metrics)
+    if log:
+        if resumable:
+            after = checkpoint.saved_steps(run_dir)[-1]
+            log(f"  {label}: resuming {run_dir} after epoch {after} (its newest checkpoint)")
+        else:
+            where = f" -> {run_dir}" if run_dir is not None else ""
+            log(f"  {label}: training {config.epochs} epochs{where}")
+        if not progress:  # the progress bar's place: a line an epoch
+            callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
+    try:
+        result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
+    finally:
+        if clock.saver is not None:
+            clock.saver.checkpointer.close()
+    summary = {**result.summary, "run_seconds": clock.seconds()}
+    if clock.resumed_after is not None:
+        summary["resumed_after_epoch"] = clock.resumed_after
+    if run_dir is not None:
+        if config.ensemble > 1:  # the last member's epochs, those the summary's epochs count
+            writer = report.MetricsWriter(run_dir / "metrics.jsonl")
+            for record in result.history:
+                writer(record)
+        report.write_json(run_dir / "summary.json", summary)
+    return summary, result.history
+
+
+def _epoch_line(record: dict) -> str:
+    """``epoch 12: test 9952 / 10000, validation 99.50% (50.2 s)`` (an ensemble's member first)."""
+    member = f"member {record['member']}, " if "member" in record else ""
+    parts = [f"train cost {record['train_cost']:.4g}"]
+    if "test_correct" in record:
+        parts = [f"test {record['test_correct']} / {record['test_size']}"]
+    if "validation_accuracy" in record:
+        parts.append(f"validation {100 * record['validation_accuracy']:.2f}%")
+    return f"{member}epoch {record['epoch']}: {', '.join(parts)} ({record['seconds']:.1f} s)"
