@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import exact_softmax_costs
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import manual_grad
@@ -43,7 +43,9 @@ def autodiff(params, x, y, **kw):
 
 
 def max_tree_error(actual, expected):
-    assert jax.tree_util.tree_structure(actual) == jax.tree_util.tree_structure(expected)
+    """{leaf path: relative_error}, after checking that both trees have one structure."""
+    s_actual, s_expected = (jax.tree_util.tree_structure(t) for t in (actual, expected))
+    assert s_actual == s_expected, f"structure {s_actual} != {s_expected}"
     paths = jax.tree_util.tree_flatten_with_path(expected)[0]
     return {jax.tree_util.keystr(p): relative_error(a, e)
             for (p, e), a in zip(paths, jax.tree_util.tree_leaves(actual))}
@@ -70,7 +72,8 @@ def make_problem(seed, sizes, m, activation, pieces=2):
 
 @st.composite
 def problems(draw, activations_from=HIDDEN):
-    hidden = draw(st.integers(1, 4))
+    # 0 hidden layers too: sizes [n_0, n_L], where BP2's loop never runs
+    hidden = draw(st.integers(0, 4))
     activation = draw(st.sampled_from(activations_from))
     return dict(
         seed=draw(st.integers(0, 2**32 - 1)),
@@ -258,7 +261,15 @@ def test_every_activation_and_cost_matches_jax_grad(activation, pair, l2):
                                 pieces=3, pair=pair, l2=l2), jit=False)
 
 
+# no hidden layer (BP1, BP3, BP4 only), with and without l2, and a prelu or maxout network
+# whose only layer is the output (so it has neither slopes nor pieces)
+NO_HIDDEN = dict(seed=11, sizes=[5, 3], m=4, pieces=1)
+
+
 @given(problems())
+@example(dict(NO_HIDDEN, activation="sigmoid", pair=("quadratic", "sigmoid"), l2=0.0))
+@example(dict(NO_HIDDEN, activation="prelu", pair=("log_likelihood", "softmax"), l2=0.3))
+@example(dict(NO_HIDDEN, activation="maxout", pair=("cross_entropy", "sigmoid"), l2=5.0))
 def test_backprop_matches_jax_grad(problem):
     check_against_autodiff(problem)
 
@@ -290,6 +301,8 @@ def test_backprop_agrees_with_central_differences(problem):
 
 
 def test_info_holds_bp1_to_bp4_step_by_step():
+    """info's quantities obey BP1 (a - y) and BP2 (tanh' = sech^2) as written, and BP3, BP4
+    hold against jax.grad, example by example and for the batch."""
     sizes, m = [4, 6, 5, 3], 7
     params, x, y = make_problem(3, sizes, m, "tanh")
     kw = dict(activation="tanh", output_activation="sigmoid", cost="cross_entropy")
@@ -301,15 +314,28 @@ def test_info_holds_bp1_to_bp4_step_by_step():
     for l in range(len(params) - 1):  # BP2
         bp2 = (deltas[l + 1] @ params[l + 1]["w"]) / jnp.cosh(zs[l]) ** 2  # tanh' = sech^2
         np.testing.assert_allclose(deltas[l], bp2, rtol=1e-14)
-    for l, g in enumerate(grads):
-        np.testing.assert_allclose(g["b"], info["mean_deltas"][l], rtol=1e-14)  # BP3
-        np.testing.assert_allclose(g["w"], deltas[l].T @ acts[l] / m, rtol=1e-14)  # BP4
+    # BP3 and BP4 per example, against jax.grad of that example's own cost C_x: dC_x/db^l is
+    # delta^l_x and dC_x/dw^l is the outer product delta^l_x (a^{l-1}_x)^T; and info's batch
+    # means are jax.grad of the batch cost in b, as grads are in b and w.
+    cost_kw = dict(kw, l2=0.0)
+    per_example = jax.vmap(jax.grad(lambda p, xi, yi: reference_cost(p, xi[None], yi[None],
+                                                                     **cost_kw)),
+                           in_axes=(None, 0, 0))(params, x, y)
+    batch = autodiff(params, x, y, **cost_kw)
+    for l in range(len(params)):
+        assert relative_error(deltas[l], per_example[l]["b"]) <= TOL, l  # BP3
+        outer = jnp.einsum("xj,xk->xjk", deltas[l], acts[l])
+        assert relative_error(outer, per_example[l]["w"]) <= TOL, l  # BP4
+        assert relative_error(info["mean_deltas"][l], batch[l]["b"]) <= TOL, l
+    assert max(max_tree_error(grads, batch).values()) <= TOL
     speeds = manual_grad.speed_of_learning(info)
     assert len(speeds) == 2
     assert float(speeds[0]) == pytest.approx(float(jnp.linalg.norm(grads[0]["b"])), rel=1e-14)
 
 
 def test_backprop_jits_in_float32_like_training_does():
+    """jit and float32 params: float32 gradients, every leaf (same tree) within 1e-5 of the
+    float64 jax.grad."""
     params, x, y = make_problem(4, [5, 8, 3], 6, "sigmoid")
     params32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
     kw = dict(activation="sigmoid", output_activation="sigmoid", cost="quadratic")
@@ -317,8 +343,9 @@ def test_backprop_jits_in_float32_like_training_does():
     grads = fn(params32, x.astype(jnp.float32), y.astype(jnp.float32))
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree_util.tree_leaves(grads))
     expected = autodiff(params, x, y, l2=0.0, **kw)
-    for a, e in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(expected)):
-        assert relative_error(a, e) <= 1e-5
+    errors = max_tree_error(grads, expected)  # checks the tree structure first
+    assert sorted(errors) == ["[0]['b']", "[0]['w']", "[1]['b']", "[1]['w']"]
+    assert max(errors.values()) <= 1e-5, errors
 
 
 @pytest.mark.parametrize(
