@@ -108,7 +108,13 @@ class DeviceData(NamedTuple):
         return DeviceData(jnp.asarray(x), jnp.asarray(labels, jnp.int32))
 
     def __len__(self) -> int:
-        return int(self.labels.shape[0])
+        """The number of examples. A DeviceData holding no arrays, such as the one JAX's tree
+        utilities rebuild with placeholder leaves to explain a recompilation
+        (``jax.explain_cache_misses``) or a mismatch of structures, has the tuple's length, 2:
+        those utilities compare tuples by their ``len`` (asking for ``labels.shape`` there
+        made them fail)."""
+        shape = getattr(self.labels, "shape", None)
+        return tuple.__len__(self) if shape is None else int(shape[0])
 
 
 UNSCALED = 10.0

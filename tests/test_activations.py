@@ -21,9 +21,17 @@ def test_sigmoid_prime_is_s_times_one_minus_s():
 
 
 def test_sigmoid_symmetry_and_saturation():
+    """sigma(100) rounds to 1; far left, sigma(z) = e^z / (1 + e^z) keeps its relative digits
+    (no clipping of z or of the output): at z = -80 in float32 (a normal float there), at -100
+    in float64 (e^-100 is below float32's normal range)."""
     np.testing.assert_allclose(act.sigmoid(-Z), 1 - act.sigmoid(Z), atol=1e-7)
     assert float(act.sigmoid(jnp.float32(100.0))) == 1.0
-    assert float(act.sigmoid(jnp.float32(-100.0))) >= 0.0
+    exact = lambda z: np.exp(z) / (1 + np.exp(z))  # noqa: E731  (float64, z < 0)
+    np.testing.assert_allclose(float(act.sigmoid(jnp.float32(-80.0))), exact(-80.0), rtol=1e-6)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(float(act.sigmoid(jnp.float64(-100.0))), exact(-100.0),
+                                   rtol=1e-6)
+        assert float(act.sigmoid(jnp.float64(100.0))) == 1.0
 
 
 def test_tanh_is_rescaled_sigmoid():
@@ -72,8 +80,11 @@ def test_softplus_is_stable_and_its_derivative_is_sigmoid():
 
 @given(st.lists(st.floats(-50, 50), min_size=1, max_size=12))
 def test_softmax_is_a_distribution(zs):
-    a = act.softmax(jnp.array(zs, jnp.float32))
-    assert np.all(np.asarray(a) >= 0)
+    """A distribution, and the one e^z / sum e^z gives (float64, at the float32 logits)."""
+    z = jnp.array(zs, jnp.float32)
+    a = act.softmax(z)
+    e = np.exp(np.asarray(z, np.float64) - np.max(np.asarray(z, np.float64)))
+    np.testing.assert_allclose(a, e / e.sum(), rtol=1e-5, atol=1e-30)
     np.testing.assert_allclose(float(jnp.sum(a)), 1.0, rtol=1e-5)
 
 

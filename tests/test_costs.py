@@ -31,10 +31,12 @@ def test_log_likelihood_is_minus_log_of_the_true_class():
     np.testing.assert_allclose(costs.log_likelihood(a, Y), expected, rtol=1e-12)
 
 
-def test_costs_are_zero_at_the_target_and_positive_elsewhere():
-    assert float(costs.quadratic(Y, Y)) == 0.0
-    assert float(costs.cross_entropy(A, Y)) > 0
-    assert float(costs.quadratic(A, Y)) > 0
+@pytest.mark.parametrize("cost", sorted(costs.COSTS))
+def test_costs_are_zero_at_the_target_and_positive_elsewhere(cost):
+    """At a = y (one-hot) every cost is exactly 0 (no clipping of a lifts it); at A, above."""
+    fn = costs.get(cost)
+    assert float(fn(Y, Y)) == 0.0
+    assert float(fn(A, Y)) > 0
 
 
 @pytest.mark.parametrize("cost, output", costs.PAIRS)
@@ -55,6 +57,29 @@ def test_stable_costs_finite_when_saturated(cost, output):
     assert np.isfinite(float(value)) and np.isfinite(np.asarray(grads)).all()
     a = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], jnp.float32)  # exactly 0 and 1
     assert np.isfinite(float(costs.get(cost)(a, Y.astype(jnp.float32))))
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross_entropy"])
+def test_sigmoid_costs_are_the_textbook_forms_for_soft_targets(cost):
+    """For targets anywhere in [0, 1] (not only 0 and 1, where the stable forms' terms in y
+    and 1 - y each vanish in turn), sigmoid_residual is sigma(z) - y, and both sigmoid costs
+    from logits and on activations, with their gradients in z, are the textbook formulas in
+    NumPy (float64)."""
+    rng = np.random.default_rng(1)
+    z, y = rng.normal(0, 3, (6, 5)), rng.uniform(0, 1, (6, 5))
+    m = z.shape[0]
+    a = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(costs.sigmoid_residual(z, y), a - y, rtol=1e-12, atol=1e-15)
+    if cost == "quadratic":
+        per = 0.5 * np.sum((a - y) ** 2, axis=1)
+        grad = (a - y) * a * (1 - a) / m
+    else:
+        per = -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=1)
+        grad = (a - y) / m
+    value, got = jax.value_and_grad(costs.from_logits(cost, "sigmoid"))(z, y)
+    np.testing.assert_allclose(float(value), per.mean(), rtol=1e-12)
+    np.testing.assert_allclose(got, grad, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(costs.get(cost)(a, y), per.mean(), rtol=1e-12)
 
 
 def exact_sigmoid_residual(z, y):

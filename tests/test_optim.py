@@ -4,6 +4,7 @@ written out in NumPy (float64, so that only rounding at 1e-16 separates them).""
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import optimizer_by_hand
 
 from jaxnn import optim
 
@@ -13,33 +14,8 @@ F64 = jnp.float64
 pytestmark = pytest.mark.usefixtures("float64")
 
 
-def by_hand(name, theta, grads):
-    """The docstring's table, step by step, in float64."""
-    theta = theta.astype(np.float64)
-    v = np.zeros_like(theta)
-    G = np.full_like(theta, 0.1 if name == "adagrad" else 0.0)  # the documented G_0
-    m, s = np.zeros_like(theta), np.zeros_like(theta)
-    mu = 0.9
-    for t, g in enumerate(grads, start=1):
-        if name == "sgd":
-            theta = theta - ETA * g
-        elif name == "momentum":
-            v = mu * v + g
-            theta = theta - ETA * v
-        elif name == "nesterov":
-            v = mu * v + g
-            theta = theta - ETA * (g + mu * v)
-        elif name == "adagrad":
-            G = G + g**2
-            theta = theta - ETA * g / np.sqrt(G + 1e-7)
-        elif name == "rmsprop":
-            G = 0.9 * G + 0.1 * g**2
-            theta = theta - ETA * g / np.sqrt(G + 1e-8)
-        elif name == "adam":
-            m = 0.9 * m + 0.1 * g
-            s = 0.999 * s + 0.001 * g**2
-            theta = theta - ETA * (m / (1 - 0.9**t)) / (np.sqrt(s / (1 - 0.999**t)) + 1e-8)
-    return theta
+def by_hand(name, theta, grads, decay=0.0):
+    return optimizer_by_hand(name, theta, grads, eta=ETA, decay=decay)
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
@@ -52,6 +28,27 @@ def test_update_is_the_documented_formula(name):
         theta = theta + updates
     np.testing.assert_allclose(theta, by_hand(name, np.array([1.0, -2.0, 0.5, 0.0]), GRADS),
                                rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+def test_l2_decays_the_weights_only_as_documented(name):
+    """With l2 > 0 every optimizer's step is the by-hand one with (l2 / n_train) w added to the
+    weights' gradient before the optimizer (adamw: decoupled, after it); the biases, started
+    away from 0 and given their own gradients, are never decayed."""
+    l2, n = 3.0, 20
+    w0, b0 = np.array([1.0, -2.0, 0.5, 0.0]), np.array([0.7, -0.3, 1.5, -2.0])
+    grads_w, grads_b = GRADS, GRADS[::-1] * 0.5 + 0.1
+    opt = optim.make(name, ETA, l2=l2, n_train=n)
+    params = {"w": jnp.asarray(w0, F64), "b": jnp.asarray(b0, F64)}
+    state = opt.init(params)
+    for gw, gb in zip(grads_w, grads_b):
+        updates, state = opt.update({"w": jnp.asarray(gw, F64), "b": jnp.asarray(gb, F64)},
+                                    state, params)
+        params = {k: params[k] + updates[k] for k in params}
+    np.testing.assert_allclose(params["w"], by_hand(name, w0, grads_w, decay=l2 / n),
+                               rtol=1e-12, atol=1e-15, err_msg="w")
+    np.testing.assert_allclose(params["b"], by_hand(name, b0, grads_b), rtol=1e-12, atol=1e-15,
+                               err_msg="b")
 
 
 def test_momentum_is_the_books_form_for_a_constant_eta():

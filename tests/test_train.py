@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_trees_close
+from helpers import assert_trees_close, optimizer_by_hand
 
 from jaxnn import costs, data, experiment, guard, metrics, mlp, optim, train
 
@@ -91,10 +91,21 @@ def test_unknown_loop_fails_early():
 
 @pytest.mark.parametrize("m", [1, 1000])
 def test_online_and_full_batch(small, m):
+    """Online (m = 1: n steps of one example, in the epoch's shuffled order) and full batch
+    (m = n: one step on all of them) are the loop of steps they stand for, and learn."""
     tr, _ = small
-    net, params, opt, epoch, evaluate = _setup(m, len(tr), eta=0.1 if m == 1 else 0.02)
+    n = len(tr)
+    net, params, opt, epoch, evaluate = _setup(m, n, eta=0.1 if m == 1 else 0.02)
     cost0, _ = evaluate(params, tr)
-    new, _ = epoch(params, opt.init(params), jax.random.key(0), tr)
+    step = jax.jit(train.make_step(experiment.autodiff_grad_fn(net, "cross_entropy"), opt, 10))
+    key = jax.random.key(0)
+    perm = np.asarray(jax.random.permutation(key, n))
+    p, s = params, opt.init(params)
+    for k in range(0, n, m):  # n // m steps: 1000, or 1
+        idx = perm[k:k + m]
+        p, s = step(p, s, tr.x[idx], tr.labels[idx])
+    new, _ = epoch(jax.tree_util.tree_map(jnp.copy, params), opt.init(params), key, tr)
+    assert_trees_close(new, p, rtol=2e-5, atol=1e-6, name=f"m={m}")
     assert float(evaluate(new, tr)[0]) < float(cost0)
 
 
@@ -113,11 +124,27 @@ def test_sgd_update_is_the_books_rule():
 
 @pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
 def test_every_optimizer_builds_and_steps(name):
-    params = {"w": jnp.ones((2, 2)), "b": jnp.zeros(2)}
-    opt = optim.make(name, 0.1, l2=1.0, n_train=10)
-    updates, _ = opt.update(jax.tree_util.tree_map(jnp.ones_like, params), opt.init(params),
-                            params)
-    assert float(jnp.sum(optax.apply_updates(params, updates)["w"])) < 4.0
+    """Three train steps with each optimizer and the book's L2 (float64) are the by-hand
+    updates of jaxnn.optim's docstring (helpers.optimizer_by_hand, as tests/test_optim.py
+    checks optim alone): the gradient moves both leaves, and only w decays."""
+    eta, l2, n = 0.1, 1.0, 10
+    grads = np.array([[0.5, -0.01, 2.0, 0.0], [0.3, 0.02, -1.0, 1e-3], [-0.4, 0.0, 0.5, 3.0]])
+    w0, b0 = np.array([[1.0, -2.0], [0.5, 0.25]]), np.array([0.7, -0.3])
+    grads_w, grads_b = grads.reshape(3, 2, 2), grads[::-1, :2] - 0.2
+    # the mini-batch's one input row carries the gradient the step should apply
+    grad_fn = lambda params, x, y: {"w": x[0, :4].reshape(2, 2), "b": x[0, 4:]}  # noqa: E731
+    with jax.enable_x64(True):
+        opt = optim.make(name, eta, l2=l2, n_train=n)
+        step = train.make_step(grad_fn, opt, 10)
+        params = {"w": jnp.asarray(w0), "b": jnp.asarray(b0)}
+        state = opt.init(params)
+        for gw, gb in zip(grads_w, grads_b):
+            x = jnp.asarray(np.concatenate([gw.ravel(), gb]))[None]
+            params, state = step(params, state, x, jnp.zeros(1, jnp.int32))
+        assert params["w"].dtype == jnp.float64
+        expected = {"w": optimizer_by_hand(name, w0, grads_w, eta=eta, decay=l2 / n),
+                    "b": optimizer_by_hand(name, b0, grads_b, eta=eta)}
+        assert_trees_close(params, expected, rtol=1e-12, atol=1e-15, name=name)
 
 
 def test_evaluate_chunks_agree(small):
@@ -289,14 +316,29 @@ def test_skip_rolls_back_the_model_state_of_a_bad_step():
                 {"count": jnp.where(bad, jnp.nan, model_state["count"] + 1.0)})
 
     opt, tr = optax.sgd(0.1), _tiny_data()
+    # the epoch's order of examples, recorded by an unguarded epoch with the same key: the bad
+    # step is where label 3 comes in it (with this key, step 1: neither 3 nor the last)
+    def record_order(params, model_state, x, y, key):
+        i = model_state["i"]
+        return ({"w": jnp.zeros(2, jnp.float32)},
+                {"order": model_state["order"].at[i].set(jnp.argmax(y[0])), "i": i + 1})
+
+    recorder = train.make_epoch(record_order, opt, mini_batch_size=1, n_train=4, stateful=True)
+    params = {"w": jnp.zeros(2, jnp.float32)}
+    key = jax.random.key(3)
+    *_, seen = recorder(params, opt.init(params), key, tr,
+                        {"order": jnp.full(4, -1, jnp.int32), "i": jnp.int32(0)})
+    order = np.asarray(seen["order"])
+    assert sorted(order) == [0, 1, 2, 3]
+    expected = int(np.flatnonzero(order == 3)[0])
     for on_nan in ("stop", "skip"):
         epoch = train.make_epoch(grad_fn, opt, mini_batch_size=1, n_train=4, on_nan=on_nan,
                                  stateful=True)
         params = {"w": jnp.zeros(2, jnp.float32)}
-        _, _, state, health = epoch(params, opt.init(params), jax.random.key(0), tr,
+        _, _, state, health = epoch(params, opt.init(params), key, tr,
                                     {"count": jnp.float32(0.0)})
         if on_nan == "stop":
-            assert int(health.first_bad_step) >= 0
+            assert int(health.first_bad_step) == expected
         else:
             assert int(health.skipped) == 1
             assert float(state["count"]) == 3.0  # the three good steps, the bad one undone
@@ -389,11 +431,15 @@ def test_a_callback_keeps_params_for_later_by_copying_them(small):
             kept["live"] = state.params
             kept["copy"] = jax.tree.map(jnp.copy, state.params)
 
+    # the first epoch's parameters, by hand: the epoch on the first key fit splits off
+    _, epoch_key = jax.random.split(jax.random.key(1))
+    start = jax.tree.map(jnp.copy, params)
+    first, _ = epoch(start, opt.init(start), epoch_key, tr)
     state = train.TrainState(params, opt.init(params), jax.random.key(1))
     train.fit(state, epoch_fn=epoch, evaluate=evaluate, train=tr, test=te, epochs=2,
               progress=False, callbacks=[keep_first])
     assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(kept["live"]))
-    assert np.isfinite(np.asarray(kept["copy"][0]["w"])).all()
+    assert_trees_close(kept["copy"], first, rtol=0, name="kept")
 
 
 def test_epoch_refuses_inputs_and_labels_of_different_lengths(small):
@@ -576,3 +622,20 @@ def test_chunked_evaluation_counts_a_correct_answer_once_padding_included():
     assert int(correct) == 1000
     whole = metrics.make_evaluate(always_zero, costs.from_logits("log_likelihood", "softmax"))
     np.testing.assert_allclose(cost, whole({}, split)[0], rtol=1e-6)
+
+
+def test_jax_can_explain_why_an_epoch_recompiles():
+    """JAX's aid for finding recompilations, ``jax.explain_cache_misses``, rebuilds the
+    arguments of a call with placeholder leaves and compares tuples by ``len``: a DeviceData
+    there (whose ``len`` is its number of examples) failed with AttributeError instead of
+    saying that the shapes changed."""
+    rng = np.random.default_rng(0)
+    x, labels = rng.random((20, 4), dtype=np.float32), np.arange(20) % 3
+    count = jax.jit(lambda d: d.labels.shape[0] + jnp.sum(d.x) * 0)
+    with jax.explain_cache_misses(True), warnings.catch_warnings(record=True):
+        assert int(count(train.DeviceData.put(x[:10], labels[:10]))) == 10
+        assert int(count(train.DeviceData.put(x, labels))) == 20  # a new shape: explained
+    assert len(train.DeviceData.put(x, labels)) == 20
+    placeholders = jax.tree.unflatten(jax.tree.structure(train.DeviceData.put(x, labels)),
+                                      [object(), object()])
+    assert len(placeholders) == 2  # the tuple's length where there are no arrays
