@@ -31,6 +31,13 @@ def max_rel_diff(a, b) -> float:
                for x, y in pairs)
 
 
+def least_moved(a, b) -> float:
+    """Smallest over leaves of max|a - b|: how far the least-changed leaf of ``b`` moved (0 if
+    any leaf did not train at all)."""
+    return min(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
 def compare(ds, mesh, *, n: int, m: int, dtype) -> dict:
     """Two epochs on the first ``n`` images, once on one device and once sharded over
     ``mesh``, from the same parameters and keys; the largest relative differences."""
@@ -67,6 +74,7 @@ def compare(ds, mesh, *, n: int, m: int, dtype) -> dict:
         "m": m,
         "param_max_rel_diff": max_rel_diff(pd, p1),
         "opt_state_max_rel_diff": max_rel_diff(sd, s1),
+        "params_moved_least": least_moved(pd, host_params),  # both trained, not only agreed
         "params_replicated": all(
             leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == size(mesh)
             for leaf in jax.tree.leaves(pd)),
@@ -121,6 +129,7 @@ def compare_cnn(ds, mesh, *, n: int, m: int, loop: str) -> dict:
         "param_max_rel_diff": max_rel_diff(pd, p1),
         "opt_state_max_rel_diff": max_rel_diff(sd, s1),
         "batch_stats_max_rel_diff": max_rel_diff(rd, r1),
+        "params_moved_least": least_moved(pd, host_params),
         "batch_stats_moved": max(float(np.max(np.abs(np.asarray(a) - b)))
                                  for a, b in zip(jax.tree.leaves(rd), jax.tree.leaves(host_rest),
                                                  strict=True)),

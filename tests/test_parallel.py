@@ -9,6 +9,7 @@ set before JAX starts; the tests assert on the JSON it prints.
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,7 @@ def test_sharded_epoch_equals_single_device_epoch(eight_devices, case):
     assert r["dtype"] == "float64"
     assert r["param_max_rel_diff"] < 1e-10, r
     assert r["opt_state_max_rel_diff"] < 1e-10, r
+    assert r["params_moved_least"] > 1e-4, "every parameter leaf should have trained"
     assert r["params_replicated"], "parameters must stay replicated on all 8 devices"
     assert r["all_reduce_in_hlo"], "the compiled epoch should all-reduce the gradient"
     assert r["data_sharded"] == (r["n"] % 8 == 0)
@@ -83,6 +85,7 @@ def test_sharded_cnn_epoch_equals_single_device_epoch(eight_devices, loop):
     assert r["opt_state_max_rel_diff"] < 1e-10, r
     assert r["batch_stats_max_rel_diff"] < 1e-10, r
     assert r["batch_stats_moved"] > 1e-3, "training should update the running statistics"
+    assert r["params_moved_least"] > 1e-4, "every parameter leaf should have trained"
     assert r["params_replicated"], "parameters must stay replicated on all 8 devices"
 
 
@@ -181,7 +184,8 @@ def test_suite_runs_with_the_cache_off():
 
 def test_second_run_reads_the_compilation_cache(tmp_path):
     """Two identical runs in fresh processes: the first writes the cache, the second adds
-    nothing (every program it compiles is a cache hit)."""
+    nothing: JAX's own log (JAX_LOG_COMPILES, JAX_EXPLAIN_CACHE_MISSES) shows it reading the
+    epoch program from the cache, and no program missing it."""
     cache = tmp_path / "cache"
     cmd = [sys.executable, "-m", "jaxnn", "train", "--epochs", "1", "--train-size", "500",
            "--no-progress", "--cache-dir", str(cache)]
@@ -191,9 +195,13 @@ def test_second_run_reads_the_compilation_cache(tmp_path):
     written = sorted(p.name for p in cache.iterdir())
     assert written, "the first run should write compiled programs to the cache"
     second = subprocess.run([*cmd, "--out", str(tmp_path / "b")], capture_output=True,
-                            text=True, env=_env(), timeout=240)
+                            text=True, timeout=240,
+                            env=_env(JAX_LOG_COMPILES="1", JAX_EXPLAIN_CACHE_MISSES="1"))
     assert second.returncode == 0, second.stderr[-3000:]
     assert sorted(p.name for p in cache.iterdir()) == written
+    hits = re.findall(r"Persistent compilation cache hit for '(\w+)'", second.stderr)
+    assert "jit_epoch" in hits, second.stderr[-3000:]
+    assert "PERSISTENT COMPILATION CACHE MISS" not in second.stderr, second.stderr[-3000:]
 
 
 def test_ensemble_members_train_data_parallel(eight_devices):
