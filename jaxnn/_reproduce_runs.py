@@ -119,7 +119,8 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
             log(f"  {label}: resuming {run_dir} after epoch {after} (its newest checkpoint)")
         else:
             where = f" -> {run_dir}" if run_dir is not None else ""
-            log(f"  {label}: training {config.epochs} epochs{where}")
+            networks = f"{config.ensemble} networks of " if config.ensemble > 1 else ""
+            log(f"  {label}: training {networks}{n_epochs(config.epochs)}{where}")
         if not progress:  # the progress bar's place: a line an epoch
             callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
     try:
@@ -137,6 +138,11 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
                 writer(record)
         report.write_json(run_dir / "summary.json", summary)
     return summary, result.history
+
+
+def n_epochs(n: int) -> str:
+    """'1 epoch', '60 epochs'."""
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def _epoch_line(record: dict) -> str:

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxnn import _checks, presets
-from jaxnn._reproduce_runs import finished_run, train_run
+from jaxnn._reproduce_runs import finished_run, n_epochs, train_run
 
 QUICK = {"train_size": 1000, "eval_size": 1000, "epochs": 2}
 """What ``--quick`` changes in every row (epochs is an upper bound)."""
@@ -188,7 +188,7 @@ def run_row(
             elif "resumed_after_epoch" in summary:
                 how += f", resumed after epoch {summary['resumed_after_epoch']}"
             log(f"  {name} seed {seed}: {book['metric']} {value:.2f}% "
-                f"({summary['epochs']} epochs, {how})")
+                f"({n_epochs(summary['epochs'])}, {how})")
     note = book.get("note", "")
     if overrides:
         note = "; ".join(filter(None, [note, "changed: " + ", ".join(

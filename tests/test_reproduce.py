@@ -472,7 +472,10 @@ def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsy
     row = reproduce.run_row("ch6-ensemble", runs=1, quick=True, out=tmp_path,
                             checkpoint_every=1, log=print)
     assert row.values == [95.0]
-    assert "ensembles are not checkpointed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "ensembles are not checkpointed" in printed
+    assert "  ch6-ensemble seed 0: training 3 networks of 2 epochs -> " in printed, printed
+    assert "(1 epoch, " in printed, printed  # the fake run's one epoch
     assert not (tmp_path / "ch6-ensemble" / "seed0" / "checkpoints").exists()
 
 
