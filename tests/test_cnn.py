@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_trees_close
 
 from jaxnn import cnn, costs, data, experiment, layers, metrics, optim, presets, train
+from jaxnn.architectures import ARCHITECTURES
 
 CNN_PRESETS = [n for n in presets.PRESETS if presets.get(n).get("model", "mlp") != "mlp"]
 
@@ -105,11 +106,20 @@ def test_flax_gradients_line_up_with_the_pure_layout():
 
 
 def test_dropout_is_off_at_evaluation_and_differs_between_keys():
-    model = cnn.make(_spec("fc100", dropout=0.5), jax.random.key(0))
+    spec = _spec("fc100", dropout=0.5)
+    assert [type(x).__name__ for x in spec.layers] == [
+        "Flatten", "Dropout", "Dense", "Dropout", "Dense"]
+    model = cnn.make(spec, jax.random.key(0))
     x = jax.random.uniform(jax.random.key(1), (5, 28, 28, 1), jnp.float32)
     run = jax.jit(lambda x, key: model(x, train=True, key=key))
     evaluate = jax.jit(lambda x: model(x))
-    np.testing.assert_array_equal(evaluate(x), evaluate(x))
+    # the network without dropout, by hand in float64 NumPy: z = relu(x W1 + b1) W2 + b2
+    p = {i: {k: np.asarray(v, np.float64) for k, v in layer.items()}
+         for i, layer in cnn.pure_params(model)["layers"].items()}
+    hidden = np.maximum(np.asarray(x, np.float64).reshape(5, -1) @ p[2]["kernel"]
+                        + p[2]["bias"], 0.0)
+    np.testing.assert_allclose(evaluate(x), hidden @ p[4]["kernel"] + p[4]["bias"],
+                               rtol=1e-5, atol=1e-6)
     a = run(x, jax.random.key(2))
     b = run(x, jax.random.key(3))
     assert not np.allclose(a, b)
@@ -216,19 +226,47 @@ def _layers(name, **kw):
     return _spec(name, **kw).layers
 
 
-def test_the_architectures_are_the_books_and_flaxs_layers():
-    """network3's chapter-6 nets (valid 5x5 convolutions, 2x2 max pooling, dropout before each
-    fully connected layer, rate 0.5) and Flax's MNIST example (SAME 3x3, 2x2 average pooling)."""
-    def conv(features, size=5, padding="VALID"):
-        return layers.Conv(features, size, 1, padding)
+def _conv(features, size=5, padding="VALID"):
+    return layers.Conv(features, size, 1, padding)
 
-    drop = layers.Dropout(0.5)
-    assert _layers("conv2-dropout") == (
-        conv(20), layers.Pool("max", 2), conv(40), layers.Pool("max", 2), layers.Flatten(),
-        drop, layers.Dense(1000), drop, layers.Dense(1000), drop, layers.Dense(10))
-    assert _layers("flax-mnist") == (
-        conv(32, 3, "SAME"), layers.Pool("avg", 2), conv(64, 3, "SAME"), layers.Pool("avg", 2),
-        layers.Flatten(), layers.Dense(256), layers.Dense(10))
+
+# network3.py's chapter-6 networks (nielsen-book.md): ConvPoolLayer = a valid 5x5 convolution,
+# stride 1, then 2x2 max pooling; 20 feature maps, then 40; FullyConnectedLayer widths; a
+# SoftmaxLayer of 10 (the logits, Dense(10)). Dropout (rate 0.5) only in the dropout network,
+# before every fully connected layer, softmax included (docs/techniques-and-reproduce.md).
+_CONV20 = (_conv(20), layers.Pool("max", 2))
+_CONV40 = (_conv(40), layers.Pool("max", 2))
+_DROP = layers.Dropout(0.5)
+BOOK_LAYERS = {
+    "fc100": (layers.Flatten(), layers.Dense(100), layers.Dense(10)),
+    "conv1": (*_CONV20, layers.Flatten(), layers.Dense(100), layers.Dense(10)),
+    "conv2": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(100), layers.Dense(10)),
+    "conv2-fc300": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(300), layers.Dense(10)),
+    "conv2-fc1000": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(1000),
+                     layers.Dense(10)),
+    "conv2-2fc": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(100), layers.Dense(100),
+                  layers.Dense(10)),
+    "conv2-2fc300": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(300),
+                     layers.Dense(300), layers.Dense(10)),
+    "conv2-2fc1000": (*_CONV20, *_CONV40, layers.Flatten(), layers.Dense(1000),
+                      layers.Dense(1000), layers.Dense(10)),
+    "conv2-dropout": (*_CONV20, *_CONV40, layers.Flatten(), _DROP, layers.Dense(1000), _DROP,
+                      layers.Dense(1000), _DROP, layers.Dense(10)),
+    # Flax's MNIST example: SAME 3x3 convolutions of 32 and 64 features, 2x2 average pooling
+    "flax-mnist": (_conv(32, 3, "SAME"), layers.Pool("avg", 2), _conv(64, 3, "SAME"),
+                   layers.Pool("avg", 2), layers.Flatten(), layers.Dense(256),
+                   layers.Dense(10)),
+}
+
+
+def test_every_architecture_has_its_expected_layers():
+    assert set(BOOK_LAYERS) == set(ARCHITECTURES)
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_LAYERS))
+def test_the_architectures_are_the_books_and_flaxs_layers(name):
+    """Each architecture, layer by layer, is the book's network3 call (or Flax's example)."""
+    assert _layers(name) == BOOK_LAYERS[name]
 
 
 def test_architecture_options_dropout_batch_norm_and_classes():
@@ -287,7 +325,13 @@ def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
     cost0, _ = evaluate((params, rest), prepared.train)
     result = experiment.run(config, progress=False)
     assert result.history[0]["train_cost"] < float(cost0)
-    assert result.state.model_state is not None
+    # the state returned is the trained network, in the layout it started from (conv1 without
+    # batch norm: no running statistics), and it has the cost the history recorded (l2 = 0)
+    trained = (result.state.params, result.state.model_state)
+    assert jax.tree.structure(trained) == jax.tree.structure((params, rest))
+    assert not jax.tree.leaves(result.state.model_state)
+    cost1, _ = evaluate(trained, prepared.train)
+    np.testing.assert_allclose(float(cost1), result.history[0]["train_cost"], rtol=1e-5)
 
 
 def test_a_cnn_is_evaluated_on_the_cpu_in_small_chunks_that_count_the_same(monkeypatch):
@@ -344,10 +388,16 @@ def test_cnns_on_the_cpu_step_from_the_host_and_match_the_scan(tiny_config):
     assert experiment.epoch_loop(experiment.TrainConfig(), "cpu") == "scan"
     runs = {loop: experiment.run(dataclasses.replace(config, loop=loop), progress=False)
             for loop in ("scan", "host")}
-    for part in ("params", "model_state"):
-        a, b = (getattr(runs[loop].state, part) for loop in ("scan", "host"))
-        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    scan, host = runs["scan"].state, runs["host"].state
+    # fc100 with batch norm and dropout: Flatten, Dropout, Dense 100, BatchNorm (3), Dropout,
+    # Dense 10; so the state carries layer 3's running mean and variance, moved off 0 and 1
+    for state in (scan, host):
+        stats = cnn.pure_batch_stats(state.model_state)
+        assert sorted(stats) == [3] and sorted(stats[3]) == ["mean", "var"]
+        assert not np.allclose(stats[3]["mean"], 0.0)
+    assert_trees_close(host.params, scan.params, rtol=1e-4, atol=1e-5, name="params")
+    assert_trees_close(host.model_state, scan.model_state, rtol=1e-4, atol=1e-5,
+                       name="model_state")
 
 
 def test_a_kernel_larger_than_the_input_fails_clearly():
