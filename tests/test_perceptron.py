@@ -1,5 +1,6 @@
 import itertools
 
+import jax
 import numpy as np
 import pytest
 
@@ -26,12 +27,16 @@ def test_xor_from_nand_and_two_layers():
 
 
 def test_no_single_perceptron_computes_xor():
-    # exhaustive search over a grid of weights and biases: none separates XOR
+    """pc.fire over a grid of weights and biases computes 14 of the 16 two-input truth tables
+    (every linearly separable one), never XOR or its complement XNOR."""
     grid = np.linspace(-3, 3, 25)
-    x = np.asarray(pc.INPUTS)
-    for w1, w2, b in itertools.product(grid, grid, grid):
-        out = (x @ np.array([w1, w2]) + b > 0).astype(int)
-        assert not np.array_equal(out, [0, 1, 1, 0])
+    wwb = np.array(list(itertools.product(grid, grid, grid)))  # rows (w1, w2, b)
+    outs = jax.vmap(lambda wi, bi: pc.fire(pc.Perceptron(wi, bi), pc.INPUTS))(wwb[:, :2],
+                                                                              wwb[:, 2])
+    tables = {tuple(int(v) for v in row) for row in np.asarray(outs)}
+    xor, xnor = (0, 1, 1, 0), (1, 0, 0, 1)
+    assert xor not in tables and xnor not in tables
+    assert tables == set(itertools.product((0, 1), repeat=4)) - {xor, xnor}
 
 
 def test_learning_rule_converges_on_and_or_but_not_xor():

@@ -139,8 +139,16 @@ def test_bfloat16_compute_keeps_float32_parameters():
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(out)} == {jnp.dtype("float32")}
     assert all(bool(jnp.any(a != b)) for a, b in zip(jax.tree_util.tree_leaves(out),
                                                      jax.tree_util.tree_leaves(params)))
-    correct = speedrun.make_accuracy(config)(out, images, jnp.asarray(ds.train.labels[:100]))
-    assert 0 <= int(correct) <= 100
+    labels = jnp.asarray(ds.train.labels[:100])
+    correct = speedrun.make_accuracy(config)(out, images, labels)
+    # the count from the forward pass itself: bf16 kernels and inputs, float32 biases
+    x = ((images.astype(jnp.float32)[..., None] / 255.0 - speedrun.MNIST_MEAN)
+         / speedrun.MNIST_STD).astype(jnp.bfloat16)
+    compute = {"layers": {i: {"kernel": p["kernel"].astype(jnp.bfloat16), "bias": p["bias"]}
+                          for i, p in out["layers"].items()}}
+    z = jax.jit(speedrun.layers.forward, static_argnums=0)(speedrun.network(config), compute, x)
+    assert int(correct) == int(np.sum(np.argmax(np.asarray(z, np.float32), axis=-1)
+                                      == np.asarray(labels)))
 
 
 def test_bfloat16_compute_sums_bias_gradients_in_float32():
@@ -203,18 +211,54 @@ def test_run_refuses_bad_arguments_before_any_work(kwargs, error, fragment):
         speedrun.run(TINY, seeds=(0,), **kwargs)
 
 
+class _Recorded:
+    """A make_train / make_accuracy program that appends the (images, labels) it is compiled
+    for and each call's to ``seen``, as host arrays (run lowers and compiles it, then calls)."""
+
+    def __init__(self, fn, seen):
+        self.fn, self.seen = fn, seen
+
+    def _record(self, args):
+        self.seen.append(tuple(np.asarray(a) for a in args[-2:]))
+
+    def lower(self, *args):
+        self._record(args)
+        return _Recorded(self.fn.lower(*args), self.seen)
+
+    def compile(self):
+        return _Recorded(self.fn.compile(), self.seen)
+
+    def __call__(self, *args):
+        self._record(args)
+        return self.fn(*args)
+
+
 def test_run_takes_a_dataset_and_its_train_size(monkeypatch):
     """A DataSet is used as given (its train and test splits), cut to train_size/test_size
     (a name is loaded through jaxnn.data: test_run_learns_and_reports_timings)."""
     ds = data.load_mnist()
-    small = data.DataSet("mine", ds.train.take(200), ds.test.take(100))
+    # neither split is the start of an MNIST split (a run on load_mnist() would see those)
+    train = data.Split(ds.train.images[1000:1200], ds.train.labels[1000:1200])
+    # one image ten times, labelled 0-9: whatever the network, exactly 1 of 10 is right
+    test = data.Split(np.repeat(ds.test.images[7:8], 10, axis=0), np.arange(10, dtype=np.int32))
+    small = data.DataSet("mine", train, test)
     config = dataclasses.replace(TINY, epochs=1, train_size=100, test_size=None, loop="host")
-    sizes = []
-    real = speedrun.make_train
-    monkeypatch.setattr(speedrun, "make_train",
-                        lambda c, n, *a: sizes.append(n) or real(c, n, *a))
+    sizes, trained, scored = [], [], []
+    real_train, real_accuracy = speedrun.make_train, speedrun.make_accuracy
+    monkeypatch.setattr(speedrun, "make_train", lambda c, n, *a: sizes.append(n) or _Recorded(
+        real_train(c, n, *a), trained))
+    monkeypatch.setattr(speedrun, "make_accuracy",
+                        lambda c, *a: _Recorded(real_accuracy(c, *a), scored))
     result = speedrun.run(config, seeds=(0,), dataset=small)
-    assert sizes == [100] and 0.0 <= result.runs[0].test_accuracy <= 1.0
+    assert sizes == [100]
+    assert len(trained) == 2 and len(scored) == 2  # compiled for, then called on, each
+    for images, labels in trained:  # the first train_size images of the given train split
+        np.testing.assert_array_equal(images, train.images[:100])
+        np.testing.assert_array_equal(labels, train.labels[:100])
+    for images, labels in scored:  # the whole given test split (test_size None)
+        np.testing.assert_array_equal(images, test.images)
+        np.testing.assert_array_equal(labels, test.labels)
+    assert result.runs[0].test_accuracy == 0.1
 
 
 def test_batch_larger_than_the_data_fails_early():

@@ -187,6 +187,26 @@ def test_stateless_epoch_is_unchanged_for_mlps():
     state = train.TrainState({"w": jnp.ones(2)}, (), jax.random.key(0))
     assert state.model_state is None and metrics.eval_params(state) is state.params
 
+    def grad_fn(params, x, y):  # 3 arguments: no model state, no key
+        return {"w": x.T @ y / len(x)}
+
+    x = jnp.asarray([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0], [2.0, 0.5, -1.0], [1.0, 1.0, 1.0]])
+    labels = jnp.asarray([0, 1, 1, 0])
+    eta = 0.5
+    optimizer = optax.sgd(eta)
+    epoch = train.make_epoch(grad_fn, optimizer, mini_batch_size=4, n_train=4,
+                             num_classes=2, stateful=False)
+    w = jnp.asarray([[0.1, -0.2], [0.3, 0.0], [-0.1, 0.2]])
+    out = epoch({"w": w.copy()}, optimizer.init({"w": w}), jax.random.key(1),
+                train.DeviceData(x, labels))  # 4 arguments
+    assert isinstance(out, tuple) and len(out) == 2  # (params, opt_state): no model state
+    params, opt_state = out
+    # m = n: one step on all four examples, whatever the shuffle (grad_fn averages them)
+    expected = w - eta * x.T @ jax.nn.one_hot(labels, 2) / 4
+    np.testing.assert_allclose(params["w"], expected, rtol=1e-6)
+    assert (jax.tree.structure(opt_state)
+            == jax.tree.structure(optimizer.init({"w": w})))
+
 
 def _weights_sum(params, fn):
     return sum(float(np.sum(fn(np.asarray(layer["w"], np.float64)))) for layer in params)
