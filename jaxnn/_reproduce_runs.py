@@ -83,8 +83,8 @@ class _RunClock:
 
 
 def train_run(config, run_dir: Path | None, progress: bool, train_seed,
-           checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
-           label: str = "") -> tuple[dict, list[dict]]:
+              checkpoint_every: int | None = None, log: Callable[[str], None] | None = None,
+              label: str = "") -> tuple[dict, list[dict]]:
     """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
     ``run_dir`` as it goes, if given: ``(summary, history)``. A run of one network that
     ``run_dir`` holds checkpoints of, for this ``config``, goes on from the newest; with
@@ -120,7 +120,7 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
         else:
             where = f" -> {run_dir}" if run_dir is not None else ""
             networks = f"{config.ensemble} networks of " if config.ensemble > 1 else ""
-            log(f"  {label}: training {networks}{n_epochs(config.epochs)}{where}")
+            log(f"  {label}: training {networks}{report.n_epochs(config.epochs)}{where}")
         if not progress:  # the progress bar's place: a line an epoch
             callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
     try:
@@ -138,11 +138,6 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
                 writer(record)
         report.write_json(run_dir / "summary.json", summary)
     return summary, result.history
-
-
-def n_epochs(n: int) -> str:
-    """'1 epoch', '60 epochs'."""
-    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def _epoch_line(record: dict) -> str:

@@ -17,6 +17,12 @@ from pathlib import Path
 _missing_said: set[str] = set()
 
 
+def n_epochs(n: int) -> str:
+    """'1 epoch', '4 epochs', for messages. Checkpoints count finished epochs; printed lines
+    number them from 0, as the book does, so the state after 4 epochs follows 'Epoch 3'."""
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def optional_import(name: str, skipped: str):
     """``importlib.import_module(name)``, or ``None`` and one line on stderr saying what is skipped.
 

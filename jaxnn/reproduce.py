@@ -37,7 +37,8 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxnn import _checks, presets
-from jaxnn._reproduce_runs import finished_run, n_epochs, train_run
+from jaxnn._reproduce_runs import finished_run, train_run
+from jaxnn.report import n_epochs
 
 QUICK = {"train_size": 1000, "eval_size": 1000, "epochs": 2}
 """What ``--quick`` changes in every row (epochs is an upper bound)."""

@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from jaxnn.report import n_epochs as _epochs
+
 # What a run writes into its directory: a directory holding any of these holds a run.
 RUN_FILES = ("config.json", "options.json", "metrics.jsonl", "summary.json", "curves.png",
              "checkpoints")
@@ -85,12 +87,6 @@ def remove_run_files(out: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-
-
-def _epochs(n: int) -> str:
-    """'1 epoch', '4 epochs': checkpoints count finished epochs; printed lines number them
-    from 0, as the book does, so the state after 4 epochs follows the line 'Epoch 3'."""
-    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def resumed_config(args, overrides):
