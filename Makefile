@@ -37,6 +37,7 @@ bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
 	$(BIN)/python benchmarks/conv_in_scan_cpu.py
 	$(BIN)/python benchmarks/guard_cpu.py --rounds 8
 	$(BIN)/python benchmarks/eval_chunk_cpu.py
+	$(BIN)/python benchmarks/monitor_cpu.py
 	$(BIN)/python benchmarks/softmax_rule.py
 	$(BIN)/python benchmarks/parallel_cpu.py --devices 8 --train-size 10000 --repeats 5
 	JAXNN=$(BIN)/jaxnn bash benchmarks/cache_cpu.sh

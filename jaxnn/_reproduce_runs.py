@@ -41,11 +41,21 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     return summary, history
 
 
+# settings that change what is reported of a run, not what it trains
+_REPORTING_ONLY = ("monitor_training",)
+
+
 def _holds_config(run_dir: Path, config) -> bool:
-    """Whether ``run_dir/config.json`` holds exactly ``config`` (as jaxnn reads it today)."""
+    """Whether ``run_dir/config.json`` holds ``config`` (as jaxnn reads it today), up to the
+    settings that do not change the training (e.g. a run trained before the chapter-6 presets
+    stopped evaluating the training set is kept, and resumed)."""
     try:
-        saved = json.loads((run_dir / "config.json").read_text())
-        return _config_json(type(config).from_json(saved)) == _config_json(config)
+        saved = _config_json(type(config).from_json(json.loads((run_dir / "config.json")
+                                                                .read_text())))
+        wanted = _config_json(config)
+        for key in _REPORTING_ONLY:
+            saved.pop(key, None), wanted.pop(key, None)
+        return saved == wanted
     except (OSError, ValueError, TypeError, AttributeError):
         return False
 
@@ -143,9 +153,11 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
 def _epoch_line(record: dict) -> str:
     """``epoch 12: test 9952 / 10000, validation 99.50% (50.2 s)`` (an ensemble's member first)."""
     member = f"member {record['member']}, " if "member" in record else ""
-    parts = [f"train cost {record['train_cost']:.4g}"]
+    parts = []
     if "test_correct" in record:
         parts = [f"test {record['test_correct']} / {record['test_size']}"]
+    elif "train_cost" in record:
+        parts = [f"train cost {record['train_cost']:.4g}"]
     if "validation_accuracy" in record:
         parts.append(f"validation {100 * record['validation_accuracy']:.2f}%")
     return f"{member}epoch {record['epoch']}: {', '.join(parts)} ({record['seconds']:.1f} s)"

@@ -62,6 +62,9 @@ class TrainConfig:
     - ensemble: train N networks and take their majority vote (1)
     - loop: scan (one compiled call per epoch), host (one per mini-batch) or auto (host for
       convolutions on the CPU, scan otherwise) (auto)
+    - monitor_training: evaluate the training set's cost and accuracy after every epoch, as
+      network2.py's monitor_training_* flags do; the chapter-6 presets do not, as network3.py
+      does not (True)
     """
 
     preset: str | None = None
@@ -94,6 +97,7 @@ class TrainConfig:
     eval_size: int | None = None
     ensemble: int = 1
     loop: str = "auto"  # jaxnn.train.LOOPS, or auto: host for convolutions on the CPU, else scan
+    monitor_training: bool = True
 
     @classmethod
     def from_preset(cls, name: str | None = None, **overrides) -> TrainConfig:

@@ -509,7 +509,7 @@ class _Training:
             else state.epoch,
             penalty=self.penalty_value, callbacks=callbacks, history=history,
             progress=progress and f"{config.preset or 'custom'} seed {config.seed}",
-            eta=config.eta, l2=config.l2, l1=config.l1,
+            eta=config.eta, l2=config.l2, l1=config.l1, monitor_training=config.monitor_training,
         )
         summary = {"preset": config.preset, **metrics.summarize(history)}
         if stopper is not None and stopper.stopped_epoch is not None:

@@ -82,16 +82,16 @@ def eval_params(state: TrainState):
 
 def epoch_record(state, evaluate, train, validation, test, penalty, seconds) -> dict:
     """One line of :func:`jaxnn.train.fit`'s history: the epoch just finished (``state.epoch - 1``),
-    the training cost C (``penalty(params)`` added when given) and accuracy, the validation and
-    test accuracies and counts of correct answers, and the epoch's training ``seconds``."""
-    cost, correct = evaluate(eval_params(state), train)
-    if penalty is not None:
-        cost = cost + penalty(state.params)
-    record = {
-        "epoch": state.epoch - 1,
-        "train_cost": float(cost),
-        "train_accuracy": float(correct) / len(train),
-    }
+    the training cost C (``penalty(params)`` added when given) and accuracy (unless ``train``
+    is None: the training set is not monitored), the validation and test accuracies and counts
+    of correct answers, and the epoch's training ``seconds``."""
+    record: dict[str, Any] = {"epoch": state.epoch - 1}
+    if train is not None:
+        cost, correct = evaluate(eval_params(state), train)
+        if penalty is not None:
+            cost = cost + penalty(state.params)
+        record["train_cost"] = float(cost)
+        record["train_accuracy"] = float(correct) / len(train)
     for name, split in (("validation", validation), ("test", test)):
         if split is not None:
             _, correct = evaluate(eval_params(state), split)
@@ -108,7 +108,9 @@ def summarize(history: Sequence[dict]) -> dict:
     for the best validation accuracy the *last*, as network3.py's ``>=`` keeps it), and
     seconds per epoch (the median of the epochs after the first, whose time includes
     compilation; with one epoch, that epoch's); with a divergence guard (``on_nan``),
-    ``skipped_steps``, the updates ``"skip"`` skipped in all epochs (0 otherwise)."""
+    ``skipped_steps``, the updates ``"skip"`` skipped in all epochs (0 otherwise); and the
+    final training cost where the last epoch has one (``fit(monitor_training=False)`` leaves
+    it out)."""
     if not history:
         raise ValueError("history: expected at least one epoch")
     out: dict[str, Any] = {"epochs": len(history)}
@@ -124,7 +126,8 @@ def summarize(history: Sequence[dict]) -> dict:
         out["best_validation_epoch"] = history[best]["epoch"]
         if "test_accuracy" in history[best]:
             out["test_at_best_validation"] = history[best]["test_accuracy"]
-    out["final_train_cost"] = history[-1]["train_cost"]
+    if "train_cost" in history[-1]:  # (a run that monitors its training set)
+        out["final_train_cost"] = history[-1]["train_cost"]
     seconds = [r["seconds"] for r in history]
     out["first_epoch_seconds"] = seconds[0]  # includes compilation
     later = seconds[1:] or seconds

@@ -95,7 +95,10 @@ class MetricsWriter:
 
 
 def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path | None:
-    """Accuracy (validation, test, train) and training cost per epoch, side by side.
+    """Accuracy (validation, test, train) and training cost per epoch, side by side; the
+    epochs without a training cost (a run that does not monitor its training set, or was
+    resumed without it) are left out of the training curves, and so is the cost panel when
+    no epoch has one.
 
     Returns the path written, or ``None`` when matplotlib is not installed.
     """
@@ -103,24 +106,32 @@ def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path |
     if plt is None:
         return None
 
-    epochs = [r["epoch"] for r in history]
-    marker = "o" if len(epochs) == 1 else None  # a one-point line draws nothing without one
-    fig, (acc_ax, cost_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    def curve(key):
+        return [(r["epoch"], r[key]) for r in history if key in r]
+
+    costs = curve("train_cost")
+    # a one-point line draws nothing without a marker
+    marker = "o" if len(history) == 1 or len(costs) == 1 else None
+    fig, axes = plt.subplots(1, 2 if costs else 1, figsize=(11 if costs else 6, 4),
+                             squeeze=False)
+    acc_ax = axes[0, 0]
     for key, label in (("train_accuracy", "training"), ("validation_accuracy", "validation"),
                        ("test_accuracy", "test")):
-        if key in history[0]:
-            acc_ax.plot(epochs, [100 * r[key] for r in history], label=label, marker=marker)
+        if points := curve(key):
+            acc_ax.plot(*zip(*[(e, 100 * v) for e, v in points]), label=label, marker=marker)
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Classification accuracy")
     acc_ax.grid(alpha=0.3)
     acc_ax.legend()
-    costs = [r["train_cost"] for r in history]
-    cost_ax.plot(epochs, costs, color="tab:red", marker=marker)
-    if all(c > 0 and math.isfinite(c) for c in costs):
-        cost_ax.set_yscale("log")
-    cost_ax.set(xlabel="epoch", ylabel="cost", title="Training cost")
-    cost_ax.grid(alpha=0.3)
+    if costs:
+        cost_ax = axes[0, 1]
+        cost_ax.plot(*zip(*costs), color="tab:red", marker=marker)
+        if all(c > 0 and math.isfinite(c) for _, c in costs):
+            cost_ax.set_yscale("log")
+        cost_ax.set(xlabel="epoch", ylabel="cost", title="Training cost")
+        cost_ax.grid(alpha=0.3)
+    epochs = [r["epoch"] for r in history]
     ticker = importlib.import_module("matplotlib.ticker")
-    for ax in (acc_ax, cost_ax):  # epochs are whole numbers: no ticks at 1.25, 1.5, ...
+    for ax in axes.flat:  # epochs are whole numbers: no ticks at 1.25, 1.5, ...
         ax.xaxis.set_major_locator(ticker.FixedLocator(epochs) if len(epochs) == 1
                                    else ticker.MaxNLocator(integer=True))
     if title:

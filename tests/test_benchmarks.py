@@ -124,6 +124,22 @@ def test_eval_chunk_benchmark_times_every_chunk_and_marks_the_one_picked(tmp_pat
         assert all(r["images_per_s"] > 0 and len(r["seconds"]) == 1 for r in rows)
 
 
+def test_monitor_benchmark_times_both_variants_on_the_same_training(tmp_path):
+    bench = _load("monitor_cpu")
+    out = tmp_path / "monitor.json"
+    payload = bench.main(["--rounds", "1", "--ch6-images", "40", "--networks", "ch6-2fc",
+                          "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["results"] == json.loads(json.dumps(payload["results"]))
+    rows = saved["results"]
+    assert [r["variant"] for r in rows] == ["monitored", "not monitored"]
+    # expanded 5x; validation and test a 25th of the training images, as in the book's runs
+    assert all(r["images"] == [200, 8, 8] and len(r["wall_s"]) == 1 for r in rows)
+    assert all(0 < r["trained_median_s"] <= r["wall_median_s"] for r in rows)
+    assert rows[0]["speedup"] == 1.0
+    assert rows[1]["speedup"] == rows[0]["wall_median_s"] / rows[1]["wall_median_s"]
+
+
 def test_guard_benchmark_times_every_variant_and_writes_json(tmp_path):
     guard = _load("guard_cpu")
     out = tmp_path / "guard.json"

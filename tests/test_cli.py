@@ -471,6 +471,8 @@ FLAG_FIELDS = [
     (["--eval-size", "500"], {"eval_size": 500}),
     (["--ensemble", "3"], {"ensemble": 3}),
     (["--loop", "host"], {"loop": "host"}),
+    (["--no-monitor-training"], {"monitor_training": False}),
+    (["--preset", "ch6-conv1", "--monitor-training"], {"monitor_training": True}),
     (["--grads", "manual"], {"grads": "manual"}),
     (["--preset", "ch6-conv1", "--grads", "manual"], {"grads": "manual"}),  # a CNN's, by hand
 ]

@@ -316,7 +316,8 @@ def tiny_config():
 
 
 def test_one_epoch_on_a_small_subset_lowers_the_cost(tiny_config):
-    config = experiment.TrainConfig.from_preset("ch6-conv1", **tiny_config)
+    config = experiment.TrainConfig.from_preset("ch6-conv1", monitor_training=True,
+                                                **tiny_config)
     prepared = experiment.prepare(config)
     cost_fn = costs.from_logits(config.cost, config.output_activation)
     model = cnn.make(prepared.network, jax.random.key(config.seed))
@@ -366,7 +367,8 @@ def test_a_cnn_is_evaluated_on_the_cpu_in_small_chunks_that_count_the_same(monke
 
 def test_batch_norm_statistics_travel_in_the_state(tiny_config):
     config = experiment.TrainConfig.from_preset("ch6-relu", model="fc100", batch_norm=True,
-                                                dropout=0.2, **tiny_config)
+                                                dropout=0.2, monitor_training=True,
+                                                **tiny_config)
     result = experiment.run(config, progress=False)
     means = [v for path, v in jax.tree_util.tree_leaves_with_path(result.state.model_state)
              if "mean" in jax.tree_util.keystr(path)]
@@ -472,7 +474,7 @@ def test_grads_manual_trains_a_cnn_like_jax_grad():
     chapter-6 conv1 network with batch norm and dropout end within float32 rounding of the
     autodiff run, batch-norm statistics included."""
     kw = dict(train_size=200, eval_size=100, epochs=1, mini_batch_size=20, batch_norm=True,
-              dropout=0.3)
+              dropout=0.3, monitor_training=True)
     runs = {g: experiment.run(experiment.TrainConfig.from_preset("ch6-conv1", grads=g, **kw),
                               progress=False) for g in ("auto", "manual")}
     auto, hand = runs["auto"].state, runs["manual"].state

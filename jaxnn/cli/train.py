@@ -82,12 +82,17 @@ def add_technique_flags(p: argparse.ArgumentParser) -> None:
                    help="scan: one compiled call per epoch; host: one per mini-batch (auto: host "
                         "for networks with convolutions on the CPU, where it is several times "
                         "faster; scan otherwise)")
+    p.add_argument("--monitor-training", action=argparse.BooleanOptionalAction, default=None,
+                   help="evaluate the training set's cost and accuracy after every epoch "
+                        "(default: yes, but for the chapter-6 presets, which report validation "
+                        "and test accuracy only)")
 
 
 CONFIG_FLAGS = ("sizes", "activation", "output_activation", "cost", "init", "eta", "epochs",
                 "mini_batch_size", "l2", "optimizer", "seed", "dataset", "data_dir", "train_size",
                 "model", "schedule", "l1", "l2_convention", "dropout", "patience", "clip_norm",
-                "batch_norm", "expanded", "maxout_pieces", "eval_size", "ensemble", "loop")
+                "batch_norm", "expanded", "maxout_pieces", "eval_size", "ensemble", "loop",
+                "monitor_training")
 
 
 def add_parser(sub) -> None:
