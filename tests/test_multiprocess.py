@@ -200,7 +200,7 @@ def test_checkpoint_and_resume_in_two_processes_in_one_agreed_run_dir(tmp_path, 
 
 CNN = ["--preset", "ch6-conv1", "--batch-norm", "--dropout", "0.5", "--eta", "0.03",
        "--mini-batch-size", "16", "--train-size", "320", "--eval-size", "200", "--epochs", "2",
-       "--no-progress"]
+       "--no-progress", "--monitor-training"]  # the training cost, compared to float32 rounding
 
 
 def test_cnn_with_batch_norm_and_dropout_in_two_processes_trains_like_one(tmp_path):
