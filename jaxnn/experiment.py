@@ -14,15 +14,21 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
-from jaxnn import _checks, costs, data, layers, metrics, mlp, optim, train
+from jaxnn import costs, data, layers, metrics, mlp, optim, train
+from jaxnn._grad_fns import (  # noqa: F401  (re-exported: a run's gradient functions)
+    autodiff_grad_fn,
+    check_grad_fn,
+    check_grad_fn_model,
+    manual_cnn_grad_fn,
+)
 from jaxnn.config import (  # noqa: F401  (re-exported: experiment.TrainConfig is the usual name)
     L2_CONVENTIONS,
     MAXOUT_PIECES,
     TrainConfig,
     l2_denominator,
 )
+from jaxnn.train import EarlyStopping  # noqa: F401  (re-exported, as before it moved there)
 
 
 class Prepared(NamedTuple):
@@ -127,80 +133,6 @@ def _platform(split: train.DeviceData) -> str:
     return next(iter(split.x.devices())).platform
 
 
-def autodiff_grad_fn(network: mlp.Network, cost: str, *, l1=None):
-    """``jax.grad`` of the mini-batch-averaged cost (L2 is applied by the optimizer);
-    ``l1(params)``, when given, is added to the cost: C = C_0 + (lambda_1 / n) sum |w|."""
-    cost_fn = costs.from_logits(cost, network.output_activation)
-    if l1 is None:
-        return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y))
-    return jax.grad(lambda params, x, y: cost_fn(network.logits(params, x), y) + l1(params))
-
-
-def check_grad_fn_model(grad_fn, config: TrainConfig) -> None:
-    """A ``grad_fn`` must be callable, and only an MLP (model "mlp") takes one: a
-    :mod:`jaxnn.cnn` model builds its own gradient (:func:`jaxnn.cnn.make_grad_fn`), so
-    ``grad_fn`` would be ignored there (TypeError / ValueError naming ``grad_fn``)."""
-    if grad_fn is None:
-        return
-    if not callable(grad_fn):
-        raise TypeError(f"grad_fn: expected a callable grad_fn(params, x, y) -> grads; "
-                        f"got {type(grad_fn).__name__} {grad_fn!r:.60}")
-    if config.model != "mlp":
-        raise ValueError(f"grad_fn: only for model 'mlp' (a jaxnn.cnn model builds its own "
-                         f"gradient); got model {config.model!r}")
-
-
-def check_grad_fn(grad_fn, params, x_shape, num_classes: int, dtype) -> None:
-    """Trace ``grad_fn(params, x, y)`` once on one mini-batch of shape ``x_shape`` (one-hot
-    ``y`` of ``num_classes``, ``jax.eval_shape``: nothing is computed) and check it returns a
-    tree with the structure, leaf shapes and dtypes of ``params``; TypeError naming
-    ``grad_fn`` and what came back otherwise (before any training, instead of an XLA error
-    from inside the compiled epoch)."""
-    x = jax.ShapeDtypeStruct(tuple(x_shape), dtype)
-    y = jax.ShapeDtypeStruct((x_shape[0], num_classes), dtype)
-    try:
-        out = jax.eval_shape(grad_fn, params, x, y)
-    except Exception as e:
-        e.add_note(f"grad_fn: raised while traced as grad_fn(params, x, y) on one mini-batch "
-                   f"x {x.dtype}{list(x.shape)}, y one-hot {y.dtype}{list(y.shape)}")
-        raise
-    expected = jax.tree_util.tree_structure(params)
-    if jax.tree_util.tree_structure(out) != expected:
-        hint = ""
-        if (isinstance(out, tuple | list) and len(out) == 2
-                and jax.tree_util.tree_structure(out[0]) == expected):
-            hint = (" (manual_grad.backprop returns (grads, info): wrap it as "
-                    "lambda params, x, y: manual_grad.backprop(params, x, y, ...)[0], "
-                    "see jaxnn.train)")
-        raise TypeError(f"grad_fn: expected gradients with the structure of params "
-                        f"({_shorten(str(expected))}); got {_describe(out)}{hint}")
-    got = jax.tree_util.tree_leaves(out)
-    for (path, p), g in zip(jax.tree_util.tree_flatten_with_path(params)[0], got):
-        if tuple(g.shape) != tuple(jnp.shape(p)) or g.dtype != jnp.result_type(p):
-            raise TypeError(f"grad_fn: expected gradients with the shapes and dtypes of params; "
-                            f"at {jax.tree_util.keystr(path)} got {_leaf(g)}, expected "
-                            f"{_leaf(p)}")
-
-
-def _leaf(a) -> str:
-    return f"{jnp.result_type(a)}{list(jnp.shape(a))}"
-
-
-def _describe(tree) -> str:
-    """A short description of a returned tree: its container and length, or an array's shape."""
-    if isinstance(tree, tuple | list):
-        return f"a {type(tree).__name__} of {len(tree)}"
-    if isinstance(tree, dict):
-        return f"a dict with keys {_shorten(str(sorted(map(str, tree))))}"
-    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
-        return f"an array {_leaf(tree)}"
-    return f"{type(tree).__name__} {_shorten(str(jax.tree_util.tree_structure(tree)))}"
-
-
-def _shorten(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def make_optimizer(config: TrainConfig, n_train: int):
     """The config's optax optimizer: learning-rate schedule over all the steps, L2 weight decay
     in the config's convention, gradient clipping."""
@@ -209,38 +141,6 @@ def make_optimizer(config: TrainConfig, n_train: int):
         config.schedule, config.eta, steps)
     return optim.make(config.optimizer, eta, l2=config.l2,
                       n_train=l2_denominator(config, n_train), clip_norm=config.clip_norm)
-
-
-class EarlyStopping:
-    """A training callback: stop when ``metric`` of the epoch records (default validation
-    accuracy) has not improved on its best for ``patience`` epochs (the book's "no improvement
-    in n epochs"). ``mode`` is "max" (higher is better) or "min"; by default "min" for a cost
-    (a metric named ``*_cost``) and "max" for anything else. ``stopped_epoch`` records the
-    epoch at which it stopped."""
-
-    def __init__(self, patience: int, metric: str = "validation_accuracy",
-                 mode: str | None = None):
-        self.patience = _checks.positive("patience", patience, integer=True)
-        self.metric = metric
-        if mode is None:
-            mode = "min" if metric.endswith("_cost") else "max"
-        self.sign = {"max": 1.0, "min": -1.0}[_checks.choice("mode", mode, ("max", "min"))]
-        self.best = -float("inf")  # of sign * metric
-        self.since_best = 0
-        self.stopped_epoch: int | None = None
-
-    def __call__(self, record: dict, state=None) -> bool:
-        if self.metric not in record:
-            raise ValueError(f"patience: early stopping needs {self.metric!r} in each epoch's "
-                             "record (a validation set)")
-        if self.sign * record[self.metric] > self.best:
-            self.best, self.since_best = self.sign * record[self.metric], 0
-            return False
-        self.since_best += 1
-        if self.since_best >= self.patience:
-            self.stopped_epoch = record["epoch"]
-            return True
-        return False
 
 
 class Result(NamedTuple):
@@ -271,30 +171,6 @@ def manual_grad_fn(config: TrainConfig):
                                         output_activation=config.output_activation,
                                         cost=config.cost)
         return grads
-
-    return grad_fn
-
-
-def manual_cnn_grad_fn(spec: layers.CNNSpec):
-    """``manual_grad.cnn_backprop`` for a :mod:`jaxnn.cnn` model of ``spec``, as the stateful
-    ``grad_fn(params, rest, x, y, key) -> (grads, rest')`` that :func:`jaxnn.cnn.make_grad_fn`
-    builds by autodiff: the gradient of the log-likelihood in training mode (dropout from
-    ``key``, batch norm with the mini-batch's statistics), and ``rest`` with every batch norm's
-    running averages moved as Flax moves them, mean' = momentum mean + (1 - momentum) mu (var
-    likewise, with the batch's biased variance). What ``--grads manual`` trains a CNN with."""
-    import manual_grad
-    from jaxnn import cnn
-
-    norms = {i: layer for i, layer in enumerate(spec.layers)
-             if isinstance(layer, layers.BatchNorm)}
-
-    def grad_fn(params, rest, x, y, key):
-        grads, info = manual_grad.cnn_backprop(spec, cnn.pure_params(params), x, y, key=key)
-        running = cnn.pure_batch_stats(rest)
-        for i, layer in norms.items():
-            running[i] = {k: layer.momentum * running[i][k] + (1 - layer.momentum) * batch
-                          for k, batch in info["batch_stats"][i].items()}
-        return cnn.from_pure(params, grads), cnn.from_pure(rest, {"layers": running})
 
     return grad_fn
 
