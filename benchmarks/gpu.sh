@@ -14,7 +14,7 @@
 #               one-cycle, mini-batches of 100, 15 epochs), then the book's settings (mini-batches
 #               of 10, 40 epochs): one epoch, then the whole run as far as the time allows
 #   ch6         the chapter-6 rows short of the book's three full-settings runs (the CPU ran
-#               expanded, fc300, 2fc, fc1000 and 2fc300 once, 2fc1000 never): expanded,
+#               expanded, fc300, 2fc, fc1000, 2fc300 and 2fc1000 once): expanded,
 #               fc300, fc1000, 2fc, 2fc300 and 2fc1000,
 #               one `jaxnn train` run each (checkpointed: a later call can resume a row cut at
 #               the limit, see stage_ch6), as far as the time allows; the ensemble row is left
