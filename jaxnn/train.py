@@ -102,8 +102,10 @@ class EarlyStopping:
 
     def __call__(self, record: dict, state=None) -> bool:
         if self.metric not in record:
+            needs = ("the training set monitored: monitor_training" if
+                     self.metric.startswith("train_") else "a validation set")
             raise ValueError(f"patience: early stopping needs {self.metric!r} in each epoch's "
-                             "record (a validation set)")
+                             f"record ({needs})")
         if self.sign * record[self.metric] > self.best:
             self.best, self.since_best = self.sign * record[self.metric], 0
             return False

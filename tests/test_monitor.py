@@ -87,6 +87,16 @@ def test_all_finite_looks_at_every_parameter():
         assert not bool(train._all_finite(broken))
 
 
+def test_early_stopping_on_the_training_cost_names_monitoring_when_it_is_missing():
+    stopper = train.EarlyStopping(2, metric="train_cost")
+    assert stopper({"epoch": 0, "train_cost": 0.5}) is False
+    with pytest.raises(ValueError, match=r"needs 'train_cost' in each epoch's record \(the "
+                                         r"training set monitored: monitor_training\)"):
+        stopper({"epoch": 1, "validation_accuracy": 0.9})
+    with pytest.raises(ValueError, match=r"\(a validation set\)"):
+        train.EarlyStopping(2)({"epoch": 0, "train_cost": 0.5})
+
+
 def test_the_chapter_6_presets_do_not_monitor_the_training_set_and_the_others_do():
     for name in presets.PRESETS:
         config = experiment.TrainConfig.from_preset(name)
