@@ -54,7 +54,8 @@ def _holds_config(run_dir: Path, config) -> bool:
                                                                 .read_text())))
         wanted = _config_json(config)
         for key in _REPORTING_ONLY:
-            saved.pop(key, None), wanted.pop(key, None)
+            saved.pop(key, None)
+            wanted.pop(key, None)
         return saved == wanted
     except (OSError, ValueError, TypeError, AttributeError):
         return False
