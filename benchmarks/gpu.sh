@@ -17,13 +17,15 @@
 #               expanded, fc300, 2fc, fc1000, 2fc300 and 2fc1000 once): expanded,
 #               fc300, fc1000, 2fc, 2fc300 and 2fc1000,
 #               one `jaxnn train` run each (checkpointed: a later call can resume a row cut at
-#               the limit, see stage_ch6), as far as the time allows; the ensemble row is left
-#               out (ensembles are not checkpointed, and five networks of 40 epochs do not fit
-#               in a call)
+#               the limit, see stage_ch6), as far as the time allows
+#   ensemble    ch6-ensemble (five ch6-dropout networks of 40 epochs and their vote) through
+#               `jaxnn reproduce --checkpoint-every 2`: each member is a run of its own, so a
+#               later call goes on where this one was cut (ENSEMBLE_RESUME, see stage_ensemble)
 #
 # The calls, in order of priority (a session has 30 minutes of device time, machine start-ups
 # included, and the machine goes back 30 s after a call: plan on a fresh machine every call):
 #   1. check speedrun        2. throughput dropout        3. ch6 (what is left, minus a minute)
+#   then, in later sessions: ch6 again with CH6_RESUME, and ensemble (ENSEMBLE_RESUME)
 # Read `status` (budget_left_s) before each call; give a short last call a smaller CALL_SECONDS.
 #
 # The device tool returns at most 8 files from $OUT, none more than two folders down, so each
@@ -142,6 +144,18 @@ stage_ch6() {
         --no-progress --out "$dir/$preset" ${CH6_FLAGS:-}
     fi
   done
+}
+
+stage_ensemble() {
+  # The reproduction's --out is $dir/reproduce; ENSEMBLE_RESUME=DIR names the ensemble/ folder of
+  # an earlier ensemble.tar.gz (carried to the machine): its reproduce/ is copied there, and the
+  # same command keeps the members that finished and takes up the one that was cut.
+  if [ -n "${ENSEMBLE_RESUME:-}" ] && [ -d "$ENSEMBLE_RESUME/reproduce" ]; then
+    cp -r "$ENSEMBLE_RESUME/reproduce" "$dir/" && echo "## resuming from $ENSEMBLE_RESUME"
+  fi
+  # shellcheck disable=SC2086  # ENSEMBLE_FLAGS is a list of flags (dry runs: --quick)
+  run "ch6-ensemble" "$(left)" "${JAXNN[@]}" reproduce ch6-ensemble --runs 1 --checkpoint-every 2 \
+    --no-progress --no-gradient-norms --out "$dir/reproduce" ${ENSEMBLE_FLAGS:-}
 }
 
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }

@@ -99,8 +99,17 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
     """Train ``config`` with ``train_seed`` (:func:`jaxnn.experiment._seeds_trainer`), writing
     ``run_dir`` as it goes, if given: ``(summary, history)``. A run of one network that
     ``run_dir`` holds checkpoints of, for this ``config``, goes on from the newest; with
-    ``checkpoint_every`` a new one saves them. ``log`` gets a line as the run starts (or goes
-    on), and without a progress bar one an epoch, each beginning with ``label``."""
+    ``checkpoint_every`` a new one saves them. An ensemble's members each get a run directory
+    of their own, ``run_dir/member<i>/``, so that an interrupted ensemble keeps the members
+    that finished and takes up the one it stopped in (:class:`_MemberRuns`). ``log`` gets a
+    line as the run starts (or goes on), and without a progress bar one an epoch, each
+    beginning with ``label``."""
+    summary, result = _train(config, run_dir, progress, train_seed, checkpoint_every, log, label)
+    return summary, result.history
+
+
+def _train(config, run_dir, progress, train_seed, checkpoint_every, log, label):
+    """:func:`train_run`, returning ``(summary, result)``: the result holds the final state."""
     from jaxnn import checkpoint, report
 
     callbacks, clock, resume = [], _RunClock(), None
@@ -134,12 +143,21 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
             log(f"  {label}: training {networks}{report.n_epochs(config.epochs)}{where}")
         if not progress:  # the progress bar's place: a line an epoch
             callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
+    members = None
     try:
-        result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
+        if config.ensemble > 1 and run_dir is not None:  # the members log their own epochs
+            from jaxnn import ensemble
+
+            members = _MemberRuns(run_dir, progress, checkpoint_every, log, label)
+            result = ensemble.run(config, progress=progress, member_run=members)
+        else:
+            result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
     finally:
         if clock.saver is not None:
             clock.saver.checkpointer.close()
     summary = {**result.summary, "run_seconds": clock.seconds()}
+    if members is not None:  # every sitting's time, member by member (the vote's is not counted)
+        summary["run_seconds"] = sum(m["run_seconds"] for m in result.summary["members"])
     if clock.resumed_after is not None:
         summary["resumed_after_epoch"] = clock.resumed_after
     if run_dir is not None:
@@ -148,7 +166,49 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
             for record in result.history:
                 writer(record)
         report.write_json(run_dir / "summary.json", summary)
-    return summary, result.history
+    return summary, result
+
+
+class _MemberRuns:
+    """:func:`jaxnn.ensemble.run`'s ``member_run`` for an ensemble reproduced in ``run_dir``:
+    member i is a run of one network in ``run_dir/member<i>/`` (config.json, metrics.jsonl,
+    checkpoints, summary.json), kept when it finished there with the same configuration (its
+    final state restored from its last checkpoint, for the vote), taken up from its newest
+    checkpoint when it did not, and trained otherwise, checkpointed every ``checkpoint_every``
+    epochs (None: at its last epoch only, which a kept member needs)."""
+
+    def __init__(self, run_dir: Path, progress: bool, checkpoint_every, log, label: str):
+        self.run_dir, self.progress, self.every = run_dir, progress, checkpoint_every
+        self.log, self.label = log, label
+
+    def __call__(self, i: int, config, train_member, initial_state):
+        from jaxnn import experiment
+
+        member_dir, label = self.run_dir / f"member{i}", f"{self.label} member {i}"
+        kept = finished_run(member_dir, config)
+        state = None if kept is None else _final_state(member_dir, initial_state(config.seed),
+                                                       len(kept[1]))
+        if state is not None:
+            if self.log:
+                self.log(f"  {label}: kept from {member_dir}")
+            return experiment.Result(config, state, kept[1], kept[0])
+        summary, result = _train(config, member_dir, self.progress, train_member,
+                                 self.every or config.epochs, self.log, label)
+        return experiment.Result(config, result.state, result.history, summary)
+
+
+def _final_state(run_dir: Path, template, epochs: int):
+    """The state ``run_dir``'s newest checkpoint holds, if it is that of its run's last epoch
+    (``epochs`` trained); None otherwise, or where it cannot be read."""
+    from jaxnn import checkpoint
+
+    steps = checkpoint.saved_steps(run_dir)
+    if not steps or steps[-1] != epochs:
+        return None
+    try:
+        return checkpoint.restore_latest(run_dir, template).state
+    except Exception:  # a damaged checkpoint: the member is trained again
+        return None
 
 
 def _epoch_line(record: dict) -> str:

@@ -43,7 +43,7 @@ def majority_vote(predictions) -> jax.Array:
 
 
 def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, grad_fn=None,
-        on_nan: str | None = "stop"):
+        on_nan: str | None = "stop", member_run=None):
     """Train ``config.ensemble`` members (seeds seed, seed + 1, ...) and vote on the test set.
 
     The members train one after another, each data-parallel over ``devices`` when that is not
@@ -55,7 +55,15 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     (and ``ensemble_validation_accuracy``, their vote on the validation set, when there is one:
     :mod:`jaxnn.reproduce` picks the best of several ensembles by it).
     The ``callbacks`` see each epoch's record with the ``member`` (0, 1, ...) and its ``seed``
-    added, so that one metrics file tells the members apart."""
+    added, so that one metrics file tells the members apart.
+
+    ``member_run(i, member_config, train_member, initial_state) -> Result`` takes over each
+    member's training, e.g. to keep it in a run directory of its own and take it up again
+    there (:mod:`jaxnn.reproduce` does): ``train_member(config, *, callbacks, progress,
+    resume) -> Result`` trains it with the ensemble's data and compiled programs (the
+    ``callbacks`` above included), and ``initial_state(seed)`` is a template of its state to
+    restore a checkpoint into. The member's ``Result`` must hold its final state: the vote
+    uses its parameters."""
     from jaxnn import experiment
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
@@ -79,7 +87,15 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
     for i in range(k):
         member = dataclasses.replace(config, ensemble=1, seed=config.seed + i)
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
-        result = training.run(member, callbacks=tagged, progress=progress, resume=None)
+
+        def train_member(cfg, *, callbacks=(), progress=progress, resume=None, tagged=tagged):
+            return training.run(cfg, callbacks=[*tagged, *callbacks], progress=progress,
+                                resume=resume)
+
+        if member_run is None:
+            result = train_member(member)
+        else:
+            result = member_run(i, member, train_member, training.initial_state)
         members.append(result)
         params = metrics.eval_params(result.state)
         if devices != 1:  # replicated over the mesh; the vote runs on the default device

@@ -146,8 +146,10 @@ def run_row(
     ``checkpoint_every`` N (needs ``out``) also saves each run's state every N epochs into its
     ``checkpoints/`` (:class:`jaxnn.checkpoint.SaveEvery`), so that the rerun takes up an
     unfinished run from its newest checkpoint instead of from its first epoch, at that run's
-    interval (given or not); it ends as it would have uninterrupted. Ensembles are not
-    checkpointed: their rows train as without it."""
+    interval (given or not); it ends as it would have uninterrupted. With ``out``, an
+    ensemble's members are runs of their own in ``out/<name>/seed<N>/member<i>/``: the rerun
+    keeps the members that finished, and with ``checkpoint_every`` takes up the unfinished one
+    from its newest checkpoint."""
     from jaxnn import experiment
 
     runs = _checks.positive("runs", runs, integer=True)
@@ -160,10 +162,6 @@ def run_row(
     values, chosen_by, histories, seconds, epochs = [], [], [], 0.0, 0
     train_seed = experiment._seeds_trainer()  # the seeds share data and compiled programs
     stride = experiment.TrainConfig.from_preset(name, **settings).ensemble
-    if checkpoint_every is not None and stride > 1:
-        checkpoint_every = None
-        if log:
-            log(f"  {name}: trained without checkpoints (ensembles are not checkpointed)")
     for run in range(runs):
         seed = run * stride
         config = experiment.TrainConfig.from_preset(name, seed=seed, **settings)

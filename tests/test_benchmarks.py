@@ -102,7 +102,7 @@ def test_gpu_script_names_its_stages_and_refuses_an_unknown_one(tmp_path):
     usage = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env,
                            timeout=120)
     assert usage.returncode == 2
-    for stage in ("check", "speedrun", "throughput", "dropout", "ch6"):
+    for stage in ("check", "speedrun", "throughput", "dropout", "ch6", "ensemble"):
         assert f"#   {stage} " in usage.stdout
     wrong = subprocess.run(["bash", str(script), "speed"], capture_output=True, text=True,
                            env=env, timeout=120)

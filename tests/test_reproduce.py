@@ -216,19 +216,23 @@ def test_each_run_writes_its_directory_and_a_rerun_keeps_the_finished_ones(
 
 
 def test_an_ensemble_run_directory_holds_its_last_members_epochs(tmp_path, monkeypatch):
-    from jaxnn import experiment
+    from jaxnn import _reproduce_runs, ensemble, experiment
 
     history = [{"epoch": e, "train_cost": 1.0 / (e + 1), "validation_accuracy": 0.9,
                 "test_accuracy": 0.9, "seconds": 1.0} for e in range(2)]
 
-    def fake_run(config, *, callbacks=(), **kwargs):  # an ensemble passes callbacks to members
+    def fake_run(config, *, callbacks=(), member_run=None, **kwargs):
+        # the members log their own epochs, each in its own run directory
         assert config.ensemble == 3 and not callbacks
-        summary = {"epochs": 2, "ensemble_test_accuracy": 0.95}
+        assert isinstance(member_run, _reproduce_runs._MemberRuns)
+        summary = {"epochs": 2, "ensemble_test_accuracy": 0.95,
+                   "members": [{"run_seconds": s} for s in (1.5, 2.0, 2.5)]}
         return experiment.Result(config, None, history, summary)
 
-    monkeypatch.setattr(experiment, "run", fake_run)
+    monkeypatch.setattr(ensemble, "run", fake_run)
     row = reproduce.run_row("ch6-ensemble", runs=1, quick=True, out=tmp_path)
     assert row.values == [95.0]
+    assert row.seconds == 6.0  # the members' own time, over every sitting
     run_dir = tmp_path / "ch6-ensemble" / "seed0"
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == history
@@ -463,30 +467,53 @@ def test_a_bad_checkpoint_interval_fails_before_anything_is_written(tmp_path, ca
     assert not out.exists()
 
 
-def test_an_ensemble_row_trains_without_checkpoints(tmp_path, monkeypatch, capsys):
-    """Ensembles are not checkpointed (their members share one directory): such a row trains as
-    before, and the log says so, rather than the whole command failing."""
-    from jaxnn import _reproduce_runs, checkpoint, experiment
+def _without_seconds(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
-    history = [{"epoch": 0, "train_cost": 1.0, "validation_accuracy": 0.9,
-                "test_accuracy": 0.9, "seconds": 1.0}]
 
-    def fake_run(config, *, callbacks=(), resume=None, **kwargs):
-        assert resume is None
-        assert not any(isinstance(c, (checkpoint.SaveEvery, _reproduce_runs._RunClock))
-                       for c in callbacks)
-        return experiment.Result(config, None, history, {"epochs": 1,
-                                                          "ensemble_test_accuracy": 0.95})
+def test_an_interrupted_ensemble_keeps_its_finished_members_and_takes_up_the_next(tmp_path):
+    """An ensemble row's members are runs of their own (OUT/PRESET/seedN/memberI/): stopped in
+    member 1 after its first epoch, the same call keeps member 0 (not trained again: its final
+    parameters come from its last checkpoint), takes member 1 up after epoch 1, trains member
+    2, and gives the vote, the members' figures and epochs of the uninterrupted row."""
+    import json
 
-    monkeypatch.setattr(experiment, "run", fake_run)
-    row = reproduce.run_row("ch6-ensemble", runs=1, quick=True, out=tmp_path,
-                            checkpoint_every=1, log=print)
-    assert row.values == [95.0]
-    printed = capsys.readouterr().out
-    assert "ensembles are not checkpointed" in printed
-    assert "  ch6-ensemble seed 0: training 3 networks of 2 epochs -> " in printed, printed
-    assert "(1 epoch, " in printed, printed  # the fake run's one epoch
-    assert not (tmp_path / "ch6-ensemble" / "seed0" / "checkpoints").exists()
+    kw = dict(runs=1, quick=True, overrides={"model": "fc100"}, checkpoint_every=1)
+    whole = reproduce.run_row("ch6-ensemble", out=tmp_path / "whole", **kw)
+    seed_dir = tmp_path / "whole" / "ch6-ensemble" / "seed0"
+    assert sorted(p.name for p in seed_dir.glob("member*")) == ["member0", "member1", "member2"]
+
+    out = tmp_path / "stopped"
+
+    def stop_in_member_1(line):
+        if "member 1: epoch 0:" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.run_row("ch6-ensemble", out=out, log=stop_in_member_1, **kw)
+    assert not (out / "ch6-ensemble" / "seed0" / "summary.json").exists()
+    lines = []
+    again = reproduce.run_row("ch6-ensemble", out=out, log=lines.append, **kw)
+    text = "\n".join(lines)
+    member = out / "ch6-ensemble" / "seed0" / "member"
+    assert f"  ch6-ensemble seed 0 member 0: kept from {member}0" in lines, text
+    assert (f"  ch6-ensemble seed 0 member 1: resuming {member}1 after epoch 1 (its newest "
+            "checkpoint)") in lines, text
+    assert f"  ch6-ensemble seed 0 member 2: training 2 epochs -> {member}2" in lines, text
+    trained = [line.split(":")[0] + ":" + line.split(":")[1] for line in lines
+               if ": epoch " in line]
+    assert trained == ["  ch6-ensemble seed 0 member 1: epoch 1",
+                       "  ch6-ensemble seed 0 member 2: epoch 0",
+                       "  ch6-ensemble seed 0 member 2: epoch 1"], text
+    assert again.values == whole.values
+    summaries = [json.loads((d / "ch6-ensemble" / "seed0" / "summary.json").read_text())
+                 for d in (tmp_path / "whole", out)]
+    for key in ("ensemble_test_accuracy", "ensemble_validation_accuracy",
+                "member_test_at_best_validation", "epochs"):
+        assert summaries[1][key] == summaries[0][key], key
+    assert summaries[1]["run_seconds"] == pytest.approx(
+        sum(m["run_seconds"] for m in summaries[1]["members"]))
+    assert _without_seconds(again.histories[0]) == _without_seconds(whole.histories[0])
 
 
 def test_checkpoints_need_an_output_directory():

@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
                    help="save each run's state every N epochs into "
                    "OUT/PRESET/seedN/checkpoints/, so that the same command, run again after an "
                    "interruption, goes on from the newest checkpoint (at the interval the run "
-                   "started with) instead of the run's first epoch; ensembles are not "
-                   "checkpointed")
+                   "started with) instead of the run's first epoch; an ensemble's members "
+                   "each have theirs, in OUT/PRESET/seedN/memberI/")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="a progress bar (epochs) for the run in progress (default: shown)")
     p.set_defaults(func=run)
