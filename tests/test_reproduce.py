@@ -534,4 +534,5 @@ def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path, monkeypatch, capsys
     assert main(["reproduce", "ch1-30", "--quick", "--out", str(out), *flags]) == 130
     err = capsys.readouterr().err
     assert err.startswith("jaxnn reproduce: interrupted;") and f"--out {out}" in err, err
+    assert "keeps every run that finished (and every ensemble member)" in err, err
     assert said in err, err

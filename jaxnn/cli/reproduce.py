@@ -81,9 +81,9 @@ def _run_rows(args, names: list[str], runs: int, out) -> int:
 
         where = ("from its newest checkpoint, if it has one" if args.checkpoint_every else
                  "from its first epoch (--checkpoint-every N saves its epochs as it goes)")
-        print(f"jaxnn reproduce: interrupted; {out} keeps every run that finished, and the same "
-              f"command with --out {out} trains the rest, the run in progress {where}",
-              file=sys.stderr)
+        print(f"jaxnn reproduce: interrupted; {out} keeps every run that finished (and every "
+              f"ensemble member), and the same command with --out {out} trains the rest, the "
+              f"run in progress {where}", file=sys.stderr)
         return 130
     extra_md, extra_json = "", {}
     if not args.no_gradient_norms and any(n.startswith("ch5") for n in names):
