@@ -192,8 +192,14 @@ class _MemberRuns:
             if self.log:
                 self.log(f"  {label}: kept from {member_dir}")
             return experiment.Result(config, state, kept[1], kept[0])
-        summary, result = _train(config, member_dir, self.progress, train_member,
-                                 self.every or config.epochs, self.log, label)
+        from jaxnn import checkpoint
+
+        every = self.every
+        if every is None and not (_holds_config(member_dir, config)
+                                  and checkpoint.saved_steps(member_dir)):
+            every = config.epochs  # a new member: one checkpoint, at its end (resumed: its own)
+        summary, result = _train(config, member_dir, self.progress, train_member, every,
+                                 self.log, label)
         return experiment.Result(config, result.state, result.history, summary)
 
 

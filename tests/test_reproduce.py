@@ -516,6 +516,26 @@ def test_an_interrupted_ensemble_keeps_its_finished_members_and_takes_up_the_nex
     assert _without_seconds(again.histories[0]) == _without_seconds(whole.histories[0])
 
 
+def test_an_ensemble_member_resumed_without_the_flag_keeps_its_own_interval(tmp_path):
+    """As a single run does: the rerun of a row stopped in member 1 (checkpointed every epoch)
+    without --checkpoint-every saves that member's every epoch still; the member trained new
+    in that rerun is checkpointed once, at its end, which is what keeping it needs."""
+    from jaxnn import checkpoint
+
+    kw = dict(runs=1, quick=True, overrides={"model": "fc100", "epochs": 3}, out=tmp_path)
+
+    def stop_in_member_1(line):
+        if "member 1: epoch 0:" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.run_row("ch6-ensemble", checkpoint_every=1, log=stop_in_member_1, **kw)
+    reproduce.run_row("ch6-ensemble", **kw)
+    seed_dir = tmp_path / "ch6-ensemble" / "seed0"
+    assert checkpoint.saved_steps(seed_dir / "member1") == [1, 2, 3]
+    assert checkpoint.saved_steps(seed_dir / "member2") == [3]
+
+
 def test_checkpoints_need_an_output_directory():
     with pytest.raises(ValueError, match="checkpoint_every: needs out"):
         reproduce.run_row("ch1-30", runs=1, quick=True, checkpoint_every=1)
