@@ -175,14 +175,15 @@ class _MemberRuns:
     checkpoints, summary.json), kept when it finished there with the same configuration (its
     final state restored from its last checkpoint, for the vote), taken up from its newest
     checkpoint when it did not, and trained otherwise, checkpointed every ``checkpoint_every``
-    epochs (None: at its last epoch only, which a kept member needs)."""
+    epochs (None: a resumed member at its own interval, a new one at its last epoch only,
+    which keeping it needs)."""
 
     def __init__(self, run_dir: Path, progress: bool, checkpoint_every, log, label: str):
         self.run_dir, self.progress, self.every = run_dir, progress, checkpoint_every
         self.log, self.label = log, label
 
     def __call__(self, i: int, config, train_member, initial_state):
-        from jaxnn import experiment
+        from jaxnn import checkpoint, experiment
 
         member_dir, label = self.run_dir / f"member{i}", f"{self.label} member {i}"
         kept = finished_run(member_dir, config)
@@ -192,8 +193,6 @@ class _MemberRuns:
             if self.log:
                 self.log(f"  {label}: kept from {member_dir}")
             return experiment.Result(config, state, kept[1], kept[0])
-        from jaxnn import checkpoint
-
         every = self.every
         if every is None and not (_holds_config(member_dir, config)
                                   and checkpoint.saved_steps(member_dir)):
@@ -204,17 +203,19 @@ class _MemberRuns:
 
 
 def _final_state(run_dir: Path, template, epochs: int):
-    """The state ``run_dir``'s newest checkpoint holds, if it is that of its run's last epoch
-    (``epochs`` trained); None otherwise, or where it cannot be read."""
+    """The state of ``run_dir``'s checkpoint after its run's last epoch (``epochs`` trained),
+    or None: no such checkpoint, or it cannot be read (restoring falls back to an older one,
+    which is not the final state)."""
     from jaxnn import checkpoint
 
     steps = checkpoint.saved_steps(run_dir)
     if not steps or steps[-1] != epochs:
         return None
     try:
-        return checkpoint.restore_latest(run_dir, template).state
-    except Exception:  # a damaged checkpoint: the member is trained again
+        restored = checkpoint.restore_latest(run_dir, template)
+    except Exception:  # no readable checkpoint: the member is trained again
         return None
+    return restored.state if restored.epoch == epochs else None
 
 
 def _epoch_line(record: dict) -> str:

@@ -536,6 +536,34 @@ def test_an_ensemble_member_resumed_without_the_flag_keeps_its_own_interval(tmp_
     assert checkpoint.saved_steps(seed_dir / "member2") == [3]
 
 
+def test_a_finished_member_whose_last_checkpoint_is_damaged_is_trained_again(tmp_path):
+    """A kept member votes with its final parameters, read from its last checkpoint; when that
+    checkpoint is damaged (restoring would fall back to an older epoch's state), the member is
+    not kept but taken up from the older checkpoint, and the vote comes out as before."""
+    from jaxnn import checkpoint
+
+    kw = dict(runs=1, quick=True, overrides={"model": "fc100"}, checkpoint_every=1,
+              out=tmp_path)
+    first = reproduce.run_row("ch6-ensemble", **kw)
+    seed_dir = tmp_path / "ch6-ensemble" / "seed0"
+    (seed_dir / "summary.json").unlink()
+    chunks = [p for p in (seed_dir / "member0" / "checkpoints" / "2" / "state").rglob("*")
+              if p.is_file() and p.parent.name == "d"]
+    assert chunks
+    for p in chunks:  # flip a byte in every data file of the last epoch's arrays
+        raw = bytearray(p.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        p.write_bytes(bytes(raw))
+    lines = []
+    with pytest.warns(checkpoint.CheckpointWarning, match="2 is incomplete or corrupt"):
+        again = reproduce.run_row("ch6-ensemble", log=lines.append, **kw)
+    text = "\n".join(lines)
+    assert not any("member 0: kept" in line for line in lines), text
+    assert any(line.startswith("  ch6-ensemble seed 0 member 0: epoch 1:") for line in lines), text
+    assert any("member 1: kept" in line for line in lines), text
+    assert again.values == first.values
+
+
 def test_checkpoints_need_an_output_directory():
     with pytest.raises(ValueError, match="checkpoint_every: needs out"):
         reproduce.run_row("ch1-30", runs=1, quick=True, checkpoint_every=1)
