@@ -1,5 +1,7 @@
 """Importable test helpers (conftest's fixtures are not importable by name)."""
 
+from pathlib import Path
+
 import numpy as np
 from conftest import assert_trees_close, host  # noqa: F401
 
@@ -60,3 +62,14 @@ def optimizer_by_hand(name, theta, grads, *, eta, decay=0.0):
         else:
             raise AssertionError(f"no by-hand update for {name!r}")
     return theta
+
+
+def corrupt_checkpoint(run_dir, step) -> None:
+    """Flip a byte in every data file of the arrays of ``run_dir``'s checkpoint ``step``."""
+    chunks = [p for p in (Path(run_dir) / "checkpoints" / str(step) / "state").rglob("*")
+              if p.is_file() and p.parent.name == "d"]
+    assert chunks
+    for p in chunks:
+        raw = bytearray(p.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        p.write_bytes(bytes(raw))

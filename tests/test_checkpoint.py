@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import host
+from helpers import corrupt_checkpoint, host
 
 from jaxnn import checkpoint, costs, data, experiment, metrics, mlp, optim, train
 from jaxnn.cli import main
@@ -95,13 +95,7 @@ def test_a_legacy_uint32_key_round_trips_as_uint32(tmp_path, closing):
 
 def _corrupt(ckpt, step) -> None:
     """Flip a byte in every data file of ``step``'s arrays."""
-    chunks = [p for p in (ckpt.directory / str(step) / "state").rglob("*")
-              if p.is_file() and p.parent.name == "d"]
-    assert chunks
-    for p in chunks:
-        raw = bytearray(p.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        p.write_bytes(bytes(raw))
+    corrupt_checkpoint(ckpt.directory.parent, step)
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path, closing):

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from helpers import corrupt_checkpoint
 
 from jaxnn import reproduce
 from jaxnn.cli import main
@@ -547,13 +548,7 @@ def test_a_finished_member_whose_last_checkpoint_is_damaged_is_trained_again(tmp
     first = reproduce.run_row("ch6-ensemble", **kw)
     seed_dir = tmp_path / "ch6-ensemble" / "seed0"
     (seed_dir / "summary.json").unlink()
-    chunks = [p for p in (seed_dir / "member0" / "checkpoints" / "2" / "state").rglob("*")
-              if p.is_file() and p.parent.name == "d"]
-    assert chunks
-    for p in chunks:  # flip a byte in every data file of the last epoch's arrays
-        raw = bytearray(p.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        p.write_bytes(bytes(raw))
+    corrupt_checkpoint(seed_dir / "member0", 2)  # the last epoch's
     lines = []
     with pytest.warns(checkpoint.CheckpointWarning, match="2 is incomplete or corrupt"):
         again = reproduce.run_row("ch6-ensemble", log=lines.append, **kw)
