@@ -203,8 +203,9 @@ def fit(
             state = TrainState(params, opt_state, key, state.epoch + 1, model_state)
             record = metrics.epoch_record(state, evaluate, train if monitor_training else None,
                                           validation, test, penalty, seconds)
+            # without a training cost, the parameters; a guarded epoch (health) checked them
             if not (np.isfinite(record["train_cost"]) if monitor_training
-                    else _all_finite(state.params)):
+                    else bool(health) or _all_finite(state.params)):
                 raise Diverged(record["epoch"], None, eta, l2=l2, l1=l1)
             if health:
                 record["skipped_steps"] = int(health[0].skipped)
