@@ -108,8 +108,10 @@ def train_run(config, run_dir: Path | None, progress: bool, train_seed,
     return summary, result.history
 
 
-def _train(config, run_dir, progress, train_seed, checkpoint_every, log, label):
-    """:func:`train_run`, returning ``(summary, result)``: the result holds the final state."""
+def _train(config, run_dir, progress, train_seed, checkpoint_every, log, label,
+           epoch_lines: bool = True):
+    """:func:`train_run`, returning ``(summary, result)``: the result holds the final state.
+    Without ``epoch_lines``, ``log`` gets no line an epoch (its caller prints its own)."""
     from jaxnn import checkpoint, report
 
     callbacks, clock, resume = [], _RunClock(), None
@@ -141,14 +143,15 @@ def _train(config, run_dir, progress, train_seed, checkpoint_every, log, label):
             where = f" -> {run_dir}" if run_dir is not None else ""
             networks = f"{config.ensemble} networks of " if config.ensemble > 1 else ""
             log(f"  {label}: training {networks}{report.n_epochs(config.epochs)}{where}")
-        if not progress:  # the progress bar's place: a line an epoch
-            callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
     members = None
+    if config.ensemble > 1 and run_dir is not None:  # the members log their own epochs
+        members = _MemberRuns(run_dir, progress, checkpoint_every, log, label, epoch_lines)
+    elif log and epoch_lines and not progress:  # the progress bar's place: a line an epoch
+        callbacks.append(lambda record, state=None: log(f"  {label}: {_epoch_line(record)}"))
     try:
-        if config.ensemble > 1 and run_dir is not None:  # the members log their own epochs
+        if members is not None:
             from jaxnn import ensemble
 
-            members = _MemberRuns(run_dir, progress, checkpoint_every, log, label)
             result = ensemble.run(config, progress=progress, member_run=members)
         else:
             result = train_seed(config, progress=progress, callbacks=callbacks, resume=resume)
@@ -176,11 +179,17 @@ class _MemberRuns:
     final state restored from its last checkpoint, for the vote), taken up from its newest
     checkpoint when it did not, and trained otherwise, checkpointed every ``checkpoint_every``
     epochs (None: a resumed member at its own interval, a new one at its last epoch only,
-    which keeping it needs)."""
+    which keeping it needs). ``log`` and ``label``: as :func:`train_run`'s (``epoch_lines``:
+    whether ``log`` gets a line an epoch without a progress bar).
 
-    def __init__(self, run_dir: Path, progress: bool, checkpoint_every, log, label: str):
+    ``replay(i, seed, history)``, if given, gets the epochs a member did not train in this
+    command: all of a kept member's, and those a resumed member's checkpoint restored, before
+    it trains on (``jaxnn train --resume`` rewrites the ensemble's metrics.jsonl with them)."""
+
+    def __init__(self, run_dir: Path, progress: bool, checkpoint_every, log, label: str,
+                 epoch_lines: bool = True, replay=None):
         self.run_dir, self.progress, self.every = run_dir, progress, checkpoint_every
-        self.log, self.label = log, label
+        self.log, self.label, self.epoch_lines, self.replay = log, label, epoch_lines, replay
 
     def __call__(self, i: int, config, train_member, initial_state):
         from jaxnn import checkpoint, experiment
@@ -192,14 +201,34 @@ class _MemberRuns:
         if state is not None:
             if self.log:
                 self.log(f"  {label}: kept from {member_dir}")
+            if self.replay is not None:
+                self.replay(i, config.seed, kept[1])
             return experiment.Result(config, state, kept[1], kept[0])
         every = self.every
         if every is None and not (_holds_config(member_dir, config)
                                   and checkpoint.saved_steps(member_dir)):
             every = config.epochs  # a new member: one checkpoint, at its end (resumed: its own)
-        summary, result = _train(config, member_dir, self.progress, train_member, every,
-                                 self.log, label)
+        train = train_member
+        if self.replay is not None:
+            def train(cfg, *, resume=None, **kwargs):
+                return train_member(cfg, resume=_replaying(resume, self.replay, i, cfg.seed),
+                                    **kwargs)
+        summary, result = _train(config, member_dir, self.progress, train, every, self.log,
+                                 label, self.epoch_lines)
         return experiment.Result(config, result.state, result.history, summary)
+
+
+def _replaying(resume, replay, i: int, seed: int):
+    """``resume`` (or None), handing the epochs it restores to ``replay(i, seed, history)``."""
+    if resume is None:
+        return None
+
+    def restore(template):
+        state, history = resume(template)
+        replay(i, seed, history)
+        return state, history
+
+    return restore
 
 
 def _final_state(run_dir: Path, template, epochs: int):

@@ -226,7 +226,8 @@ def run(
 
         if resume is not None:  # a saved state is one network's
             raise ValueError(f"resume: expected a run of one network; got an ensemble of "
-                             f"{config.ensemble} (ensembles are not checkpointed)")
+                             f"{config.ensemble} (resume its members through "
+                             f"ensemble.run's member_run, as jaxnn train --resume does)")
         return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices,
                             grad_fn=grad_fn, on_nan=on_nan)
     training = _Training(config, prepare(config), grad_fn=grad_fn, on_nan=on_nan,

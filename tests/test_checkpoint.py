@@ -496,23 +496,105 @@ def test_cli_resumes_a_cnn_run(tmp_path, capsys):
     assert [r["epoch"] for r in rows] == [0, 1]
 
 
-def test_cli_refuses_checkpoints_of_an_ensemble(tmp_path, capsys):
-    """An ensemble trains its members one after another into one run directory; their
-    checkpoints would overwrite each other, so checkpointing and resuming one is refused."""
-    assert main(["train", "--preset", "ch6-conv1", "--ensemble", "2", "--checkpoint-every", "1",
-                 "--train-size", "100", "--out", str(tmp_path / "e")]) == 2
+def _without_seconds(path):
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in Path(path).read_text().splitlines()]
+
+
+def test_cli_ensemble_interrupted_in_a_member_resumes_from_its_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    """With --checkpoint-every, each member of an ensemble trains in OUT/member<i>/. Stopped by
+    Ctrl-C in member 1, `--resume OUT` keeps member 0, takes member 1 up from its checkpoint,
+    trains member 2, and votes as the uninterrupted ensemble did, with the same metrics."""
+    from jaxnn import ensemble
+
+    args = ["train", "--train-size", "200", "--eval-size", "100", "--no-progress",
+            "--epochs", "3", "--ensemble", "3", "--checkpoint-every", "1"]
+    whole, out = tmp_path / "whole", tmp_path / "stopped"
+    assert main([*args, "--out", str(whole)]) == 0
+    capsys.readouterr()
+    real = ensemble._tagged
+
+    def ctrl_c_in_member_1(callback, member, seed, record, state):
+        real(callback, member, seed, record, state)
+        if member == 1 and record["epoch"] == 1:  # before its checkpoint after 2 epochs
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "_tagged", ctrl_c_in_member_1)
+    assert main([*args, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"jaxnn train: interrupted; {out} holds the checkpoints of 2 of its 3 members "
+        f"(member1's newest after 1 epoch): continue with jaxnn train --resume {out}")
+    monkeypatch.undo()
+
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"  ensemble member 0: kept from {out / 'member0'}" in lines, lines
+    assert (f"  ensemble member 1: resuming {out / 'member1'} after epoch 1 (its newest "
+            "checkpoint)") in lines, lines
+    assert f"  ensemble member 2: training 3 epochs -> {out / 'member2'}" in lines, lines
+    trained = [line.split(":")[0] + line.split("(")[1] for line in lines
+               if line.startswith("Epoch")]
+    assert trained == ["Epoch 1member 1, seed 1)", "Epoch 2member 1, seed 1)",
+                       "Epoch 0member 2, seed 2)", "Epoch 1member 2, seed 2)",
+                       "Epoch 2member 2, seed 2)"], lines
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, out)]
+    for key in ("ensemble_test_accuracy", "ensemble_validation_accuracy",
+                "member_test_at_best_validation", "epochs"):
+        assert summaries[1][key] == summaries[0][key], key
+    # the ensemble's metrics hold every member's epochs once, in order, as if not stopped
+    assert _without_seconds(out / "metrics.jsonl") == _without_seconds(whole / "metrics.jsonl")
+    for i in range(3):
+        assert checkpoint.saved_steps(out / f"member{i}") == [1, 2, 3]
+        assert (_without_seconds(out / f"member{i}" / "metrics.jsonl")
+                == _without_seconds(whole / f"member{i}" / "metrics.jsonl"))
+
+    # A finished ensemble trains no further, and another run into it is refused.
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 2
+    assert f"{out} has finished its ensemble of 3 networks" in capsys.readouterr().err
+    assert main(["train", "--train-size", "200", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "--checkpoint-every" in err and "ensemble" in err
-    assert not (tmp_path / "e").exists()
+    assert "member0, member1, member2" in err and "its ensemble finished; pass --overwrite" in err
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--epochs", "1",
+                 "--no-progress", "--out", str(out), "--overwrite"]) == 0
+    assert not list(out.glob("member*"))
+
+
+def test_cli_resume_of_an_ensemble_is_refused_without_member_checkpoints_or_with_new_epochs(
+        tmp_path, capsys, monkeypatch):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "config.json").write_text(json.dumps(
         experiment.TrainConfig.from_preset("ch1-30", ensemble=2).to_json()))
     assert main(["train", "--resume", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "--resume" in err and "ensemble" in err
+    assert (f"--resume: {tmp_path / 'r'} holds an ensemble of 2 networks with no checkpoint "
+            "to continue from") in err, err
     with pytest.raises(ValueError, match="resume: expected a run of one network"):
         experiment.run(experiment.TrainConfig.from_preset("ch1-30", ensemble=2),
                        resume=lambda fresh: (fresh, []))
+
+    from jaxnn import ensemble
+
+    out = tmp_path / "e"
+    real = ensemble._tagged
+
+    def ctrl_c_in_member_1(callback, member, seed, record, state):
+        real(callback, member, seed, record, state)
+        if member == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "_tagged", ctrl_c_in_member_1)
+    assert main(["train", "--train-size", "200", "--eval-size", "100", "--no-progress",
+                 "--epochs", "2", "--ensemble", "2", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 130
+    capsys.readouterr()
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out), "--epochs", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert ("--epochs: an ensemble's members train 2 epochs each, and those that finished are "
+            "kept as they are; a resumed ensemble keeps them (expected 2; got 4)") in err, err
+    assert main(["train", "--train-size", "200", "--out", str(out)]) == 2
+    assert f"continue it with --resume {out}, or pass --overwrite" in capsys.readouterr().err
 
 
 def test_cli_resume_refuses_fewer_epochs_than_the_checkpoint_holds(tmp_path, capsys):

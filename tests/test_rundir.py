@@ -316,13 +316,15 @@ def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeyp
     assert "--resume" not in err and "no checkpoint to continue from, so pass --overwrite" in err
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out), "--overwrite"]) == 0
 
-    # An ensemble's members write one metrics file and no checkpoints.
+    # An ensemble's members write one metrics file and, without --checkpoint-every, no
+    # checkpoints (with it: tests/test_checkpoint.py).
     out = tmp_path / "ensemble"
     _interrupt_after(monkeypatch, 1)
     assert main(["train", *TINY, "--epochs", "2", "--ensemble", "2", "--out", str(out)]) == 130
     assert capsys.readouterr().err.strip() == (
         f"jaxnn train: interrupted; {out / 'metrics.jsonl'} holds 2 epochs of the ensemble's "
-        "members; an ensemble cannot be resumed, and --overwrite replaces it")
+        "members, but there is no checkpoint to continue from (--checkpoint-every N "
+        "checkpoints each member); --overwrite replaces it")
     monkeypatch.undo()
 
     # Before the first epoch ends: nothing worth keeping, as for a failure.

@@ -1,5 +1,6 @@
 """The run directory of ``jaxnn train``: refusing to mix two runs in one directory, resuming
-from a checkpoint, and the checkpoint callback and NaN policy of a run (see docs/reliability.md)."""
+from a checkpoint, and the checkpoint callback and NaN policy of a run, an ensemble's members
+each in a directory of its own (see docs/reliability.md)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,27 @@ RUN_FILES = ("config.json", "options.json", "metrics.jsonl", "summary.json", "cu
              "checkpoints")
 
 
+def member_dirs(out: Path) -> list[Path]:
+    """The run directories ``out/member<i>/`` of a checkpointed ensemble's members, in order."""
+    found = [p for p in out.glob("member*") if p.is_dir() and p.name[6:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[6:]))
+
+
+def checkpointed_members(out: Path) -> list[Path]:
+    """The members of the ensemble in ``out`` that hold a checkpoint (to resume or keep)."""
+    from jaxnn.checkpoint import saved_steps
+
+    return [d for d in member_dirs(out) if saved_steps(d)]
+
+
 def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
     """A new run into ``--out`` must not mix with a run already there (its checkpoints would
     outlive the new config, and --resume would continue the old run): refuse, or with
     ``overwrite`` remove the old run's files. All processes take the primary's decision."""
     from jaxnn import parallel
 
-    found = [name for name in RUN_FILES if (out / name).exists()] if primary else []
+    found = ([name for name in RUN_FILES if (out / name).exists()]
+             + [d.name for d in member_dirs(out)]) if primary else []
     if not any(parallel.all_processes(bool(found))):
         return
     if not overwrite:
@@ -30,7 +45,11 @@ def refuse_a_run_in(out: Path, *, overwrite: bool, primary: bool) -> None:
         # Offer --resume only where it can work: a run without a checkpoint cannot go on.
         steps = saved_steps(out)
         stop = stopped_early(out)
-        if steps and stop is not None:  # it goes on no more
+        if not steps and checkpointed_members(out):  # an ensemble's members hold them
+            how = ("its ensemble finished; pass --overwrite to replace it"
+                   if (out / "summary.json").is_file() else
+                   f"continue it with --resume {out}, or pass --overwrite to replace it")
+        elif steps and stop is not None:  # it goes on no more
             how = (f"it stopped early after epoch {stop} (--patience); pass --overwrite to "
                    "replace it")
         elif finished(out, steps) and _saved_schedule(out) != "constant":
@@ -80,7 +99,10 @@ def _saved_schedule(out: Path) -> str:
 
 
 def remove_run_files(out: Path) -> None:
-    """Remove what a run wrote into ``out`` (RUN_FILES), and nothing else there."""
+    """Remove what a run wrote into ``out`` (RUN_FILES, and an ensemble's member
+    directories), and nothing else there."""
+    for member in member_dirs(out):
+        shutil.rmtree(member, ignore_errors=True)
     for name in RUN_FILES:
         path = out / name
         if path.is_dir():
@@ -116,8 +138,7 @@ def resumed_config(args, overrides):
     except (ValueError, TypeError) as e:
         raise ValueError(f"--resume: {path} holds a setting that is not valid ({e})") from None
     if config.ensemble > 1:
-        raise ValueError(f"--resume: {out} holds an ensemble of {config.ensemble} networks; "
-                         f"expected a run of one (ensembles are not checkpointed)")
+        return _resumed_ensemble(args, config, out), out
     steps = checkpoint.saved_steps(out)
     if not steps:  # checked before anything in the directory is rewritten
         raise ValueError(f"--resume: {out} has no checkpoint to continue from (a run writes "
@@ -148,6 +169,25 @@ def resumed_config(args, overrides):
         raise ValueError(f"--resume: {out} has finished its {_epochs(steps[-1])}; pass "
                          f"--epochs N with N > {steps[-1]} to train on")
     return config.validated(), out
+
+
+def _resumed_ensemble(args, config, out: Path):
+    """The configuration of the ensemble in ``out`` that ``--resume`` takes up: its members'
+    checkpoints are in ``out/member<i>/``; a finished ensemble, or one without them, is
+    refused, and so is another --epochs (a finished member is kept as it trained)."""
+    k = config.ensemble
+    if (out / "summary.json").is_file():
+        raise ValueError(f"--resume: {out} has finished its ensemble of {k} networks, so it "
+                         "trains no further (--overwrite replaces it)")
+    if not checkpointed_members(out):
+        raise ValueError(f"--resume: {out} holds an ensemble of {k} networks with no "
+                         "checkpoint to continue from (its members write them, each into "
+                         f"{out / 'member<i>'}, with --checkpoint-every N)")
+    if args.epochs is not None and args.epochs != config.epochs:
+        raise ValueError(f"--epochs: an ensemble's members train {_epochs(config.epochs)} "
+                         "each, and those that finished are kept as they are; a resumed "
+                         f"ensemble keeps them (expected {config.epochs}; got {args.epochs})")
+    return config
 
 
 class Reliability:
@@ -184,14 +224,17 @@ class Reliability:
         elif primary:  # a resumed run rewrites it (and config.json) once its state is restored
             self._write_settings(config_too=False)
         self.checkpointer = self.saver = None
-        if self.every is not None or resuming:
+        # an ensemble's members are checkpointed each in a directory of its own (member_runs)
+        self.ensemble = config.ensemble > 1
+        self.resuming = resuming
+        if (self.every is not None or resuming) and not self.ensemble:
             from jaxnn import checkpoint
 
             if not resuming:  # (a resumed directory was checked before its config was read)
                 parallel.check_shared_directory(out, "--out")
             self.checkpointer = checkpoint.Checkpointer(out)
             self.saver = checkpoint.SaveEvery(self.checkpointer, self.every or 1)
-        self.resume = self._resume if resuming else None
+        self.resume = self._resume if resuming and not self.ensemble else None
         if self.saver is not None:
             self.saver.extra["on_nan"] = self.on_nan or "stop"
         self.on_nan = self.on_nan or "stop"
@@ -204,6 +247,30 @@ class Reliability:
                                                       "checkpoint_every": self.every})
         if config_too:
             report.write_json(self.out / "config.json", self.config.to_json())
+
+    def member_runs(self, *, progress: bool, log):
+        """:func:`jaxnn.ensemble.run`'s ``member_run`` for an ensemble that is checkpointed
+        (``--checkpoint-every``) or resumed, or None: member i trains in ``OUT/member<i>/``
+        (config, metrics, checkpoints, summary), and a resumed ensemble keeps the members that
+        finished there and takes up the one it stopped in. The ensemble's metrics.jsonl,
+        rewritten on resuming, gets the epochs they do not train again from ``replay``."""
+        from jaxnn import report
+        from jaxnn._reproduce_runs import _MemberRuns
+
+        if not self.ensemble or (self.every is None and not self.resuming):
+            return None
+        replay = None
+        if self.resuming:
+            self._write_settings(config_too=False)  # a --checkpoint-every or --on-nan given
+            metrics = report.MetricsWriter(self.out / "metrics.jsonl")
+            metrics.path.unlink(missing_ok=True)
+
+            def replay(i, seed, history):
+                for record in history:
+                    metrics({"member": i, "seed": seed, **record})
+
+        return _MemberRuns(self.out, progress, self.every, log, "ensemble", epoch_lines=False,
+                           replay=replay)
 
     @property
     def callbacks(self):

@@ -124,7 +124,8 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="save params, optimizer state, RNG key and history every N epochs "
                         "into RUN_DIR/checkpoints/ (and after the last epoch, or the one "
-                        "early stopping stopped at)")
+                        "early stopping stopped at); an ensemble's members each into "
+                        "RUN_DIR/member<i>/, so that --resume keeps those that finished")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue RUN_DIR from its last complete checkpoint, with its "
                         "config.json (only --epochs may be raised, and not under a "
@@ -183,11 +184,12 @@ def _run(args, held: contextlib.ExitStack) -> int:
         from jaxnn import _checks
 
         _checks.positive("checkpoint_every", args.checkpoint_every, integer=True)
-        if config.ensemble > 1:
-            raise ValueError(f"checkpoint_every: expected one network; --ensemble "
-                             f"{config.ensemble} trains its members one after another into one "
-                             f"run directory, where their checkpoints would overwrite each "
-                             f"other (train members alone: --seed S --checkpoint-every N)")
+    if config.ensemble > 1 and parallel.process_count() > 1 and (
+            getattr(args, "checkpoint_every", None) is not None
+            or getattr(args, "resume", None) is not None):
+        raise ValueError(f"checkpoint_every: an ensemble's members are checkpointed by a "
+                         f"single process; got {parallel.process_count()} (train them alone, "
+                         "each with --seed S --checkpoint-every N, or on one host)")
     devices = getattr(args, "devices", "1")
     devices = 1 if devices in ("1", 1) else devices
     if devices != 1:  # check before the run directory is made
@@ -239,11 +241,19 @@ def _run(args, held: contextlib.ExitStack) -> int:
 
     try:
         guard = Reliability(args, out, config, primary=primary)
-        result = experiment.run(
-            config, progress=not args.no_progress and primary,  # --grads: in the config
-            callbacks=[*writers, *guard.callbacks, book_line],
-            resume=guard.resume, on_nan=guard.on_nan, devices=devices,
-        )
+        progress = not args.no_progress and primary
+        members = guard.member_runs(progress=progress, log=say_line)
+        if members is not None:  # a checkpointed ensemble: a directory for each member
+            from jaxnn import ensemble
+
+            result = ensemble.run(config, callbacks=[*writers, book_line], progress=progress,
+                                  devices=devices, on_nan=guard.on_nan, member_run=members)
+        else:
+            result = experiment.run(
+                config, progress=progress,  # --grads: in the config
+                callbacks=[*writers, *guard.callbacks, book_line],
+                resume=guard.resume, on_nan=guard.on_nan, devices=devices,
+            )
     except Diverged as e:
         if getattr(args, "debug", False):
             raise
@@ -357,7 +367,7 @@ def _shown(value) -> str:
 def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -> str:
     """After Ctrl-C: what the run directory holds and how to go on from it."""
     from jaxnn.checkpoint import saved_steps
-    from jaxnn.cli.rundir import _epochs
+    from jaxnn.cli.rundir import _epochs, checkpointed_members
 
     if removed:
         return (f"no epoch had finished; removed {out}" if made_dir else
@@ -368,9 +378,16 @@ def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -
                 f"jaxnn train --resume {out}")
     metrics = out / "metrics.jsonl"
     done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-    if ensemble > 1:  # its members' epochs, one after another; ensembles are not checkpointed
-        return (f"{metrics} holds {done} epochs of the ensemble's members; an ensemble cannot "
-                f"be resumed, and --overwrite replaces it")
+    members = checkpointed_members(out) if ensemble > 1 else []
+    if members:
+        newest = members[-1]
+        return (f"{out} holds the checkpoints of {len(members)} of its {ensemble} members "
+                f"({newest.name}'s newest after {_epochs(saved_steps(newest)[-1])}): continue "
+                f"with jaxnn train --resume {out}")
+    if ensemble > 1:  # its members' epochs, one after another, none checkpointed
+        return (f"{metrics} holds {done} epochs of the ensemble's members, but there is no "
+                "checkpoint to continue from (--checkpoint-every N checkpoints each member); "
+                "--overwrite replaces it")
     return (f"{metrics} holds {_epochs(done)}, but there is no checkpoint to continue from "
             f"(--checkpoint-every N makes a run resumable); --overwrite replaces it")
 
