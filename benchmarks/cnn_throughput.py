@@ -104,7 +104,7 @@ class JaxnnEpoch:
 
         self.name = f"jaxnn, {loop} loop"
         c = dataclasses.replace(s.config, loop=loop)
-        training = experiment._Training(c, s.prepared, grad_fn=None, on_nan="stop", devices=1)
+        training = experiment.Trainer(c, prepared=s.prepared)
         self.state, self.epoch_fn = training.initial_state(c.seed), training.epoch_fn
         self.data = s.prepared.train
         self.param_count = _count(self.state.params)

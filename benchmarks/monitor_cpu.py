@@ -53,9 +53,7 @@ def _time_network(config, rounds: int) -> dict:
     """Median wall and training seconds of one fit epoch per variant, interleaved."""
     from jaxnn import experiment, train
 
-    training = experiment._Training(config, experiment.prepare(config),
-                                    grad_fn=experiment.chosen_grad_fn(config), on_nan="stop",
-                                    devices=1)
+    training = experiment.Trainer(config)
     prepared = training.prepared
     states = {name: training.initial_state(config.seed) for name in VARIANTS}
     wall = {name: [] for name in VARIANTS}

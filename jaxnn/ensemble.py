@@ -68,14 +68,14 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
     config = config.validated()
-    experiment.check_grad_fn_model(grad_fn, config)
-    grad_fn = experiment.chosen_grad_fn(config, grad_fn)
-    one = dataclasses.replace(config, ensemble=1)
     # one copy of the data for the vote and every member, and one set of compiled programs:
     # only the seed differs, and neither depends on it
+    # (the vote reads the data as prepared, on the default device: the trainer's may be
+    # placed over a mesh)
+    one = dataclasses.replace(config, ensemble=1)
     prepared = experiment.prepare(one)
-    training = experiment._Training(one, prepared, grad_fn=grad_fn, on_nan=on_nan,
-                                    devices=devices)
+    training = experiment.Trainer(one, grad_fn=grad_fn, on_nan=on_nan, devices=devices,
+                                  prepared=prepared)
     members = []
     splits = {"test": prepared.test}
     if prepared.validation is not None:
@@ -89,8 +89,8 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
         tagged = [functools.partial(_tagged, cb, i, member.seed) for cb in callbacks]
 
         def train_member(cfg, *, callbacks=(), progress=progress, resume=None, tagged=tagged):
-            return training.run(cfg, callbacks=[*tagged, *callbacks], progress=progress,
-                                resume=resume)
+            return training.run_config(cfg, callbacks=[*tagged, *callbacks],
+                                       progress=progress, resume=resume)
 
         if member_run is None:
             result = train_member(member)

@@ -219,8 +219,6 @@ def run(
     :func:`jaxnn.train.fit`): a callback that keeps parameters for later (the best epoch's,
     say) keeps a copy, ``jax.tree.map(jnp.copy, state.params)``."""
     config = config.validated()
-    check_grad_fn_model(grad_fn, config)
-    grad_fn = chosen_grad_fn(config, grad_fn)
     if config.ensemble > 1:
         from jaxnn import ensemble
 
@@ -230,9 +228,8 @@ def run(
                              f"ensemble.run's member_run, as jaxnn train --resume does)")
         return ensemble.run(config, callbacks=callbacks, progress=progress, devices=devices,
                             grad_fn=grad_fn, on_nan=on_nan)
-    training = _Training(config, prepare(config), grad_fn=grad_fn, on_nan=on_nan,
-                         devices=devices)
-    return training.run(config, callbacks=callbacks, progress=progress, resume=resume)
+    trainer = Trainer(config, grad_fn=grad_fn, on_nan=on_nan, devices=devices)
+    return trainer.run(callbacks=callbacks, progress=progress, resume=resume)
 
 
 def _initial(model: str, network, seed: int):
@@ -269,33 +266,60 @@ def initial_params(config: TrainConfig, network=None):
 def _seeds_trainer():
     """``train(config) -> Result`` for configs that differ only in the seed, as :func:`run`
     with its defaults trains them, but preparing the data and compiling the programs once for
-    all seeds (:mod:`jaxnn.reproduce` trains 3 seeds per row). An ensemble
-    is run by :func:`run` each time (it shares its work among its own members)."""
-    training = None
+    all seeds (:mod:`jaxnn.reproduce` trains 3 seeds per row), through one :class:`Trainer`.
+    An ensemble is run by :func:`run` each time (it shares its work among its own members)."""
+    trainer = None
 
     def train_seed(seed_config: TrainConfig, *, callbacks=(), progress=True,
                    resume=None) -> Result:
-        nonlocal training
+        nonlocal trainer
         if seed_config.ensemble > 1:
             return run(seed_config, callbacks=callbacks, progress=progress, resume=resume)
-        seed_config = seed_config.validated()
-        if training is None:
-            training = _Training(seed_config, prepare(seed_config),
-                                 grad_fn=chosen_grad_fn(seed_config), on_nan="stop", devices=1)
-        return training.run(seed_config, callbacks=callbacks, progress=progress, resume=resume)
+        if trainer is None:
+            trainer = Trainer(seed_config)
+        return trainer.run_config(seed_config, callbacks=callbacks, progress=progress,
+                                  resume=resume)
 
     return train_seed
 
 
-class _Training:
-    """What a run builds before its seed matters, built once: the data placed on the devices,
-    the optimizer and the compiled programs (epoch, evaluation, penalty; ``logits(params, x)``,
-    for a CNN on ``(params, model_state)``, is the network's output). :meth:`run` trains
-    any seed of ``config`` with them, so an ensemble's members and a reproduction's seeds
-    compile once instead of once each (nothing in a program depends on the seed).
-    ``config`` is validated and ``grad_fn`` chosen (:func:`run` does both)."""
+class Trainer:
+    """One configuration's training, built once for any number of seeds: the data placed on
+    the devices, the optimizer and the compiled programs (epoch, evaluation, penalty). Nothing
+    in them depends on the seed, so the seeds after the first train without compiling:
 
-    def __init__(self, config: TrainConfig, prepared: Prepared, *, grad_fn, on_nan, devices):
+    >>> from jaxnn import experiment
+    >>> config = experiment.TrainConfig.from_preset("ch1-30", epochs=1, train_size=1000)
+    >>> trainer = experiment.Trainer(config)
+    >>> results = [trainer.run(seed=s, progress=False) for s in range(3)]
+    >>> [r.config.seed for r in results]
+    [0, 1, 2]
+
+    Each ``trainer.run(seed=s)`` is ``experiment.run`` of the configuration with that seed,
+    bit for bit (``tests/test_experiment.py``); ``jaxnn reproduce`` trains a row's seeds and
+    :func:`jaxnn.ensemble.run` its members this way. ``grad_fn``, ``on_nan`` and ``devices``
+    are :func:`run`'s; ``prepared`` (:func:`prepare` of ``config``, made when left out) lets
+    several trainers share one copy of the data. ``config`` must be a run of one network.
+
+    Its parts, for benchmarks and other loops of one's own: :meth:`initial_state`,
+    ``epoch_fn`` (:func:`jaxnn.train.make_epoch`), ``evaluate``, ``penalty_value`` (the
+    regularization term of the training cost, or None), ``logits(params, x)`` (a CNN's on
+    ``(params, model_state)``), ``prepared`` and ``optimizer``, as :func:`jaxnn.train.fit`
+    takes them."""
+
+    def __init__(self, config: TrainConfig, *, grad_fn=None, on_nan: str | None = "stop",
+                 devices: int | str = 1, prepared: Prepared | None = None):
+        config = config.validated()
+        if config.ensemble > 1:
+            raise ValueError(f"config: expected a run of one network; got an ensemble of "
+                             f"{config.ensemble} (jaxnn.ensemble.run trains its members with "
+                             "one Trainer)")
+        check_grad_fn_model(grad_fn, config)
+        grad_fn = chosen_grad_fn(config, grad_fn)
+        prepared = prepare(config) if prepared is None else prepared
+        self._build(config, prepared, grad_fn=grad_fn, on_nan=on_nan, devices=devices)
+
+    def _build(self, config: TrainConfig, prepared: Prepared, *, grad_fn, on_nan, devices):
         self.config, self.mesh, batch_sharding = config, None, None
         if devices != 1:
             from jaxnn import parallel
@@ -352,9 +376,18 @@ class _Training:
         params, rest, train_key = _initial(self.config.model, self.prepared.network, seed)
         return train.TrainState(params, self.optimizer.init(params), train_key, 0, rest)
 
-    def run(self, config: TrainConfig, *, callbacks, progress, resume) -> Result:
-        """Train ``config``, which may differ from the one built for only in its seed."""
-        if dataclasses.replace(config, seed=self.config.seed) != self.config:
+    def run(self, seed: int | None = None, *, callbacks: Sequence[train.Callback] = (),
+            progress: bool = True, resume=None) -> Result:
+        """Train from ``seed`` (None: the configuration's own); ``callbacks``, ``progress``
+        and ``resume`` are :func:`run`'s."""
+        config = self.config if seed is None else dataclasses.replace(self.config, seed=seed)
+        return self.run_config(config.validated(), callbacks=callbacks, progress=progress,
+                               resume=resume)
+
+    def run_config(self, config: TrainConfig, *, callbacks=(), progress=True,
+                   resume=None) -> Result:
+        """:meth:`run` of ``config``, which may differ from the trainer's only in its seed."""
+        if dataclasses.replace(config.validated(), seed=self.config.seed) != self.config:
             raise ValueError("config: expected the configuration these programs were built "
                              "for, up to the seed")
         prepared = self.prepared

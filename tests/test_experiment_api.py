@@ -135,6 +135,37 @@ def test_an_ensemble_prepares_the_data_once_and_trains_each_member_as_a_single_r
     assert_trees_close(result.state.params, singles[1].state.params, rtol=0, name="params")
 
 
+def test_a_trainer_trains_each_seed_as_run_does_and_builds_its_programs_once(monkeypatch):
+    """``Trainer(config).run(seed=s)`` is ``experiment.run`` of that seed, bit for bit (state
+    and every record but its seconds), while the data is prepared and the epoch built once for
+    all seeds; a configuration that differs in more than the seed, or an ensemble, is
+    refused."""
+    config = _config(epochs=2, mini_batch_size=20, l2=1.0)
+    alone = [experiment.run(dataclasses.replace(config, seed=s), progress=False)
+             for s in (0, 1, 2)]
+    prepared, built = [], []
+    prepare, make_epoch = experiment.prepare, train.make_epoch
+    monkeypatch.setattr(experiment, "prepare", lambda c: prepared.append(1) or prepare(c))
+    monkeypatch.setattr(train, "make_epoch", lambda *a, **k: built.append(1) or make_epoch(*a, **k))
+    trainer = experiment.Trainer(config)
+    results = [trainer.run(progress=False), trainer.run(seed=1, progress=False),
+               trainer.run_config(dataclasses.replace(config, seed=2), progress=False)]
+    assert (len(prepared), len(built)) == (1, 1)
+    for got, want in zip(results, alone):
+        assert got.config == want.config
+        assert_trees_close(got.state.params, want.state.params, rtol=0, name="params")
+        assert ([{k: v for k, v in r.items() if k != "seconds"} for r in got.history]
+                == [{k: v for k, v in r.items() if k != "seconds"} for r in want.history])
+    first = [jax.tree.leaves(r.state.params)[0] for r in results[:2]]
+    assert not np.array_equal(*first)  # the seeds differ
+    with pytest.raises(ValueError, match="expected the configuration these programs were built "
+                                         "for, up to the seed"):
+        trainer.run_config(dataclasses.replace(config, eta=0.5), progress=False)
+    with pytest.raises(ValueError, match="config: expected a run of one network; got an "
+                                         "ensemble of 2"):
+        experiment.Trainer(_config(ensemble=2))
+
+
 def test_a_cnn_ensemble_votes_with_its_members_final_networks():
     """A Flax model's ensemble (one compiled vote on (params, batch statistics)): its accuracy
     is the majority vote of the single runs of its seeds, recomputed here from their networks."""

@@ -120,7 +120,7 @@ except ValueError as e:
 def test_library_run_refuses_an_indivisible_mini_batch():
     """``experiment.run(config, devices=2)`` with mini-batches of 3, in a fresh process with two
     devices: a ValueError naming the argument and the device count, before training (the
-    command line checks this itself, so only the library path pins ``_Training``'s check)."""
+    command line checks this itself, so only the library path pins the Trainer's check)."""
     env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run([sys.executable, "-c", _INDIVISIBLE_RUN], capture_output=True,
                          text=True, env=env, timeout=240)
