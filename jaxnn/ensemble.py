@@ -68,10 +68,10 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
 
     k = _checks.positive("ensemble", config.ensemble, integer=True)
     config = config.validated()
+    experiment.check_grad_fn_model(grad_fn, config)  # before the data is prepared
     # one copy of the data for the vote and every member, and one set of compiled programs:
-    # only the seed differs, and neither depends on it
-    # (the vote reads the data as prepared, on the default device: the trainer's may be
-    # placed over a mesh)
+    # only the seed differs, and neither depends on it (the vote reads the data as prepared,
+    # on the default device; the trainer's copy may be placed over a mesh)
     one = dataclasses.replace(config, ensemble=1)
     prepared = experiment.prepare(one)
     training = experiment.Trainer(one, grad_fn=grad_fn, on_nan=on_nan, devices=devices,

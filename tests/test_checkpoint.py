@@ -632,3 +632,20 @@ def test_a_run_resumed_through_its_saver_checkpoints_every_epoch(tmp_path, closi
     assert [r["epoch"] for r in again.history] == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="resume: expected \\(state, history\\); got TrainState"):
         experiment.run(config, progress=False, resume=lambda fresh: fresh)
+
+
+def test_cli_refuses_a_checkpointed_ensemble_over_several_processes(tmp_path, capsys,
+                                                                    monkeypatch):
+    """The members' directories are written by one process: with several (--distributed), a
+    checkpointed ensemble is refused before anything is written."""
+    from jaxnn import parallel
+
+    monkeypatch.setattr(parallel, "process_count", lambda: 2)
+    out = tmp_path / "e"
+    assert main(["train", "--train-size", "200", "--ensemble", "2", "--checkpoint-every", "1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("jaxnn train: error: --checkpoint-every: an ensemble's members are "
+                   "checkpointed by a single process; got 2 (train them alone, each with "
+                   "--seed S --checkpoint-every N, or on one host)"), err
+    assert not out.exists()

@@ -184,10 +184,10 @@ def _run(args, held: contextlib.ExitStack) -> int:
         from jaxnn import _checks
 
         _checks.positive("checkpoint_every", args.checkpoint_every, integer=True)
-    if config.ensemble > 1 and parallel.process_count() > 1 and (
-            getattr(args, "checkpoint_every", None) is not None
-            or getattr(args, "resume", None) is not None):
-        raise ValueError(f"checkpoint_every: an ensemble's members are checkpointed by a "
+    checkpointed = [flag for flag in ("checkpoint_every", "resume")
+                    if getattr(args, flag, None) is not None]
+    if config.ensemble > 1 and parallel.process_count() > 1 and checkpointed:
+        raise ValueError(f"{checkpointed[0]}: an ensemble's members are checkpointed by a "
                          f"single process; got {parallel.process_count()} (train them alone, "
                          "each with --seed S --checkpoint-every N, or on one host)")
     devices = getattr(args, "devices", "1")
