@@ -355,6 +355,31 @@ def test_the_header_reports_the_settings_used(tmp_path, capsys, monkeypatch, fla
     assert said in header and not_said not in header, header
 
 
+@pytest.mark.parametrize("flags, noted", [
+    (["ch6-fc100", "ch6-expanded", "ch6-dropout"], "ch6-expanded, ch6-dropout train on"),
+    (["ch6-ensemble"], "ch6-ensemble trains on"),
+    (["ch6-dropout", "--checkpoint-every", "1"], None),  # resumable already
+    (["ch6-dropout", "--quick"], None),  # small data
+    (["ch6-conv2"], None),  # the original training set
+])
+def test_rows_on_the_expanded_data_on_a_cpu_say_how_long_and_how_to_resume(
+        tmp_path, capsys, monkeypatch, flags, noted):
+    from jaxnn import reproduce
+
+    def stop(*args, **kwargs):  # the note comes before the first row runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "run_row", stop)
+    assert main(["reproduce", *flags, "--out", str(tmp_path / "rep")]) == 130
+    out = capsys.readouterr().out
+    note = [line for line in out.splitlines() if line.startswith("jaxnn reproduce: note:")]
+    if noted is None:
+        assert note == [], out
+    else:
+        assert len(note) == 1 and noted in note[0], out
+        assert "an hour or more a run on a CPU" in note[0] and "--checkpoint-every N" in note[0]
+
+
 def test_reproduce_runs_three_seeds_by_default(tmp_path, monkeypatch, capsys):
     runs = []
     monkeypatch.setattr(reproduce, "run_row", lambda name, **kw: runs.append(kw["runs"]))

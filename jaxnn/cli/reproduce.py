@@ -68,6 +68,13 @@ def _run_rows(args, names: list[str], runs: int, out) -> int:
     overrides = {"epochs": args.epochs} if args.epochs is not None else None
     mode = _mode(args.quick, overrides, reproduce.QUICK)
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
+    long_rows = _long_rows_on_a_cpu(names, args)
+    if long_rows:
+        verb = "trains" if len(long_rows) == 1 else "train"
+        print(f"jaxnn reproduce: note: {', '.join(long_rows)} {verb} on the 250,000 images of "
+              "the expanded set: an hour or more a run on a CPU (35-60 s an epoch on 2 cores, "
+              "README); --checkpoint-every N saves each run's epochs, so that the same "
+              "command, run again, goes on after an interruption", flush=True)
     rows = []
     try:
         for name in names:
@@ -102,6 +109,21 @@ def _run_rows(args, names: list[str], runs: int, out) -> int:
         print(f"NOTE: {mode}.")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def _long_rows_on_a_cpu(names: list[str], args) -> list[str]:
+    """The rows that train on the expanded data at full size, when they are to run on a CPU
+    without checkpoints: the command says what it is in for, and how to make it resumable."""
+    if args.quick or args.checkpoint_every is not None:
+        return []
+    from jaxnn import presets
+
+    long_rows = [name for name in names if presets.PRESETS[name].get("expanded")]
+    if not long_rows:
+        return []
+    import jax
+
+    return long_rows if jax.default_backend() == "cpu" else []
 
 
 def _mode(quick: bool, overrides: dict | None, quick_settings: dict) -> str:
