@@ -219,7 +219,7 @@ class Trainer:
     [0, 1, 2]
 
     Each ``trainer.run(seed=s)`` is ``experiment.run`` of the configuration with that seed,
-    bit for bit (``tests/test_experiment.py``); ``jaxnn reproduce`` trains a row's seeds and
+    bit for bit (``tests/test_experiment_api.py``); ``jaxnn reproduce`` trains a row's seeds and
     :func:`jaxnn.ensemble.run` its members this way. ``grad_fn``, ``on_nan`` and ``devices``
     are :func:`run`'s; ``prepared`` (:func:`prepare` of ``config``, made when left out) lets
     several trainers share one copy of the data. ``config`` must be a run of one network.
@@ -240,9 +240,6 @@ class Trainer:
         check_grad_fn_model(grad_fn, config)
         grad_fn = chosen_grad_fn(config, grad_fn)
         prepared = prepare(config) if prepared is None else prepared
-        self._build(config, prepared, grad_fn=grad_fn, on_nan=on_nan, devices=devices)
-
-    def _build(self, config: TrainConfig, prepared: Prepared, *, grad_fn, on_nan, devices):
         self.config, self.mesh, batch_sharding = config, None, None
         if devices != 1:
             from jaxnn import parallel
