@@ -316,6 +316,16 @@ def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeyp
     assert "--resume" not in err and "no checkpoint to continue from, so pass --overwrite" in err
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out), "--overwrite"]) == 0
 
+    # Checkpointed every 5 epochs, stopped after 2: no checkpoint yet, and the message says why.
+    out = tmp_path / "sparse"
+    _interrupt_after(monkeypatch, 1)
+    assert main(["train", *TINY, "--epochs", "6", "--checkpoint-every", "5",
+                 "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"jaxnn train: interrupted; {out / 'metrics.jsonl'} holds 2 epochs, but no checkpoint "
+        "had been written yet (one every 5 epochs); --overwrite replaces it")
+    monkeypatch.undo()
+
     # An ensemble's members write one metrics file and, without --checkpoint-every, no
     # checkpoints (with it: tests/test_checkpoint.py).
     out = tmp_path / "ensemble"

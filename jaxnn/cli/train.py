@@ -288,7 +288,8 @@ def _run(args, held: contextlib.ExitStack) -> int:
             remove_run_files(out)
     if interrupted:
         if primary:
-            left = _what_is_left(out, remove_dir, made_dir, config.ensemble)
+            left = _what_is_left(out, remove_dir, made_dir, config.ensemble,
+                                 guard.every if guard is not None else None)
             why = "standard output was closed" if closed else "interrupted"
             print(f"jaxnn train: {why}; {left}", file=sys.stderr)
         return EXIT_BROKEN_PIPE if closed else 130
@@ -364,8 +365,10 @@ def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -> str:
-    """After Ctrl-C: what the run directory holds and how to go on from it."""
+def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1,
+                  every: int | None = None) -> str:
+    """After Ctrl-C: what the run directory holds and how to go on from it (``every``: the
+    run's checkpoint interval, if it has one)."""
     from jaxnn.checkpoint import saved_steps
     from jaxnn.cli.rundir import _epochs, checkpointed_members
 
@@ -384,12 +387,15 @@ def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1) -
         return (f"{out} holds the checkpoints of {len(members)} of its {ensemble} members "
                 f"({newest.name}'s newest after {_epochs(saved_steps(newest)[-1])}): continue "
                 f"with jaxnn train --resume {out}")
-    if ensemble > 1:  # its members' epochs, one after another, none checkpointed
-        return (f"{metrics} holds {done} epochs of the ensemble's members, but there is no "
-                "checkpoint to continue from (--checkpoint-every N checkpoints each member); "
-                "--overwrite replaces it")
-    return (f"{metrics} holds {_epochs(done)}, but there is no checkpoint to continue from "
-            f"(--checkpoint-every N makes a run resumable); --overwrite replaces it")
+    what = (f"{done} epochs of the ensemble's members" if ensemble > 1  # one after another
+            else _epochs(done))
+    if every is not None:  # stopped before the first checkpoint
+        return (f"{metrics} holds {what}, but no checkpoint had been written yet (one every "
+                f"{_epochs(every)}); --overwrite replaces it")
+    why = ("--checkpoint-every N checkpoints each member" if ensemble > 1
+           else "--checkpoint-every N makes a run resumable")
+    return (f"{metrics} holds {what}, but there is no checkpoint to continue from ({why}); "
+            "--overwrite replaces it")
 
 
 def _silent(*args, **kwargs) -> None:
