@@ -171,6 +171,38 @@ def resumed_config(args, overrides):
     return config.validated(), out
 
 
+def what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1,
+                 every: int | None = None) -> str:
+    """After Ctrl-C: what the run directory holds and how to go on from it (``every``: the
+    run's checkpoint interval, if it has one)."""
+    from jaxnn.checkpoint import saved_steps
+
+    if removed:
+        return (f"no epoch had finished; removed {out}" if made_dir else
+                f"no epoch had finished; removed this run's files from {out}")
+    steps = saved_steps(out)
+    if steps:
+        return (f"{out} holds a checkpoint after {_epochs(steps[-1])}: continue with "
+                f"jaxnn train --resume {out}")
+    metrics = out / "metrics.jsonl"
+    done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    members = checkpointed_members(out) if ensemble > 1 else []
+    if members:
+        newest = members[-1]
+        return (f"{out} holds the checkpoints of {len(members)} of its {ensemble} members "
+                f"({newest.name}'s newest after {_epochs(saved_steps(newest)[-1])}): continue "
+                f"with jaxnn train --resume {out}")
+    what = (f"{done} epochs of the ensemble's members" if ensemble > 1  # one after another
+            else _epochs(done))
+    if every is not None:  # stopped before the first checkpoint
+        return (f"{metrics} holds {what}, but no checkpoint had been written yet (one every "
+                f"{_epochs(every)}); --overwrite replaces it")
+    why = ("--checkpoint-every N checkpoints each member" if ensemble > 1
+           else "--checkpoint-every N makes a run resumable")
+    return (f"{metrics} holds {what}, but there is no checkpoint to continue from ({why}); "
+            "--overwrite replaces it")
+
+
 def _resumed_ensemble(args, config, out: Path):
     """The configuration of the ensemble in ``out`` that ``--resume`` takes up: its members'
     checkpoints are in ``out/member<i>/``; a finished ensemble, or one without them, is

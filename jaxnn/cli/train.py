@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 from jaxnn.cli import EXIT_BROKEN_PIPE, runtime
-from jaxnn.cli.rundir import Reliability, refuse_a_run_in, remove_run_files, resumed_config
+from jaxnn.cli.rundir import (
+    Reliability,
+    refuse_a_run_in,
+    remove_run_files,
+    resumed_config,
+    what_is_left,
+)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -288,8 +294,8 @@ def _run(args, held: contextlib.ExitStack) -> int:
             remove_run_files(out)
     if interrupted:
         if primary:
-            left = _what_is_left(out, remove_dir, made_dir, config.ensemble,
-                                 guard.every if guard is not None else None)
+            left = what_is_left(out, remove_dir, made_dir, config.ensemble,
+                                guard.every if guard is not None else None)
             why = "standard output was closed" if closed else "interrupted"
             print(f"jaxnn train: {why}; {left}", file=sys.stderr)
         return EXIT_BROKEN_PIPE if closed else 130
@@ -363,39 +369,6 @@ def _run_options(args, devices) -> str:
 
 def _shown(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-
-
-def _what_is_left(out: Path, removed: bool, made_dir: bool, ensemble: int = 1,
-                  every: int | None = None) -> str:
-    """After Ctrl-C: what the run directory holds and how to go on from it (``every``: the
-    run's checkpoint interval, if it has one)."""
-    from jaxnn.checkpoint import saved_steps
-    from jaxnn.cli.rundir import _epochs, checkpointed_members
-
-    if removed:
-        return (f"no epoch had finished; removed {out}" if made_dir else
-                f"no epoch had finished; removed this run's files from {out}")
-    steps = saved_steps(out)
-    if steps:
-        return (f"{out} holds a checkpoint after {_epochs(steps[-1])}: continue with "
-                f"jaxnn train --resume {out}")
-    metrics = out / "metrics.jsonl"
-    done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-    members = checkpointed_members(out) if ensemble > 1 else []
-    if members:
-        newest = members[-1]
-        return (f"{out} holds the checkpoints of {len(members)} of its {ensemble} members "
-                f"({newest.name}'s newest after {_epochs(saved_steps(newest)[-1])}): continue "
-                f"with jaxnn train --resume {out}")
-    what = (f"{done} epochs of the ensemble's members" if ensemble > 1  # one after another
-            else _epochs(done))
-    if every is not None:  # stopped before the first checkpoint
-        return (f"{metrics} holds {what}, but no checkpoint had been written yet (one every "
-                f"{_epochs(every)}); --overwrite replaces it")
-    why = ("--checkpoint-every N checkpoints each member" if ensemble > 1
-           else "--checkpoint-every N makes a run resumable")
-    return (f"{metrics} holds {what}, but there is no checkpoint to continue from ({why}); "
-            "--overwrite replaces it")
 
 
 def _silent(*args, **kwargs) -> None:
