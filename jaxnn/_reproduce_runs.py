@@ -26,10 +26,11 @@ def finished_run(run_dir: Path | None, config) -> tuple[dict, list[dict]] | None
     if (run_dir is None or not (run_dir / "summary.json").is_file()
             or not _holds_config(run_dir, config)):
         return None
+    from jaxnn import report
+
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-        history = [json.loads(line) for line in lines if line.strip()]
+        history = report.read_metrics(run_dir / "metrics.jsonl")
     except (OSError, ValueError):
         return None
     if len(history) != summary.get("epochs") or "run_seconds" not in summary:

@@ -94,6 +94,11 @@ class MetricsWriter:
             f.write(json.dumps(row) + "\n")
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` (:class:`MetricsWriter`'s), one per line."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path | None:
     """Accuracy (validation, test, train) and training cost per epoch, side by side; the
     epochs without a training cost (a run that does not monitor its training set, or was
@@ -129,7 +134,44 @@ def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path |
             cost_ax.set_yscale("log")
         cost_ax.set(xlabel="epoch", ylabel="cost", title="Training cost")
         cost_ax.grid(alpha=0.3)
-    epochs = [r["epoch"] for r in history]
+    return _save(plt, fig, axes, [r["epoch"] for r in history], path, title)
+
+
+def plot_ensemble(records: Sequence[dict], path: Path, *, votes: dict | None = None,
+                  title: str = "") -> Path | None:
+    """An ensemble's members side by side: each member's test accuracy per epoch (and its
+    validation accuracy, in a second panel, where there is one), from records that name their
+    ``member`` (an ensemble's metrics.jsonl), with the majority vote of the final networks as a
+    dashed line: ``votes`` maps "test" and "validation" to its accuracy.
+
+    Returns the path written, or ``None`` when matplotlib is not installed.
+    """
+    plt = pyplot(f"{Path(path).name} is not drawn")
+    if plt is None:
+        return None
+    votes = votes or {}
+    splits = [s for s in ("test", "validation") if any(f"{s}_accuracy" in r for r in records)]
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4), squeeze=False)
+    members = sorted({r["member"] for r in records})
+    for ax, split in zip(axes.flat, splits):
+        key = f"{split}_accuracy"
+        for m in members:
+            points = [(r["epoch"], 100 * r[key]) for r in records
+                      if r["member"] == m and key in r]
+            seed = next((r["seed"] for r in records if r["member"] == m and "seed" in r), None)
+            ax.plot(*zip(*points), marker="o" if len(points) == 1 else None, lw=1.2,
+                    label=f"member {m}" + ("" if seed is None else f" (seed {seed})"))
+        if split in votes:
+            ax.axhline(100 * votes[split], color="k", ls="--",
+                       label=f"majority vote: {100 * votes[split]:.2f}%")
+        ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{split.capitalize()} accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(plt, fig, axes, sorted({r["epoch"] for r in records}), path, title)
+
+
+def _save(plt, fig, axes, epochs: list[int], path: Path, title: str) -> Path:
+    """Whole-number epoch ticks on every panel, the title, and the figure written to ``path``."""
     ticker = importlib.import_module("matplotlib.ticker")
     for ax in axes.flat:  # epochs are whole numbers: no ticks at 1.25, 1.5, ...
         ax.xaxis.set_major_locator(ticker.FixedLocator(epochs) if len(epochs) == 1

@@ -365,6 +365,30 @@ def test_plot_history_draws_each_split_in_percent_and_the_cost_on_a_log_axis(tmp
     plt.close(figures[0])
 
 
+def test_plot_ensemble_draws_every_members_accuracy_and_the_vote(tmp_path, monkeypatch):
+    from jaxnn import report
+
+    plt = report.pyplot()
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    records = [{"member": m, "seed": 5 + m, "epoch": e, "validation_accuracy": 0.5 + 0.1 * m,
+                "test_accuracy": 0.4 + 0.1 * m + 0.01 * e} for m in range(2) for e in range(3)]
+    report.plot_ensemble(records, tmp_path / "curves.png", votes={"test": 0.62},
+                         title="two")
+    test, validation = figures[0].axes
+    lines = {line.get_label(): [round(float(y), 6) for y in line.get_ydata()]
+             for line in test.get_lines()}
+    assert lines == {"member 0 (seed 5)": [40.0, 41.0, 42.0],
+                     "member 1 (seed 6)": [50.0, 51.0, 52.0],
+                     "majority vote: 62.00%": [62.0, 62.0]}
+    assert [line.get_label() for line in validation.get_lines()] == ["member 0 (seed 5)",
+                                                                   "member 1 (seed 6)"]
+    assert test.get_title() == "Test accuracy" and figures[0]._suptitle.get_text() == "two"
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    monkeypatch.undo()
+    plt.close(figures[0])
+
+
 def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch):
     from jaxnn import report
 

@@ -308,11 +308,15 @@ def _run(args, held: contextlib.ExitStack) -> int:
         result.summary["devices"] = devices
     report.write_json(out / "summary.json", result.summary)
     title = f"jaxnn {config.preset or 'custom'}"
-    if config.ensemble > 1:  # result.history is the last member's; metrics.jsonl holds all
-        title += (f": the last member (member {config.ensemble - 1}, seed "
-                  f"{config.seed + config.ensemble - 1}); every member's in metrics.jsonl")
-    report.plot_history(result.history, out / "curves.png", title=title)
     s = result.summary
+    if config.ensemble > 1:  # every member's epochs, as metrics.jsonl holds them
+        records = report.read_metrics(out / "metrics.jsonl")
+        votes = {split: s[f"ensemble_{split}_accuracy"] for split in ("test", "validation")
+                 if f"ensemble_{split}_accuracy" in s}
+        report.plot_ensemble(records, out / "curves.png", votes=votes,
+                             title=f"{title}: an ensemble of {config.ensemble}")
+    else:
+        report.plot_history(result.history, out / "curves.png", title=title)
     if "ensemble_test_accuracy" in s:
         print(f"ensemble of {s['ensemble']}: majority-vote test accuracy "
               f"{100 * s['ensemble_test_accuracy']:.2f}%; wrote {out}")
