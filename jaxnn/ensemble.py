@@ -59,8 +59,9 @@ def run(config, *, callbacks=(), progress: bool = True, devices: int | str = 1, 
 
     ``member_run(i, member_config, train_member, initial_state) -> Result`` takes over each
     member's training, e.g. to keep it in a run directory of its own and take it up again
-    there (:mod:`jaxnn.reproduce` does): ``train_member(config, *, callbacks, progress,
-    resume) -> Result`` trains it with the ensemble's data and compiled programs (the
+    there (``jaxnn reproduce`` and ``jaxnn train --checkpoint-every`` do):
+    ``train_member(config, *, callbacks, progress, resume) -> Result`` trains it with the
+    ensemble's data and compiled programs (the
     ``callbacks`` above included), and ``initial_state(seed)`` is a template of its state to
     restore a checkpoint into. The member's ``Result`` must hold its final state: the vote
     uses its parameters."""
