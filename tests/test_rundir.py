@@ -346,6 +346,27 @@ def test_ctrl_c_says_how_to_go_on_and_the_advice_works(tmp_path, capsys, monkeyp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flags, noted", [
+    (["--preset", "ch6-dropout"], "40 epochs on the 250,000 images of the expanded set: about "
+                                  "30 to 53 minutes on a 2-core CPU"),
+    (["--preset", "ch6-dropout", "--epochs", "5"], None),
+    (["--preset", "ch6-dropout", "--checkpoint-every", "1"], None),
+    (["--preset", "ch6-dropout", "--train-size", "1000"], None),
+])
+def test_a_long_run_on_a_cpu_says_how_long_before_it_starts(tmp_path, capsys, monkeypatch,
+                                                            flags, noted):
+    out = tmp_path / "run"
+    _interrupt_after(monkeypatch, None)  # Ctrl-C before the first epoch: nothing trains
+    assert main(["train", *flags, "--no-progress", "--out", str(out)]) == 130
+    lines = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    if noted is None:
+        assert lines == []
+    else:
+        assert lines == [f"jaxnn train: note: this run trains {noted} (45-80 s an epoch, "
+                         f"README); with --checkpoint-every N, jaxnn train --resume {out} "
+                         "could go on after an interruption"], lines
+
+
 def test_plot_history_draws_each_split_in_percent_and_the_cost_on_a_log_axis(tmp_path,
                                                                               monkeypatch):
     from jaxnn import report

@@ -68,13 +68,10 @@ def _run_rows(args, names: list[str], runs: int, out) -> int:
     overrides = {"epochs": args.epochs} if args.epochs is not None else None
     mode = _mode(args.quick, overrides, reproduce.QUICK)
     print(f"jaxnn reproduce: {len(names)} rows x {runs} runs, {mode} -> {out}", flush=True)
-    long_rows = _long_rows_on_a_cpu(names, args)
-    if long_rows:
-        verb = "trains" if len(long_rows) == 1 else "train"
-        print(f"jaxnn reproduce: note: {', '.join(long_rows)} {verb} on the 250,000 images of "
-              "the expanded set: an hour or more a run on a CPU (35-60 s an epoch on 2 cores, "
-              "README); --checkpoint-every N saves each run's epochs, so that the same "
-              "command, run again, goes on after an interruption", flush=True)
+    for name, how_long in _long_rows_on_a_cpu(names, args, overrides or {}):
+        print(f"jaxnn reproduce: note: {name} trains {how_long} a run; --checkpoint-every N "
+              "saves each run's epochs, so that the same command, run again, goes on after an "
+              "interruption", flush=True)
     rows = []
     try:
         for name in names:
@@ -111,19 +108,17 @@ def _run_rows(args, names: list[str], runs: int, out) -> int:
     return 0
 
 
-def _long_rows_on_a_cpu(names: list[str], args) -> list[str]:
-    """The rows that train on the expanded data at full size, when they are to run on a CPU
-    without checkpoints: the command says what it is in for, and how to make it resumable."""
+def _long_rows_on_a_cpu(names: list[str], args, overrides: dict) -> list[tuple[str, str]]:
+    """``(row, how long a run takes)`` for the rows that train on the expanded data for a
+    quarter of an hour or more on a CPU, when they are to run without checkpoints."""
     if args.quick or args.checkpoint_every is not None:
         return []
-    from jaxnn import presets
+    from jaxnn import experiment
+    from jaxnn.cli.rundir import long_on_a_cpu
 
-    long_rows = [name for name in names if presets.PRESETS[name].get("expanded")]
-    if not long_rows:
-        return []
-    import jax
-
-    return long_rows if jax.default_backend() == "cpu" else []
+    found = [(name, long_on_a_cpu(experiment.TrainConfig.from_preset(name, **overrides)))
+             for name in names]
+    return [(name, how_long) for name, how_long in found if how_long]
 
 
 def _mode(quick: bool, overrides: dict | None, quick_settings: dict) -> str:

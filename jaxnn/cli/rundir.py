@@ -15,6 +15,33 @@ RUN_FILES = ("config.json", "options.json", "metrics.jsonl", "summary.json", "cu
              "checkpoints")
 
 
+# Seconds an epoch on the whole expanded training set took on the 2-core CPU, evaluation
+# included: 45 (ch6-2fc) to 80 (ch6-2fc1000), from the runs the README reports.
+_EXPANDED_EPOCH_SECONDS = (45, 80)
+
+
+def long_on_a_cpu(config) -> str | None:
+    """How long ``config`` takes on a CPU, when it trains on the whole expanded training set
+    for a quarter of an hour or more ("40 epochs on the 250,000 images of the expanded set:
+    about 30 to 53 minutes on a 2-core CPU ..."), else None: the commands say so before such
+    a run starts, and how to make it resumable."""
+    if not config.expanded or config.train_size is not None:
+        return None
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return None
+    lo, hi = (config.ensemble * config.epochs * s for s in _EXPANDED_EPOCH_SECONDS)
+    if hi < 15 * 60:
+        return None
+    hours = hi >= 2 * 3600
+    low, high = (f"{t / 3600:.1f}" if hours else f"{round(t / 60)}" for t in (lo, hi))
+    networks = f"{config.ensemble} networks of " if config.ensemble > 1 else ""
+    return (f"{networks}{_epochs(config.epochs)} on the 250,000 images of the expanded set: "
+            f"about {low} to {high} {'hours' if hours else 'minutes'} on a 2-core CPU "
+            f"({'-'.join(map(str, _EXPANDED_EPOCH_SECONDS))} s an epoch, README)")
+
+
 def member_dirs(out: Path) -> list[Path]:
     """The run directories ``out/member<i>/`` of a checkpointed ensemble's members, in order."""
     found = [p for p in out.glob("member*") if p.is_dir() and p.name[6:].isdigit()]

@@ -11,6 +11,7 @@ from pathlib import Path
 from jaxnn.cli import EXIT_BROKEN_PIPE, runtime
 from jaxnn.cli.rundir import (
     Reliability,
+    long_on_a_cpu,
     refuse_a_run_in,
     remove_run_files,
     resumed_config,
@@ -229,6 +230,11 @@ def _run(args, held: contextlib.ExitStack) -> int:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
               f"trains; process 0 writes the run directory {primary_out} and prints the results")
     say(f"jaxnn train: {describe(config)}{_run_options(args, devices)} -> {out}")
+    how_long = long_on_a_cpu(config) if getattr(args, "checkpoint_every", None) is None and (
+        getattr(args, "resume", None) is None) else None
+    if how_long:
+        say(f"jaxnn train: note: this run trains {how_long}; with --checkpoint-every N, "
+            f"jaxnn train --resume {out} could go on after an interruption")
 
     def book_line(record, state):
         if "test_correct" in record:
