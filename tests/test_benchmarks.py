@@ -222,3 +222,18 @@ def test_scripts_take_no_flag_from_its_first_letters(tmp_path, capsys):
                 assert ast.literal_eval(keywords["allow_abbrev"]) is False, path
     assert sorted(parsers) == ["build.py", "ch1_seed_spread.py", "common.py",
                                "make_mnist_npz.py"]  # the benchmarks all use common's
+
+
+def test_seeds_benchmark_times_both_ways_on_the_same_networks(tmp_path):
+    bench = _load("seeds_cpu")
+    out = tmp_path / "seeds.json"
+    payload = bench.main(["--seeds", "2", "--rounds", "1", "--train-size", "100",
+                          "--eval-size", "50", "--networks", "ch1-30", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["results"] == json.loads(json.dumps(payload["results"]))
+    rows = saved["results"]
+    assert [r["variant"] for r in rows] == ["experiment.run per seed", "one Trainer"]
+    assert all(0 < r["trained_median_s"] <= r["wall_median_s"] and len(r["wall_s"]) == 1
+               for r in rows)
+    assert rows[0]["speedup"] == 1.0
+    assert rows[1]["speedup"] == rows[0]["wall_median_s"] / rows[1]["wall_median_s"]
