@@ -29,7 +29,7 @@ lint: $(STAMP)
 # Every CPU benchmark, with the settings of the tables in benchmarks/README.md (414 s in all
 # on 2 cores, 2026-11-23, reinstall included, before guard_cpu.py was added: it took 40 s
 # alone; eval_chunk_cpu.py, added 2026-11-25, took 178 s, softmax_rule.py 16 s and
-# monitor_cpu.py 55 s; seeds_cpu.py, added 2026-11-25, 55 s); each prints its table and
+# monitor_cpu.py 55 s; seeds.py, added 2026-11-25, 55 s); each prints its table and
 # writes JSON under benchmarks/results/.
 bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
 	$(BIN)/python benchmarks/epoch_cpu.py
@@ -40,7 +40,7 @@ bench: $(STAMP)  ## CPU benchmarks; tables go to benchmarks/README.md by hand
 	$(BIN)/python benchmarks/eval_chunk_cpu.py
 	$(BIN)/python benchmarks/monitor_cpu.py --rounds 7
 	$(BIN)/python benchmarks/softmax_rule.py
-	$(BIN)/python benchmarks/seeds_cpu.py
+	$(BIN)/python benchmarks/seeds.py
 	$(BIN)/python benchmarks/parallel_cpu.py --devices 8 --train-size 10000 --repeats 5
 	JAXNN=$(BIN)/jaxnn bash benchmarks/cache_cpu.sh
 	JAXNN=$(BIN)/jaxnn bash benchmarks/multiprocess_cpu.sh 3

@@ -8,6 +8,7 @@
 #               `jaxnn speedrun --quick`, and the speed-run and training tests on the GPU
 #   speedrun    benchmarks/speedrun.py: 5 seeds, cold then warm compilation cache
 #   throughput  benchmarks/softmax_rule.py (what softmax's derivative rules cost an epoch),
+#               benchmarks/seeds.py (several seeds: experiment.run each vs one Trainer),
 #               benchmarks/cnn_throughput.py (jaxnn scan/host, nnx.jit, PyTorch on CUDA) and
 #               benchmarks/manual_vs_autodiff.py
 #   dropout     the "ch6-dropout under 60 s": ch6-dropout-fast (the same network, Adam,
@@ -108,6 +109,7 @@ stage_speedrun() {
 
 stage_throughput() {
   run "softmax rule" 90 "$PY" benchmarks/softmax_rule.py --json "$dir/softmax_rule.json"
+  run "seeds" 90 "$PY" benchmarks/seeds.py --json "$dir/seeds.json"
   # JAX and PyTorch share the GPU in one process: JAX must not take 75% of it up front.
   XLA_PYTHON_CLIENT_PREALLOCATE=false run "cnn throughput" $(( $(left) * 3 / 4 )) "$PY" \
     benchmarks/cnn_throughput.py --json "$dir/cnn_throughput.json"

@@ -225,7 +225,7 @@ def test_scripts_take_no_flag_from_its_first_letters(tmp_path, capsys):
 
 
 def test_seeds_benchmark_times_both_ways_on_the_same_networks(tmp_path):
-    bench = _load("seeds_cpu")
+    bench = _load("seeds")
     out = tmp_path / "seeds.json"
     payload = bench.main(["--seeds", "2", "--rounds", "1", "--train-size", "100",
                           "--eval-size", "50", "--networks", "ch1-30", "--json", str(out)])

@@ -14,7 +14,7 @@ Networks: ``ch6-conv1`` (a CNN; on the CPU one jitted step per mini-batch) and `
 MLP; one compiled epoch), each for one epoch on ``--train-size`` training images and
 ``--eval-size`` validation and test images: short runs, where compiling is most of a run.
 
-    python benchmarks/seeds_cpu.py [--seeds 3] [--rounds 3] [--train-size 2000] [--json PATH]
+    python benchmarks/seeds.py [--seeds 3] [--rounds 3] [--train-size 2000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--train-size", type=positive_int, default=2000)
     parser.add_argument("--eval-size", type=positive_int, default=1000)
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
-    parser.add_argument("--json", default=str(RESULTS / "seeds_cpu.json"))
+    parser.add_argument("--json", default=str(RESULTS / "seeds.json"))
     args = parser.parse_args(argv)
 
     from jaxnn import experiment
