@@ -144,13 +144,14 @@ def plot_ensemble(records: Sequence[dict], path: Path, *, votes: dict | None = N
     ``member`` (an ensemble's metrics.jsonl), with the majority vote of the final networks as a
     dashed line: ``votes`` maps "test" and "validation" to its accuracy.
 
-    Returns the path written, or ``None`` when matplotlib is not installed.
+    Returns the path written, or ``None`` when there is nothing to draw (no accuracy in the
+    records) or matplotlib is not installed.
     """
-    plt = pyplot(f"{Path(path).name} is not drawn")
+    splits = [s for s in ("test", "validation") if any(f"{s}_accuracy" in r for r in records)]
+    plt = pyplot(f"{Path(path).name} is not drawn") if splits else None
     if plt is None:
         return None
     votes = votes or {}
-    splits = [s for s in ("test", "validation") if any(f"{s}_accuracy" in r for r in records)]
     fig, axes = plt.subplots(1, len(splits), figsize=(5.5 * len(splits), 4), squeeze=False)
     members = sorted({r["member"] for r in records})
     for ax, split in zip(axes.flat, splits):

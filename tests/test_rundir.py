@@ -406,6 +406,8 @@ def test_plot_ensemble_draws_every_members_accuracy_and_the_vote(tmp_path, monke
                                                                    "member 1 (seed 6)"]
     assert test.get_title() == "Test accuracy" and figures[0]._suptitle.get_text() == "two"
     assert (tmp_path / "curves.png").stat().st_size > 0
+    assert report.plot_ensemble([], tmp_path / "none.png") is None  # nothing to draw
+    assert not (tmp_path / "none.png").exists()
     monkeypatch.undo()
     plt.close(figures[0])
 
