@@ -230,9 +230,8 @@ def _run(args, held: contextlib.ExitStack) -> int:
         print(f"jaxnn train: process {parallel.process_index()} of {parallel.process_count()} "
               f"trains; process 0 writes the run directory {primary_out} and prints the results")
     say(f"jaxnn train: {describe(config)}{_run_options(args, devices)} -> {out}")
-    how_long = long_on_a_cpu(config) if getattr(args, "checkpoint_every", None) is None and (
-        getattr(args, "resume", None) is None) else None
-    if how_long:
+    unsaved = getattr(args, "checkpoint_every", None) is None and args.resume is None
+    if unsaved and (how_long := long_on_a_cpu(config)):  # an hour on a CPU, say: warn first
         say(f"jaxnn train: note: this run trains {how_long}; with --checkpoint-every N, "
             f"jaxnn train --resume {out} could go on after an interruption")
 
