@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -77,6 +78,17 @@ def interleaved_epochs(variants: dict, data, rounds: int) -> tuple[dict, dict, d
             wall[name].append(time.perf_counter() - w0)
             cpu[name].append(time.process_time() - c0)
     return first, wall, cpu
+
+
+def timed_results(network: str, wall: dict, trained: dict, baseline: str, **extra) -> list[dict]:
+    """One JSON result per variant of ``wall`` and ``trained`` (each a list of seconds by
+    variant: a whole round's, and its training's alone): the seconds, their medians, and the
+    speed-up of the median wall time over ``baseline``'s; ``extra`` goes after the variant."""
+    medians = {v: statistics.median(seconds) for v, seconds in wall.items()}
+    return [{"network": network, "variant": v, **extra, "wall_s": wall[v],
+             "trained_s": trained[v], "wall_median_s": medians[v],
+             "trained_median_s": statistics.median(trained[v]),
+             "speedup": medians[baseline] / medians[v]} for v in wall]
 
 
 def environment() -> dict:

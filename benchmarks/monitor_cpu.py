@@ -21,7 +21,6 @@ images and 10,000 each for validation and test).
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from common import (  # noqa: E402
     positive_int,
     rotated,
     script_parser,
+    timed_results,
     write_json,
 )
 
@@ -98,17 +98,12 @@ def main(argv=None) -> dict:
     rows, results = [], []
     for name in args.networks:
         timed = _time_network(_config(name, args.ch6_images), args.rounds)
-        medians = {v: statistics.median(timed["wall"][v]) for v in VARIANTS}
-        for variant in VARIANTS:
-            trained = statistics.median(timed["trained"][variant])
-            speedup = medians["monitored"] / medians[variant]
-            results.append({"network": name, "variant": variant, "images": timed["sizes"],
-                            "wall_s": timed["wall"][variant],
-                            "trained_s": timed["trained"][variant],
-                            "wall_median_s": medians[variant], "trained_median_s": trained,
-                            "speedup": speedup})
-            rows.append([name, " / ".join(f"{n:,}" for n in timed["sizes"]), variant,
-                         f"{medians[variant]:.2f}", f"{trained:.2f}", f"{speedup:.2f}"])
+        for r in timed_results(name, timed["wall"], timed["trained"], "monitored",
+                               images=timed["sizes"]):
+            results.append(r)
+            rows.append([name, " / ".join(f"{n:,}" for n in r["images"]), r["variant"],
+                         f"{r['wall_median_s']:.2f}", f"{r['trained_median_s']:.2f}",
+                         f"{r['speedup']:.2f}"])
     env = environment()
     print(f"One epoch, training and evaluation, median of {args.rounds} rounds "
           f"({env['device']}, jax {env['jax']})")

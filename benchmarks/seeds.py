@@ -20,7 +20,6 @@ MLP; one compiled epoch), each for one epoch on ``--train-size`` training images
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from common import (  # noqa: E402
     positive_int,
     rotated,
     script_parser,
+    timed_results,
     write_json,
 )
 
@@ -100,16 +100,10 @@ def main(argv=None) -> dict:
         config = experiment.TrainConfig.from_preset(name, epochs=1, train_size=args.train_size,
                                                     eval_size=args.eval_size)
         timed = _time_network(config, args.seeds, args.rounds)
-        medians = {v: statistics.median(timed["wall"][v]) for v in VARIANTS}
-        for variant in VARIANTS:
-            trained = statistics.median(timed["trained"][variant])
-            speedup = medians[VARIANTS[0]] / medians[variant]
-            results.append({"network": name, "variant": variant, "wall_s": timed["wall"][variant],
-                            "trained_s": timed["trained"][variant],
-                            "wall_median_s": medians[variant], "trained_median_s": trained,
-                            "speedup": speedup})
-            rows.append([name, variant, f"{medians[variant]:.2f}", f"{trained:.2f}",
-                         f"{speedup:.2f}"])
+        for r in timed_results(name, timed["wall"], timed["trained"], VARIANTS[0]):
+            results.append(r)
+            rows.append([name, r["variant"], f"{r['wall_median_s']:.2f}",
+                         f"{r['trained_median_s']:.2f}", f"{r['speedup']:.2f}"])
     env = environment()
     print(f"{args.seeds} seeds of one epoch on {args.train_size:,} images, median of "
           f"{args.rounds} rounds ({env['device']}, jax {env['jax']})")
