@@ -80,6 +80,22 @@ def interleaved_epochs(variants: dict, data, rounds: int) -> tuple[dict, dict, d
     return first, wall, cpu
 
 
+def interleaved_rounds(variants, rounds: int, time_one) -> tuple[dict, dict]:
+    """``time_one(variant) -> (wall s, training s)`` once for every variant (not counted:
+    compilation, first loads), then ``rounds`` rounds of every variant, each round starting
+    with the next (:func:`rotated`). Returns the counted ``(wall, trained)`` seconds, lists
+    by variant."""
+    wall, trained = {v: [] for v in variants}, {v: [] for v in variants}
+    for variant in variants:
+        time_one(variant)
+    for r in range(rounds):
+        for variant in rotated(list(variants), r):
+            w, t = time_one(variant)
+            wall[variant].append(w)
+            trained[variant].append(t)
+    return wall, trained
+
+
 def timed_results(network: str, wall: dict, trained: dict, baseline: str, **extra) -> list[dict]:
     """One JSON result per variant of ``wall`` and ``trained`` (each a list of seconds by
     variant: a whole round's, and its training's alone): the seconds, their medians, and the

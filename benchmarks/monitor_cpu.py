@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     RESULTS,
     environment,
+    interleaved_rounds,
     markdown_table,
     positive_int,
-    rotated,
     script_parser,
     timed_results,
     write_json,
@@ -56,8 +56,6 @@ def _time_network(config, rounds: int) -> dict:
     training = experiment.Trainer(config)
     prepared = training.prepared
     states = {name: training.initial_state(config.seed) for name in VARIANTS}
-    wall = {name: [] for name in VARIANTS}
-    trained = {name: [] for name in VARIANTS}
     records = {}
 
     def epoch(name):
@@ -71,13 +69,7 @@ def _time_network(config, rounds: int) -> dict:
         records[name] = history[-1]
         return time.perf_counter() - start, history[-1]["seconds"]
 
-    for name in VARIANTS:  # compiles, and the first epoch
-        epoch(name)
-    for r in range(rounds):
-        for name in rotated(list(VARIANTS), r):
-            w, t = epoch(name)
-            wall[name].append(w)
-            trained[name].append(t)
+    wall, trained = interleaved_rounds(VARIANTS, rounds, epoch)  # the first compiles
     # both variants train the same network: their last epochs score the same
     if records["monitored"]["test_correct"] != records["not monitored"]["test_correct"]:
         raise AssertionError(f"{config.preset}: the variants trained different networks: "

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     RESULTS,
     environment,
+    interleaved_rounds,
     markdown_table,
     positive_int,
-    rotated,
     script_parser,
     timed_results,
     write_json,
@@ -67,17 +67,14 @@ def _same_networks(a, b) -> bool:
 
 
 def _time_network(config, seeds: int, rounds: int) -> dict:
-    wall = {v: [] for v in VARIANTS}
-    trained = {v: [] for v in VARIANTS}
     results = {}
-    for variant in VARIANTS:  # not counted: the data's first load, caches every run shares
-        _train(config, seeds, variant)
-    for r in range(rounds):
-        for variant in rotated(list(VARIANTS), r):
-            seconds, results[variant] = _train(config, seeds, variant)
-            wall[variant].append(seconds)
-            trained[variant].append(sum(rec["seconds"] for res in results[variant]
-                                        for rec in res.history))
+
+    def time_one(variant):
+        seconds, results[variant] = _train(config, seeds, variant)
+        return seconds, sum(rec["seconds"] for res in results[variant] for rec in res.history)
+
+    # the first round, not counted: the data's first load, and caches every run shares
+    wall, trained = interleaved_rounds(VARIANTS, rounds, time_one)
     if not _same_networks(*results.values()):
         raise AssertionError(f"{config.preset}: the two ways trained different networks")
     return {"wall": wall, "trained": trained}
