@@ -137,7 +137,8 @@ def add_reliability_flags(p: argparse.ArgumentParser) -> None:
                    help="continue RUN_DIR from its last complete checkpoint, with its "
                         "config.json (only --epochs may be raised, and not under a "
                         "learning-rate schedule) and its --checkpoint-every and --on-nan, "
-                        "which those flags, given again, replace")
+                        "which those flags, given again, replace; an ensemble keeps its finished "
+                        "members and its --epochs")
     p.add_argument("--on-nan", choices=("stop", "skip"), default=None,
                    help="NaN or inf in training: stop with a message (default) or skip the "
                         "updates whose gradient or new parameters, optimizer or model state "
