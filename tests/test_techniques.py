@@ -1,6 +1,7 @@
 """The course's training techniques: optimizers, schedules, L1/L2, early stopping, clipping,
 maxout, ensembles, and clear errors for bad settings."""
 
+import collections
 import dataclasses
 import json
 
@@ -9,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jaxnn import costs, ensemble, experiment, metrics, optim, train
 
@@ -156,6 +159,20 @@ def test_majority_vote():
     predictions = jnp.asarray([[1, 2, 3, 0], [1, 2, 4, 1], [0, 5, 4, 2]])
     np.testing.assert_array_equal(ensemble.majority_vote(predictions), [1, 2, 4, 0])
     assert ensemble.vote_accuracy(predictions, [1, 2, 4, 2]) == 0.75
+
+
+@given(st.integers(1, 7).flatmap(lambda k: st.lists(
+    st.lists(st.integers(0, 9), min_size=k, max_size=k), min_size=1, max_size=20)))
+def test_majority_vote_is_the_most_frequent_label_and_the_smallest_of_a_tie(columns):
+    """Each example's vote counted by hand: the label most members give, and of several such
+    labels the smallest (``columns``: one list of the members' labels per example)."""
+    predictions = np.asarray(columns, dtype=np.int32).T  # (members, examples)
+    expected = []
+    for labels in columns:
+        counts = collections.Counter(labels)
+        most = max(counts.values())
+        expected.append(min(label for label, c in counts.items() if c == most))
+    np.testing.assert_array_equal(ensemble.majority_vote(predictions), expected)
 
 
 @pytest.mark.parametrize("settings, arg", [
