@@ -301,13 +301,13 @@ class Trainer:
         """Train from ``seed`` (None: the configuration's own); ``callbacks``, ``progress``
         and ``resume`` are :func:`run`'s."""
         config = self.config if seed is None else dataclasses.replace(self.config, seed=seed)
-        return self.run_config(config.validated(), callbacks=callbacks, progress=progress,
-                               resume=resume)
+        return self.run_config(config, callbacks=callbacks, progress=progress, resume=resume)
 
     def run_config(self, config: TrainConfig, *, callbacks=(), progress=True,
                    resume=None) -> Result:
         """:meth:`run` of ``config``, which may differ from the trainer's only in its seed."""
-        if dataclasses.replace(config.validated(), seed=self.config.seed) != self.config:
+        config = config.validated()  # what trains, and what the Result reports
+        if dataclasses.replace(config, seed=self.config.seed) != self.config:
             raise ValueError("config: expected the configuration these programs were built "
                              "for, up to the seed")
         prepared = self.prepared
